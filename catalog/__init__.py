@@ -1,0 +1,35 @@
+"""xlcat's catalogue: open a store, list and query its light curves, hand them to timing tools.
+
+>>> import catalog
+>>> cat = catalog.open("ngc5506.zarr")           # doctest: +SKIP
+>>> cat.index                                     # doctest: +SKIP
+>>> cat.lightcurves(obsid="0201830201", scheme="8lch", energy=(2, 4))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+
+from catalog.query import Catalog
+
+__all__ = ["Catalog", "open"]
+
+
+def open(path: str | os.PathLike) -> Catalog:  # noqa: A001 - the documented entry point
+    """Open an xlcat store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store folder (``*.zarr``) written by ``xlcat build``.
+
+    Returns
+    -------
+    Catalog
+
+    Raises
+    ------
+    schemas.errors.StoreError
+        If the path is not an xlcat store.
+    """
+    return Catalog(path)

@@ -1,0 +1,185 @@
+"""The Zarr v3 store: creating it, writing (obsid, scheme) groups atomically, reading them back.
+
+Atomicity: a group is written in full to a staging folder beside the store
+(``.<store name>.staging/``, same filesystem) and then moved into place with one
+``rename``. A reader therefore sees either no group or a complete one, never a
+half-written one; a crash leaves at most junk in the staging folder, never in
+the store. Replacing a group renames the old one aside first, so the only
+window is a moment where the group is absent. This relies on POSIX rename
+semantics: a local disk, or a shared cluster filesystem (NFS, Lustre, GPFS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from schemas.errors import StoreError
+from schemas.store_layout import FORMAT_NAME, FORMAT_VERSION
+
+__all__ = ["Store"]
+
+_GROUP_META = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+
+
+def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+class Store:
+    """An xlcat store on a filesystem.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store folder (``*.zarr``).
+
+    Raises
+    ------
+    StoreError
+        If the folder does not exist or is not an xlcat store (use :meth:`create`).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        meta = self.path / "zarr.json"
+        if not meta.is_file():
+            raise StoreError(
+                f"store {self.path}: not found (no zarr.json); build it with xlcat build"
+            )
+        try:
+            attrs = json.loads(meta.read_text()).get("attributes", {})
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"store {self.path}: unreadable zarr.json ({exc})") from None
+        if attrs.get("format") != FORMAT_NAME:
+            raise StoreError(
+                f"store {self.path}: a Zarr hierarchy but not an xlcat store "
+                f"(root attribute format={attrs.get('format')!r}); choose another store path"
+            )
+        version = attrs.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise StoreError(
+                f"store {self.path}: format_version {version!r} is newer than this xlcat "
+                f"understands ({FORMAT_VERSION}); upgrade xlcat"
+            )
+        self.attrs = attrs
+
+    @classmethod
+    def create(cls, path: str | os.PathLike) -> Store:
+        """Open the store at ``path``, creating an empty one if nothing is there.
+
+        Raises
+        ------
+        StoreError
+            If ``path`` exists but is not an xlcat store.
+        """
+        p = Path(path)
+        if p.exists() and not (p / "zarr.json").exists():
+            if not p.is_dir() or any(p.iterdir()):
+                raise StoreError(
+                    f"store {p}: exists and is not an xlcat store; choose another store path"
+                )
+        if not (p / "zarr.json").exists():
+            p.mkdir(parents=True, exist_ok=True)
+            meta = dict(_GROUP_META)
+            meta["attributes"] = {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "description": "xlcat light-curve catalogue: one group per (obsid, energy scheme)",
+            }
+            _write_json_atomic(p / "zarr.json", meta)
+        return cls(p)
+
+    # -- layout -----------------------------------------------------------------
+    def group_path(self, obsid: str, scheme: str) -> Path:
+        """Folder of the (obsid, scheme) group."""
+        return self.path / obsid / scheme
+
+    @property
+    def staging(self) -> Path:
+        """Staging folder beside the store (same filesystem, so rename is atomic)."""
+        return self.path.parent / f".{self.path.name}.staging"
+
+    def groups(self) -> Iterator[tuple[str, str]]:
+        """(obsid, scheme) of every complete group, sorted."""
+        for obs_dir in sorted(p for p in self.path.iterdir() if p.is_dir()):
+            for grp in sorted(p for p in obs_dir.iterdir() if p.is_dir()):
+                if (grp / "zarr.json").is_file():
+                    yield obs_dir.name, grp.name
+
+    def group_attrs(self, obsid: str, scheme: str) -> dict[str, Any]:
+        """Attributes of a group, read from its metadata only (no arrays)."""
+        meta = self.group_path(obsid, scheme) / "zarr.json"
+        try:
+            return json.loads(meta.read_text())["attributes"]
+        except FileNotFoundError:
+            raise StoreError(
+                f"store {self.path}: no group {obsid}/{scheme}; see xlcat ls {self.path}"
+            ) from None
+
+    def has_group(self, obsid: str, scheme: str) -> bool:
+        """Whether the (obsid, scheme) group exists."""
+        return (self.group_path(obsid, scheme) / "zarr.json").is_file()
+
+    # -- reading and writing ----------------------------------------------------------
+    def read_group(self, obsid: str, scheme: str) -> xr.Dataset:
+        """The (obsid, scheme) Dataset, loaded into memory."""
+        if not self.has_group(obsid, scheme):
+            raise StoreError(
+                f"store {self.path}: no group {obsid}/{scheme}; see xlcat ls {self.path}"
+            )
+        with xr.open_zarr(
+            self.path, group=f"{obsid}/{scheme}", consolidated=False, zarr_format=3
+        ) as ds:
+            return ds.load()
+
+    def write_group(self, obsid: str, scheme: str, ds: xr.Dataset) -> Path:
+        """Write a group atomically, replacing any previous one.
+
+        Parameters
+        ----------
+        obsid, scheme : str
+            Group address.
+        ds : xarray.Dataset
+            The complete group.
+
+        Returns
+        -------
+        pathlib.Path
+            The group folder.
+        """
+        self.staging.mkdir(exist_ok=True)
+        tmp = self.staging / f"{obsid}-{scheme}-{uuid.uuid4().hex}"
+        try:
+            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
+            obs_dir = self.path / obsid
+            obs_dir.mkdir(exist_ok=True)
+            if not (obs_dir / "zarr.json").exists():
+                _write_json_atomic(obs_dir / "zarr.json", dict(_GROUP_META))
+            target = self.group_path(obsid, scheme)
+            old = None
+            if target.exists():
+                old = self.staging / f"old-{obsid}-{scheme}-{uuid.uuid4().hex}"
+                os.rename(target, old)
+            os.rename(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                self.staging.rmdir()
+            except OSError:
+                pass
+        return self.group_path(obsid, scheme)

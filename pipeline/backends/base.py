@@ -1,0 +1,196 @@
+"""The extraction-backend interface that the Dask graph is written against.
+
+A backend turns one observation and a set of energy bands into light curves on
+the observation's explicit time grid. The graph never branches on a backend's
+name: it asks the backend to ``prepare`` each observation (one task each), to
+``partition`` a scheme's bands into extraction units (all bands at once for the
+native one-pass backend, one band per task for SAS), to ``extract`` each unit,
+and it writes the assembled bands of each (obsid, scheme) through ``catalog``.
+Everything passed between tasks is a frozen, picklable value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.regions import RegionSet
+from schemas.build import FlareFilter, SchemeOptions, Screening
+from schemas.energy import Band
+
+__all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "Backend", "combine_curves"]
+
+
+@dataclass(frozen=True)
+class ObservationJob:
+    """Everything a backend needs to extract one observation.
+
+    Attributes
+    ----------
+    obsid : str
+    events : pathlib.Path
+        Event file.
+    regions : RegionSet
+        Parsed ds9 regions.
+    gti_file : pathlib.Path or None
+        User GTI file.
+    screening : Screening
+    flare : FlareFilter or None
+    time_bin : float
+        Light-curve bin, seconds.
+    inputs : dict
+        Content hashes of the input files (``events_sha256``...), for provenance.
+    options : dict
+        Backend-specific build options (the build file's ``[sas]`` table for SAS).
+    """
+
+    obsid: str
+    events: Path
+    regions: RegionSet
+    gti_file: Path | None
+    screening: Screening
+    flare: FlareFilter | None
+    time_bin: float
+    inputs: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservationSummary:
+    """What the writer needs to know of a prepared observation (small; no counts).
+
+    Attributes
+    ----------
+    obsid : str
+    t0, dt : float
+        Grid start and bin width, seconds.
+    n_bins : int
+    gti : numpy.ndarray, shape (n, 2)
+        GTIs applied to the source and background.
+    mjdref : float
+    timesys, timeref : str
+    provenance : dict
+        JSON-able facts about how the observation was prepared.
+    """
+
+    obsid: str
+    t0: float
+    dt: float
+    n_bins: int
+    gti: NDArray[np.float64]
+    mjdref: float
+    timesys: str
+    timeref: str
+    provenance: dict[str, Any]
+
+    @property
+    def time(self) -> NDArray[np.float64]:
+        """Bin centres, seconds (MET)."""
+        return self.t0 + self.dt * (np.arange(self.n_bins) + 0.5)
+
+
+@dataclass(frozen=True)
+class BandCurves:
+    """Light curves of some bands of one observation, on its grid.
+
+    All arrays have shape (n_bands, n_bins). ``src_counts`` and ``bkg_counts``
+    are the raw counts in the source and background regions (NaN where a backend
+    cannot recover them); ``rate``/``error`` are the net rate and its error,
+    ``backv``/``backe`` the background rate scaled to the source area, all in
+    counts/s; ``fracexp`` the fractional exposure.
+    """
+
+    bands: tuple[Band, ...]
+    rate: NDArray[np.float64]
+    error: NDArray[np.float64]
+    backv: NDArray[np.float64]
+    backe: NDArray[np.float64]
+    fracexp: NDArray[np.float64]
+    src_counts: NDArray[np.float64]
+    bkg_counts: NDArray[np.float64]
+    band_provenance: tuple[dict[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        shape = (len(self.bands), self.rate.shape[-1] if self.rate.ndim else 0)
+        for name in ("rate", "error", "backv", "backe", "fracexp", "src_counts", "bkg_counts"):
+            arr = getattr(self, name)
+            if arr.shape != shape:
+                raise ValueError(f"BandCurves.{name} has shape {arr.shape}, expected {shape}")
+
+
+def combine_curves(parts: list[BandCurves]) -> BandCurves:
+    """Stack the parts of one scheme along the band axis, in band order."""
+    ordered = sorted(parts, key=lambda p: p.bands[0] if p.bands else Band(0, 1))
+    bands = tuple(b for p in ordered for b in p.bands)
+    prov = tuple(d for p in ordered for d in (p.band_provenance or ({},) * len(p.bands)))
+
+    def stack(name: str) -> NDArray[np.float64]:
+        return np.concatenate([getattr(p, name) for p in ordered], axis=0)
+
+    return BandCurves(
+        bands=bands,
+        rate=stack("rate"),
+        error=stack("error"),
+        backv=stack("backv"),
+        backe=stack("backe"),
+        fracexp=stack("fracexp"),
+        src_counts=stack("src_counts"),
+        bkg_counts=stack("bkg_counts"),
+        band_provenance=prov,
+    )
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An extraction backend (see the module docstring).
+
+    Implementations must be picklable (they are shipped to Dask workers) and
+    their methods pure functions of their arguments, so a failed task can be
+    retried.
+    """
+
+    name: ClassVar[str]
+
+    def check(self, jobs: list[ObservationJob]) -> dict[str, Any]:
+        """Check the environment before any task runs; return provenance (versions...)."""
+        ...
+
+    def prepare(self, job: ObservationJob) -> Any:
+        """Per-observation work shared by all bands (one task per observation)."""
+        ...
+
+    def summary(self, prepared: Any) -> ObservationSummary:
+        """The grid, GTIs and provenance of a prepared observation."""
+        ...
+
+    def partition(self, bands: tuple[Band, ...]) -> list[tuple[Band, ...]]:
+        """Split a scheme's bands into extraction units (one task each)."""
+        ...
+
+    def extract(self, prepared: Any, bands: tuple[Band, ...], options: SchemeOptions) -> BandCurves:
+        """Light curves of ``bands``."""
+        ...
+
+    def reference_spectrum(self, prepared: Any) -> tuple[NDArray[np.float64], int]:
+        """Net counts per 5 eV channel (and the first channel), for equal-count schemes."""
+        ...
+
+
+def screening_text(s: Screening) -> str:
+    """The screening in SAS selectlib syntax (for provenance and the SAS backend)."""
+    parts = [f"(PATTERN<={s.pattern_max})"]
+    if s.flag_zero:
+        parts.append("(FLAG==0)")
+    parts.append(f"(PI in [{s.pi[0]}:{s.pi[1]}])")
+    if s.expression:
+        parts.append(f"({s.expression})")
+    return "&&".join(parts)
+
+
+def flare_text(f: FlareFilter, expression: str) -> str:
+    """The flare-curve selection in SAS selectlib syntax."""
+    return f"(PI in [{f.pi[0]}:{f.pi[1]}])&&(PATTERN=={f.pattern})&&({expression})"

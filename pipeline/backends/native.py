@@ -1,0 +1,288 @@
+"""The native backend: numpy, one pass over each event file, every band from one cube.
+
+``prepare`` reads the event file once (memory-mapped, in row chunks), screens the
+events, counts them per (elementary interval, PI) in the source and background
+regions, builds the flare curve in the same pass, then fixes the GTI and sums
+into (time bin, PI) counts. ``extract`` is a sum over PI columns followed by the
+net-rate formulas of :mod:`pipeline.netrate`. No absolute corrections
+(vignetting, PSF, QE, filter) are applied; the store says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from catalog import gti as gtilib
+from pipeline.backends.base import (
+    BandCurves,
+    ObservationJob,
+    ObservationSummary,
+    flare_text,
+    screening_text,
+)
+from pipeline.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
+from pipeline.events import (
+    REQUIRED_COLUMNS,
+    EventFileInfo,
+    iter_event_chunks,
+    read_event_info,
+    read_gti_file,
+)
+from pipeline.expression import Expression, compile_expression
+from pipeline.netrate import net_rate
+from schemas.build import SchemeOptions
+from schemas.energy import Band
+from schemas.errors import InputFileError
+
+__all__ = ["NativeBackend", "NativePrepared", "bin_observation"]
+
+_MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
+#: Rows per chunk when reading events (about 30 MB of columns).
+CHUNK_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class NativePrepared:
+    """The native per-observation product: binned counts plus a summary."""
+
+    binned: BinnedObservation
+    summary: ObservationSummary
+
+
+def _flare_expression(text: str, info: EventFileInfo) -> tuple[Expression, list[str]]:
+    """Compile the flare selection, replacing macros the file lacks by FLAG==0 (decision 7)."""
+    notes = []
+
+    def substitute(m: re.Match[str]) -> str:
+        if info.macro(m.group(1)) is None:
+            notes.append(
+                f"#{m.group(1)} is not in the EVENTS header of {info.path}; used (FLAG==0) instead"
+            )
+            return "(FLAG==0)"
+        return m.group(0)
+
+    expanded = _MACRO.sub(substitute, text)
+    src = f"events file {info.path} flare expression"
+    return compile_expression(expanded, macros=info.macro, source=src), notes
+
+
+def _gti_for(
+    info: EventFileInfo,
+    ccds: list[int],
+    user: NDArray[np.float64] | None,
+    flare: NDArray[np.float64] | None,
+    job: ObservationJob,
+) -> tuple[NDArray[np.float64], list[str]]:
+    notes = []
+    parts = [np.array([[info.tstart, info.tstop]])]
+    if info.ccd_gtis:
+        for c in ccds:
+            if c not in info.ccd_gtis:
+                raise InputFileError(
+                    f"events file {info.path}: region events lie on CCD {c} but there is no "
+                    f"STDGTI{c:02d} extension"
+                )
+            parts.append(info.ccd_gtis[c])
+    else:
+        notes.append("no STDGTInn extensions in the event file; used [TSTART, TSTOP]")
+    if user is not None:
+        parts.append(user)
+    if flare is not None:
+        parts.append(flare)
+    return gtilib.intersect(*parts), notes
+
+
+def bin_observation(job: ObservationJob) -> NativePrepared:
+    """Read an observation's events once and bin them (the native ``prepare``).
+
+    Parameters
+    ----------
+    job : ObservationJob
+
+    Returns
+    -------
+    NativePrepared
+
+    Raises
+    ------
+    InputFileError
+        If the event file is unusable or no screened event lies in the source region.
+    """
+    info = read_event_info(job.events)
+    grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
+    scr = job.screening
+    extra = (
+        compile_expression(scr.expression, macros=info.macro, source=f"screening of {job.obsid}")
+        if scr.expression
+        else None
+    )
+    flare_expr, notes = (None, [])
+    flare_grid = None
+    if job.flare is not None:
+        flare_expr, notes = _flare_expression(job.flare.expression, info)
+        flare_grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.flare.bin)
+    user_gti = read_gti_file(job.gti_file) if job.gti_file else None
+    boundaries = [np.array([info.tstart, info.tstop])]
+    boundaries += [g.ravel() for g in info.ccd_gtis.values()]
+    if user_gti is not None:
+        boundaries.append(user_gti.ravel())
+    if flare_grid is not None:
+        boundaries.append(flare_grid.edges)
+    binner = ObservationBinner(
+        grid,
+        np.concatenate(boundaries),
+        scr.pi[0],
+        scr.pi[1],
+        flare_edges=flare_grid.edges if flare_grid is not None else None,
+    )
+    columns = set(REQUIRED_COLUMNS)
+    for e in (extra, flare_expr):
+        if e is not None:
+            columns |= set(e.columns)
+    regions = job.regions
+    for chunk in iter_event_chunks(job.events, sorted(columns), CHUNK_ROWS):
+        pi, pattern, flag = chunk["PI"], chunk["PATTERN"], chunk["FLAG"]
+        screened = (pattern <= scr.pattern_max) & (pi >= scr.pi[0]) & (pi <= scr.pi[1])
+        if scr.flag_zero:
+            screened &= flag == 0
+        if extra is not None:
+            screened &= extra.evaluate(chunk)
+        x, y = chunk["X"], chunk["Y"]
+        src = np.zeros(len(pi), bool)
+        bkg = np.zeros(len(pi), bool)
+        idx = np.flatnonzero(screened)
+        src[idx] = regions.in_source(x[idx], y[idx])
+        bkg[idx] = regions.in_background(x[idx], y[idx])
+        flare_sel = None
+        if job.flare is not None:
+            f = job.flare
+            flare_sel = (pi >= f.pi[0]) & (pi <= f.pi[1]) & (pattern == f.pattern)
+            flare_sel &= flare_expr.evaluate(chunk)
+        binner.add(chunk["TIME"], pi, chunk["CCDNR"], src, bkg, flare_sel)
+
+    src_ccd = binner.region("src").ccd_counts
+    bkg_ccd = binner.region("bkg").ccd_counts
+    if src_ccd.sum() == 0:
+        raise InputFileError(
+            f"regions file {regions.path}: no screened event of {job.events} lies in the source "
+            "region; check that the region is in physical (sky pixel) coordinates of this file"
+        )
+    ccds = sorted(int(c) for c in np.flatnonzero(src_ccd + bkg_ccd))
+    flare_gti = None
+    flare_prov: dict[str, Any] = {}
+    if job.flare is not None:
+        rate = binner.flare_counts / job.flare.bin
+        flare_gti = gtilib.from_good_samples(binner.flare_times, rate < job.flare.threshold)
+        flare_prov = {
+            "selection": flare_text(job.flare, flare_expr.text),
+            "threshold": job.flare.threshold,
+            "bin": job.flare.bin,
+            "gti": flare_gti.tolist(),
+            "rejected_s": float(
+                gtilib.total([[info.tstart, info.tstop]])
+                - gtilib.total(gtilib.intersect(flare_gti, [[info.tstart, info.tstop]]))
+            ),
+            "notes": notes,
+            "method": "tabgtigen emulation, TIME = bin centre, prefraction = postfraction = 0.5",
+        }
+    gti, gti_notes = _gti_for(info, ccds, user_gti, flare_gti, job)
+    live_known = [c for c in ccds if c in info.live_fraction]
+    if live_known:
+        w = src_ccd[live_known].astype(float) + bkg_ccd[live_known]
+        live = float(np.average([info.live_fraction[c] for c in live_known], weights=w))
+        live_note = f"LIVETInn/ONTIMEnn of CCDs {live_known}, weighted by region counts"
+    else:
+        live, live_note = 1.0, "no LIVETInn/ONTIMEnn keywords; live fraction 1"
+    binned = finalize(binner, gti, live, regions.source_area, regions.background_area)
+    provenance = {
+        "events_file": str(job.events),
+        "n_events_read": int(binner.n_events),
+        "screening": screening_text(scr),
+        "ccds": ccds,
+        "src_counts_per_ccd": {str(c): int(src_ccd[c]) for c in ccds},
+        "bkg_counts_per_ccd": {str(c): int(bkg_ccd[c]) for c in ccds},
+        "gti_rule": "intersection of the STDGTInn of the CCDs the source and background "
+        "events lie on, the user GTI and the flare GTI; START <= t < STOP",
+        "gti_notes": gti_notes,
+        "user_gti_file": str(job.gti_file) if job.gti_file else None,
+        "flare": flare_prov or None,
+        "live_fraction": live,
+        "live_fraction_source": live_note,
+        "frmtime_s": info.frmtime,
+        "tstart": info.tstart,
+        "tstop": info.tstop,
+        "obs_id_header": info.obs_id,
+        "telescop": info.telescop,
+        "instrume": info.instrume,
+    }
+    summary = ObservationSummary(
+        obsid=job.obsid,
+        t0=grid.t0,
+        dt=grid.dt,
+        n_bins=grid.n_bins,
+        gti=binned.gti,
+        mjdref=info.mjdref,
+        timesys=info.timesys,
+        timeref=info.timeref,
+        provenance=provenance,
+    )
+    return NativePrepared(binned=binned, summary=summary)
+
+
+class NativeBackend:
+    """One-pass numpy extraction (the default backend)."""
+
+    name: ClassVar[str] = "native"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        if options:
+            raise ValueError(f"the native backend takes no options, got {sorted(options)}")
+
+    def check(self, jobs: list[ObservationJob]) -> dict[str, Any]:
+        """Nothing external is needed; returns the backend's description."""
+        return {
+            "backend": self.name,
+            "absolute_corrections": "not applied (vignetting, PSF, QE, filter); use the sas "
+            "backend with abscorr = true for them",
+            "area_method": "geometric region areas",
+        }
+
+    def prepare(self, job: ObservationJob) -> NativePrepared:
+        """Read and bin the observation's events (see :func:`bin_observation`)."""
+        return bin_observation(job)
+
+    def summary(self, prepared: NativePrepared) -> ObservationSummary:
+        """The prepared observation's grid, GTIs and provenance."""
+        return prepared.summary
+
+    def partition(self, bands: tuple[Band, ...]) -> list[tuple[Band, ...]]:
+        """All bands of a scheme in one task: they are sums over one cube."""
+        return [tuple(bands)]
+
+    def extract(
+        self, prepared: NativePrepared, bands: tuple[Band, ...], options: SchemeOptions
+    ) -> BandCurves:
+        """Counts per band and time bin, then the net-rate formulas."""
+        b = prepared.binned
+        src, bkg = b.band_counts(tuple(bands))
+        fracexp = np.broadcast_to(b.fracexp, src.shape).astype(np.float64)
+        nr = net_rate(src, bkg, b.area_ratio, b.grid.dt, fracexp)
+        return BandCurves(
+            bands=tuple(bands),
+            rate=nr.rate,
+            error=nr.error,
+            backv=nr.backv,
+            backe=nr.backe,
+            fracexp=fracexp.copy(),
+            src_counts=src.astype(np.float64),
+            bkg_counts=bkg.astype(np.float64),
+        )
+
+    def reference_spectrum(self, prepared: NativePrepared) -> tuple[NDArray[np.float64], int]:
+        """Net counts per 5 eV channel over the GTIs."""
+        return prepared.binned.net_channel_spectrum()

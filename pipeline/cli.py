@@ -1,0 +1,316 @@
+"""The ``xlcat`` command: thin subcommands over the Python API.
+
+Errors a user can cause end as one line on stderr and exit status 2; a build
+with failed groups exits with status 1 after its summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from schemas.errors import ConfigError, XlcatError
+
+__all__ = ["main", "parse_range"]
+
+_RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
+
+
+def parse_range(text: str, what: str) -> tuple[float, float]:
+    """Parse ``LO-HI`` (or ``LO:HI``) into two floats with LO < HI.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not two increasing numbers.
+    """
+    m = _RANGE.match(text)
+    try:
+        lo, hi = (float(m.group(1)), float(m.group(2))) if m else (math.nan, math.nan)
+    except ValueError:
+        lo = hi = math.nan
+    if not (lo < hi):
+        raise ConfigError(f"--{what} {text!r}: give LO-HI (or LO:HI) with LO < HI, e.g. 2-4")
+    return lo, hi
+
+
+# -- simulate -------------------------------------------------------------------------
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from pipeline.simulate import simulate_preset
+
+    build = simulate_preset(
+        args.outdir, preset=args.preset, scale=args.scale, seed=args.seed, obsids=args.obsid
+    )
+    print(f"wrote simulated observations and build file {build}")
+    return 0
+
+
+# -- build ------------------------------------------------------------------------------
+def _cmd_build(args: argparse.Namespace) -> int:
+    from pipeline.cluster import connect
+    from pipeline.graph import run_build
+    from pipeline.plan import plan_build
+    from schemas.build import load_build
+
+    config = load_build(args.build_file)
+    plan = plan_build(config, force=args.force)
+    print(
+        f"build {config.path.name}: {len(config.observations)} observations x "
+        f"{len(config.schemes)} schemes -> {config.store}: {len(plan.todo)} groups to build, "
+        f"{len(plan.up_to_date)} up to date"
+    )
+    if args.dry_run:
+        for spec in plan.todo:
+            print(f"  would build {spec.obsid}/{spec.scheme} ({spec.backend})")
+        return 0
+    if not plan.todo:
+        return 0
+    with connect(
+        args.scheduler,
+        workers=args.workers,
+        processes=not args.threads,
+        jobqueue=args.jobqueue,
+    ) as client:
+        report = run_build(plan, client, progress=not args.no_progress, retries=args.retries)
+    print(
+        f"built {len(report.built)} groups, {len(report.up_to_date)} up to date, "
+        f"{len(report.failed)} failed; store {report.store}"
+    )
+    for f in report.failed:
+        print(f"  FAILED {f.obsid}/{f.scheme}: {f.message}", file=sys.stderr)
+    if report.failed:
+        print("re-run the same command to retry only the failed groups", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+# -- ls -----------------------------------------------------------------------------------
+def _cmd_ls(args: argparse.Namespace) -> int:
+    import catalog
+
+    cat = catalog.open(args.store)
+    idx = cat.index
+    if args.scheme:
+        idx = idx[idx.scheme.isin(args.scheme)]
+    if args.obsid:
+        idx = idx[idx.obsid.isin(args.obsid)]
+    if idx.empty:
+        print(f"{cat.path}: no light curves match")
+        return 0
+    if args.bands:
+        cols = ["obsid", "scheme", "band", "e_lo", "e_hi", "pi_lo", "pi_hi", "exposure"]
+        print(idx[cols].to_string(index=False))
+        return 0
+    grouped = (
+        idx.groupby(["obsid", "scheme"], sort=True)
+        .agg(
+            bands=("band", "size"),
+            e_lo=("e_lo", "min"),
+            e_hi=("e_hi", "max"),
+            tstart=("tstart", "first"),
+            dt=("dt", "first"),
+            n_bins=("n_bins", "first"),
+            exposure=("exposure", "max"),
+            backend=("backend", "first"),
+        )
+        .reset_index()
+    )
+    grouped["tstart"] = grouped["tstart"].map(lambda v: f"{v:.1f}")
+    grouped["exposure"] = grouped["exposure"].map(lambda v: f"{v:.0f}")
+    print(
+        f"{cat.path}: {idx.obsid.nunique()} observations, {idx.scheme.nunique()} schemes, "
+        f"{len(grouped)} groups, {len(idx)} bands"
+    )
+    print(grouped.to_string(index=False))
+    return 0
+
+
+# -- query --------------------------------------------------------------------------------
+def _nan_to_none(values: np.ndarray) -> list[Any]:
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, float).ravel()]
+
+
+_COLUMNS = ("rate", "error", "fracexp", "src_counts", "bkg_counts", "backv", "backe")
+
+
+def _write_csv(groups: dict[str, Any], out: TextIO) -> None:
+    out.write("obsid,scheme,band,e_lo,e_hi,time," + ",".join(_COLUMNS) + "\n")
+    for obsid, ds in groups.items():
+        scheme = ds.attrs["scheme"]
+        t = ds["time"].values
+        for b in range(ds.sizes["band"]):
+            lo, hi = float(ds.e_lo.values[b]), float(ds.e_hi.values[b])
+            band = int(ds.band.values[b])
+            cols = [ds[c].values[b] for c in _COLUMNS]
+            for k in range(len(t)):
+                vals = ",".join(repr(float(c[k])) if np.isfinite(c[k]) else "nan" for c in cols)
+                out.write(f"{obsid},{scheme},{band},{lo:g},{hi:g},{float(t[k])!r},{vals}\n")
+
+
+def _write_json(groups: dict[str, Any], out: TextIO) -> None:
+    doc = []
+    for obsid, ds in groups.items():
+        doc.append(
+            {
+                "obsid": obsid,
+                "scheme": ds.attrs["scheme"],
+                "dt": float(ds.attrs["dt"]),
+                "MJDREF": float(ds.attrs["MJDREF"]),
+                "TIMESYS": ds.attrs["TIMESYS"],
+                "time_reference": "bin centre, MET seconds",
+                "bands": [
+                    {
+                        "band": int(b),
+                        "e_lo": float(lo),
+                        "e_hi": float(hi),
+                        "pi_lo": int(pl),
+                        "pi_hi": int(ph),
+                    }
+                    for b, lo, hi, pl, ph in zip(
+                        ds.band.values,
+                        ds.e_lo.values,
+                        ds.e_hi.values,
+                        ds.pi_lo.values,
+                        ds.pi_hi.values,
+                        strict=True,
+                    )
+                ],
+                "time": _nan_to_none(ds["time"].values),
+                **{c: [_nan_to_none(row) for row in ds[c].values] for c in _COLUMNS},
+            }
+        )
+    json.dump(doc, out)
+    out.write("\n")
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    import catalog
+
+    cat = catalog.open(args.store)
+    energy = parse_range(args.energy, "energy") if args.energy else None
+    time = parse_range(args.time, "time") if args.time else None
+    groups = cat.query(
+        args.scheme,
+        args.obsid or None,
+        energy=energy,
+        time=time,
+        match="overlap" if args.overlap else "within",
+    )
+    if not groups:
+        print("no light curves match the query", file=sys.stderr)
+        return 0
+    writer: Callable[[dict[str, Any], TextIO], None] = (
+        _write_csv if args.format == "csv" else _write_json
+    )
+    if args.output:
+        with open(args.output, "w") as f:
+            writer(groups, f)
+    else:
+        writer(groups, sys.stdout)
+    return 0
+
+
+# -- plot ----------------------------------------------------------------------------------
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import catalog
+    from catalog.plot import plot_lightcurves
+
+    cat = catalog.open(args.store)
+    energy = parse_range(args.energy, "energy") if args.energy else None
+    ds = cat.lightcurves(args.obsid, args.scheme, energy=energy)
+    if ds.sizes["band"] == 0:
+        raise ConfigError(f"--energy {args.energy}: no band of scheme {args.scheme} lies inside it")
+    plot_lightcurves(ds, args.output, min_fracexp=args.min_fracexp)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xlcat",
+        description="X-ray light-curve catalogue: build many-band EPIC-pn light curves into one "
+        "Zarr store, list, query and plot them.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="write simulated pn observations and a build file")
+    s.add_argument("outdir", type=Path)
+    s.add_argument("--preset", default="ngc5506", help="observation set and schemes (ngc5506)")
+    s.add_argument("--scale", type=float, default=1.0, help="multiply every exposure (0.02: tiny)")
+    s.add_argument("--seed", type=int, default=5506)
+    s.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
+    s.set_defaults(func=_cmd_simulate)
+
+    b = sub.add_parser("build", help="extract every (obsid, scheme) of a build file into its store")
+    b.add_argument("build_file", type=Path)
+    where = b.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    where.add_argument(
+        "--jobqueue",
+        choices=["slurm", "pbs"],
+        help="start workers through dask-jobqueue (~/.config/dask/jobqueue.yaml)",
+    )
+    b.add_argument("--workers", type=int, help="local workers, or jobqueue jobs (default: cores)")
+    b.add_argument("--threads", action="store_true", help="local workers as threads, not processes")
+    b.add_argument("--force", action="store_true", help="rebuild groups that are up to date")
+    b.add_argument("--retries", type=int, default=0, help="Dask retries of a failed task")
+    b.add_argument("--dry-run", action="store_true", help="only say what would be built")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_build)
+
+    ls = sub.add_parser("ls", help="list the observations, schemes and bands of a store")
+    ls.add_argument("store", type=Path)
+    ls.add_argument("--scheme", action="append")
+    ls.add_argument("--obsid", action="append")
+    ls.add_argument("--bands", action="store_true", help="one line per band")
+    ls.set_defaults(func=_cmd_ls)
+
+    q = sub.add_parser("query", help="print light curves as CSV or JSON")
+    q.add_argument("store", type=Path)
+    q.add_argument("--scheme", required=True)
+    q.add_argument("--obsid", action="append", help="repeatable; default: every observation")
+    q.add_argument("--energy", help="keV range LO-HI: bands inside it (or overlapping, --overlap)")
+    q.add_argument("--overlap", action="store_true", help="keep bands overlapping --energy")
+    q.add_argument("--time", help="MET range T0-T1 (bin centres T0 <= t < T1)")
+    q.add_argument("--format", choices=["csv", "json"], default="csv")
+    q.add_argument("-o", "--output", help="write to this file instead of standard output")
+    q.set_defaults(func=_cmd_query)
+
+    pl = sub.add_parser("plot", help="plot the light curves of one observation and scheme")
+    pl.add_argument("store", type=Path)
+    pl.add_argument("--obsid", required=True)
+    pl.add_argument("--scheme", required=True)
+    pl.add_argument("--energy", help="keV range LO-HI of the bands to draw")
+    pl.add_argument("--min-fracexp", type=float, default=0.0)
+    pl.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
+    pl.set_defaults(func=_cmd_plot)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``xlcat``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except XlcatError as exc:
+        print(f"xlcat: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into head & co.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("xlcat: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

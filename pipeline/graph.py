@@ -1,0 +1,301 @@
+"""The Dask graph of a build, and running it on a distributed client.
+
+Shape (all ``dask.delayed``; every task a pure function of its inputs, so a
+failed task can be retried)::
+
+    prepare[obsid]                      one task per observation (native: read + bin the events once)
+      -> extract[obsid, scheme, unit]   per extraction unit (native: the whole scheme; SAS: one band)
+        -> write[obsid, scheme]         assemble the bands and write the group atomically
+
+Equal-count schemes are resolved first (phase 1): their reference
+observation is prepared, its net spectrum computed, and the edges fixed; the
+prepared observation is kept on the cluster and reused by phase 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+from dask.delayed import Delayed
+from distributed import Client, Future, as_completed
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from catalog.layout import lightcurve_dataset
+from catalog.store import Store
+from pipeline.backends.base import Backend, BandCurves, ObservationSummary, combine_curves
+from pipeline.plan import BuildPlan, GroupSpec
+from schemas.build import SchemeOptions
+from schemas.energy import EnergyScheme
+
+__all__ = ["GroupFailure", "BuildReport", "write_group", "build_graph", "run_build"]
+
+
+@dataclass(frozen=True)
+class GroupFailure:
+    """A group that could not be built, and why."""
+
+    obsid: str
+    scheme: str
+    message: str
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    store: Path
+    built: list[GroupSpec] = field(default_factory=list)
+    up_to_date: list[GroupSpec] = field(default_factory=list)
+    failed: list[GroupFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no group failed."""
+        return not self.failed
+
+
+def _resolve(scheme: EnergyScheme, spectrum: tuple[Any, int]) -> EnergyScheme:
+    counts, chan0 = spectrum
+    return scheme.resolve(counts, chan0)
+
+
+def write_group(
+    store_path: str,
+    scheme: EnergyScheme,
+    static_attrs: dict[str, Any],
+    summary: ObservationSummary,
+    parts: list[BandCurves],
+) -> dict[str, Any]:
+    """Assemble the bands of one (obsid, scheme) and write the group atomically.
+
+    Returns
+    -------
+    dict
+        obsid, scheme, number of bands and the group path.
+    """
+    curves = combine_curves(parts)
+    if curves.bands != tuple(scheme.bands):
+        raise RuntimeError(f"extracted bands {curves.bands} differ from scheme {scheme.name}")
+    attrs = dict(static_attrs)
+    attrs.update(
+        scheme_definition=scheme.canonical,
+        pi_edges=list(scheme.pi_edges),
+        dt=summary.dt,
+        tstart=summary.t0,
+        tstop=summary.t0 + summary.dt * summary.n_bins,
+        MJDREF=summary.mjdref,
+        TIMESYS=summary.timesys,
+        TIMEREF=summary.timeref,
+        gti=summary.gti.tolist(),
+        provenance=summary.provenance,
+    )
+    if any(curves.band_provenance):
+        attrs["band_provenance"] = list(curves.band_provenance)
+    ds = lightcurve_dataset(
+        time=summary.time,
+        bands=curves.bands,
+        variables={
+            "rate": curves.rate,
+            "error": curves.error,
+            "src_counts": curves.src_counts,
+            "bkg_counts": curves.bkg_counts,
+            "backv": curves.backv,
+            "backe": curves.backe,
+            "fracexp": curves.fracexp,
+        },
+        attrs=attrs,
+    )
+    path = Store(store_path).write_group(summary.obsid, scheme.name, ds)
+    return {
+        "obsid": summary.obsid,
+        "scheme": scheme.name,
+        "bands": len(curves.bands),
+        "path": str(path),
+    }
+
+
+def _static_attrs(plan: BuildPlan, spec: GroupSpec, scheme: EnergyScheme) -> dict[str, Any]:
+    cfg = plan.config
+    job = plan.jobs[spec.obsid]
+    opts = cfg.scheme_options[spec.scheme]
+    info = plan.backend_info[spec.backend]
+    applies_abscorr = bool(info.get("applies_abscorr", False)) and bool(opts.abscorr)
+    return {
+        "obsid": spec.obsid,
+        "scheme": spec.scheme,
+        "scheme_hash": scheme.hash,
+        "scheme_spec": scheme.spec,
+        "input_hash": spec.input_hash,
+        "inputs": {
+            **job.inputs,
+            "build_file": str(cfg.path),
+            "build_file_sha256": cfg.text_sha256,
+            "fingerprint": plan.fingerprints[spec.obsid],
+            "reference_fingerprint": plan.fingerprints.get(scheme.reference)
+            if scheme.reference
+            else None,
+        },
+        "regions": {
+            "path": job.regions.path,
+            "text": job.regions.text,
+            "src_area": job.regions.source_area,
+            "bkg_area": job.regions.background_area,
+            "area_ratio": job.regions.area_ratio,
+            "area_method": "geometric (union of shapes), sky pixels^2",
+            "src_expression": job.regions.sas_expression("source"),
+            "bkg_expression": job.regions.sas_expression("background"),
+        },
+        "backend": spec.backend,
+        "backend_info": info,
+        "abscorr": applies_abscorr,
+        "abscorr_requested": opts.abscorr,
+    }
+
+
+def build_graph(
+    plan: BuildPlan,
+    resolved: dict[str, EnergyScheme],
+    prepared: dict[tuple[str, str], Any] | None = None,
+) -> dict[tuple[str, str], Delayed]:
+    """The delayed graph of the groups in ``plan.todo``.
+
+    Parameters
+    ----------
+    plan : BuildPlan
+    resolved : dict
+        Scheme name to a resolved EnergyScheme (equal-count schemes resolved).
+    prepared : dict, optional
+        (backend, obsid) to an already prepared observation (a Future or value),
+        reused instead of preparing again.
+
+    Returns
+    -------
+    dict
+        (obsid, scheme) to the delayed write task.
+    """
+    prepared = dict(prepared or {})
+    prep: dict[tuple[str, str], Any] = {}
+    summaries: dict[tuple[str, str], Delayed] = {}
+    out: dict[tuple[str, str], Delayed] = {}
+    store_path = str(plan.config.store)
+    for spec in plan.todo:
+        backend: Backend = plan.backends[spec.backend]
+        key = (spec.backend, spec.obsid)
+        if key not in prep:
+            if key in prepared:
+                prep[key] = prepared[key]
+            else:
+                prep[key] = dask.delayed(backend.prepare, pure=True)(
+                    plan.jobs[spec.obsid], dask_key_name=f"prepare-{spec.backend}-{spec.obsid}"
+                )
+            summaries[key] = dask.delayed(backend.summary, pure=True)(
+                prep[key], dask_key_name=f"summary-{spec.backend}-{spec.obsid}"
+            )
+        scheme = resolved[spec.scheme]
+        options: SchemeOptions = plan.config.scheme_options[spec.scheme]
+        parts = [
+            dask.delayed(backend.extract, pure=True)(
+                prep[key],
+                unit,
+                options,
+                dask_key_name=f"extract-{spec.obsid}-{spec.scheme}-{i}",
+            )
+            for i, unit in enumerate(backend.partition(scheme.bands))
+        ]
+        out[(spec.obsid, spec.scheme)] = dask.delayed(write_group, pure=True)(
+            store_path,
+            scheme,
+            _static_attrs(plan, spec, scheme),
+            summaries[key],
+            parts,
+            dask_key_name=f"write-{spec.obsid}-{spec.scheme}",
+        )
+    return out
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def run_build(
+    plan: BuildPlan, client: Client, *, progress: bool = True, retries: int = 0
+) -> BuildReport:
+    """Run a planned build on a Dask distributed client.
+
+    Parameters
+    ----------
+    plan : BuildPlan
+        From :func:`pipeline.plan.plan_build`.
+    client : distributed.Client
+    progress : bool
+        Show a progress bar of groups written.
+    retries : int
+        Times Dask retries a failed task.
+
+    Returns
+    -------
+    BuildReport
+        Built, up-to-date and failed groups. One failed group never stops the others.
+    """
+    report = BuildReport(store=plan.config.store, up_to_date=list(plan.up_to_date))
+    Store.create(plan.config.store)
+    if not plan.todo:
+        return report
+    schemes = plan.config.schemes
+    resolved: dict[str, EnergyScheme] = {n: s for n, s in schemes.items() if s.is_resolved}
+    reused: dict[tuple[str, str], Future] = {}
+    unresolved = sorted({s.scheme for s in plan.todo if not schemes[s.scheme].is_resolved})
+    failed_schemes: dict[str, str] = {}
+    for name in unresolved:
+        scheme = schemes[name]
+        backend_name = plan.config.scheme_backend(name)
+        backend = plan.backends[backend_name]
+        key = (backend_name, scheme.reference)
+        if key not in reused:
+            reused[key] = client.submit(
+                backend.prepare,
+                plan.jobs[scheme.reference],
+                pure=True,
+                retries=retries,
+                key=f"prepare-{backend_name}-{scheme.reference}",
+            )
+        spectrum = client.submit(backend.reference_spectrum, reused[key], pure=True)
+        try:
+            resolved[name] = client.submit(_resolve, scheme, spectrum, pure=True).result()
+        except Exception as exc:  # noqa: BLE001 - reported per group, never raised
+            failed_schemes[name] = (
+                f"equal-count scheme {name}: reference {scheme.reference}: {_error_text(exc)}"
+            )
+    todo = [s for s in plan.todo if s.scheme not in failed_schemes]
+    for spec in plan.todo:
+        if spec.scheme in failed_schemes:
+            report.failed.append(GroupFailure(spec.obsid, spec.scheme, failed_schemes[spec.scheme]))
+    sub = BuildPlan(
+        plan.config, plan.backends, plan.backend_info, plan.jobs, plan.fingerprints, todo
+    )
+    graph = build_graph(sub, resolved, prepared=reused)
+    keys = list(graph)
+    futures = client.compute([graph[k] for k in keys], retries=retries)
+    where = {f.key: k for f, k in zip(futures, keys, strict=True)}
+    specs = {(s.obsid, s.scheme): s for s in todo}
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("groups written", total=len(futures))
+        for fut in as_completed(futures):
+            obsid, scheme = where[fut.key]
+            if fut.status == "finished":
+                report.built.append(specs[(obsid, scheme)])
+            else:
+                report.failed.append(GroupFailure(obsid, scheme, _error_text(fut.exception())))
+            bar.advance(task)
+    del reused
+    report.failed.sort(key=lambda f: (f.obsid, f.scheme))
+    return report

@@ -1,0 +1,185 @@
+"""Planning a build: validate every input, fingerprint it, and decide which groups to (re)build.
+
+Everything a user can get wrong is checked here, before the store is touched:
+the build file (already validated by :mod:`schemas.build`), each event file's
+headers and columns, each region file, each user GTI file, the backend's
+environment, and conflicts between the build's schemes and those already in
+the store. Each (obsid, scheme) group gets an *input hash* over everything that
+determines its numbers; a group already in the store with the same hash is up
+to date and is skipped, so a re-run resumes an interrupted build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.store import Store
+from pipeline.backends import get_backend
+from pipeline.backends.base import Backend, ObservationJob
+from pipeline.events import read_event_info, read_gti_file
+from pipeline.regions import read_regions
+from schemas.build import BuildConfig, canonical_json
+from schemas.errors import ConfigError
+from schemas.store_layout import FORMAT_VERSION
+
+__all__ = ["GroupSpec", "BuildPlan", "plan_build", "file_sha256"]
+
+
+def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
+    """SHA-256 of a file's content, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One (obsid, scheme) group of a build and the hash of its inputs."""
+
+    obsid: str
+    scheme: str
+    backend: str
+    input_hash: str
+
+
+@dataclass
+class BuildPlan:
+    """What a build will do.
+
+    Attributes
+    ----------
+    config : BuildConfig
+    backends : dict
+        Backend name to backend object, for every backend the build uses.
+    backend_info : dict
+        Backend name to what its environment check reported.
+    jobs : dict
+        Obsid to ObservationJob.
+    fingerprints : dict
+        Obsid to the JSON-able description of its inputs.
+    todo : list of GroupSpec
+        Groups to build.
+    up_to_date : list of GroupSpec
+        Groups already in the store with matching input hashes.
+    """
+
+    config: BuildConfig
+    backends: dict[str, Backend]
+    backend_info: dict[str, dict[str, Any]]
+    jobs: dict[str, ObservationJob]
+    fingerprints: dict[str, dict[str, Any]]
+    todo: list[GroupSpec] = field(default_factory=list)
+    up_to_date: list[GroupSpec] = field(default_factory=list)
+
+
+def _observation_fingerprint(job: ObservationJob) -> dict[str, Any]:
+    return {
+        "obsid": job.obsid,
+        "events_sha256": job.inputs["events_sha256"],
+        "regions_sha256": job.inputs["regions_sha256"],
+        "gti_sha256": job.inputs.get("gti_sha256"),
+        "screening": job.screening.model_dump(mode="json"),
+        "flare": job.flare.model_dump(mode="json") if job.flare else None,
+        "time_bin": job.time_bin,
+    }
+
+
+def _check_scheme_conflicts(config: BuildConfig, store: Store) -> None:
+    known: dict[str, tuple[str, str]] = {}
+    for obsid, name in store.groups():
+        if name in config.schemes and name not in known:
+            attrs = store.group_attrs(obsid, name)
+            known[name] = (attrs.get("scheme_hash", "?"), f"{obsid}/{name}")
+    for name, (stored_hash, where) in known.items():
+        scheme = config.schemes[name]
+        if stored_hash != scheme.hash:
+            raise ConfigError(
+                f"build file {config.path}: scheme '{name}' (hash {scheme.hash}) differs from the "
+                f"scheme of that name in store {store.path} (hash {stored_hash}, group {where}); "
+                "a name means one definition: rename the scheme or build into another store"
+            )
+
+
+def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
+    """Validate inputs and decide which groups to build.
+
+    Parameters
+    ----------
+    config : BuildConfig
+        The validated build file.
+    force : bool
+        Rebuild every group even when its input hash matches.
+
+    Returns
+    -------
+    BuildPlan
+
+    Raises
+    ------
+    XlcatError
+        ConfigError, InputFileError, StoreError or SASError, before anything is written.
+    """
+    jobs: dict[str, ObservationJob] = {}
+    fingerprints: dict[str, dict[str, Any]] = {}
+    for obs in config.observations:
+        read_event_info(obs.events)
+        regions = read_regions(obs.regions)
+        inputs = {
+            "events": str(obs.events),
+            "events_sha256": file_sha256(obs.events),
+            "regions": str(obs.regions),
+            "regions_sha256": hashlib.sha256(regions.text.encode()).hexdigest(),
+        }
+        if obs.gti is not None:
+            read_gti_file(obs.gti)
+            inputs["gti"] = str(obs.gti)
+            inputs["gti_sha256"] = file_sha256(obs.gti)
+        job = ObservationJob(
+            obsid=obs.obsid,
+            events=obs.events,
+            regions=regions,
+            gti_file=obs.gti,
+            screening=obs.screening,
+            flare=obs.flare,
+            time_bin=config.time_bin,
+            inputs=inputs,
+        )
+        jobs[obs.obsid] = job
+        fingerprints[obs.obsid] = _observation_fingerprint(job)
+
+    names = {config.scheme_backend(s) for s in config.schemes}
+    backends = {n: get_backend(n, config.backend_options.get(n)) for n in sorted(names)}
+    info = {n: b.check(list(jobs.values())) for n, b in backends.items()}
+
+    store = Store(config.store) if (config.store / "zarr.json").exists() else None
+    if store is not None:
+        _check_scheme_conflicts(config, store)
+    plan = BuildPlan(config, backends, info, jobs, fingerprints)
+    for name, scheme in config.schemes.items():
+        backend = config.scheme_backend(name)
+        opts = config.scheme_options[name]
+        for obsid in jobs:
+            payload = {
+                "format_version": FORMAT_VERSION,
+                "backend": backend,
+                "backend_options": config.backend_options.get(backend) or {},
+                "abscorr": opts.abscorr,
+                "observation": fingerprints[obsid],
+                "scheme": scheme.canonical,
+                "reference": fingerprints[scheme.reference] if scheme.reference else None,
+            }
+            h = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+            spec = GroupSpec(obsid, name, backend, h)
+            current = (
+                store is not None
+                and not force
+                and store.has_group(obsid, name)
+                and store.group_attrs(obsid, name).get("input_hash") == h
+            )
+            (plan.up_to_date if current else plan.todo).append(spec)
+    return plan

@@ -1,0 +1,365 @@
+"""The build file: a TOML declaration of observations, screening, flare filter, time bin and energy schemes.
+
+Minimal example (paths are relative to the build file)::
+
+    store = "ngc5506.zarr"
+    time_bin = 128.0
+
+    [[observations]]
+    obsid = "0201830201"
+    events = "0201830201/pn_filtered.fits"
+    regions = "0201830201/ds9.reg"
+
+    [schemes]
+    1a   = { unit = "keV",  edges = [2, 10] }
+    8ch  = { unit = "chan", lin = [400, 2000, 8] }
+
+Top-level ``screening`` and ``flare`` tables are defaults that an observation's
+own ``screening`` / ``flare`` replace (``flare = false`` switches it off for one
+observation). ``presets = ["ngc5506"]`` adds a preset's schemes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from schemas.energy import EnergyScheme, load_preset, scheme_from_spec
+from schemas.errors import ConfigError
+
+__all__ = [
+    "Screening",
+    "FlareFilter",
+    "ObservationSpec",
+    "BuildFile",
+    "SchemeOptions",
+    "Observation",
+    "BuildConfig",
+    "load_build",
+    "parse_build",
+]
+
+_Strict = ConfigDict(extra="forbid", frozen=True)
+
+
+class Screening(BaseModel):
+    """Event screening: ``PATTERN <= pattern_max && FLAG == 0 && PI IN [pi[0]:pi[1]]``.
+
+    Attributes
+    ----------
+    pattern_max : int
+        Largest PATTERN kept (4: singles and doubles).
+    flag_zero : bool
+        Keep only FLAG == 0 events.
+    pi : [int, int]
+        Inclusive PI range in eV (SAS ``PI IN [200:12000]``).
+    expression : str or None
+        An extra selection in SAS selectlib syntax, AND-ed (e.g. ``"#XMMEA_EP"``).
+    """
+
+    model_config = _Strict
+    pattern_max: Annotated[int, Field(ge=0, le=12)] = 4
+    flag_zero: bool = True
+    pi: tuple[Annotated[int, Field(ge=0, le=20479)], Annotated[int, Field(ge=0, le=20479)]] = (
+        200,
+        12000,
+    )
+    expression: str | None = None
+
+    @field_validator("pi")
+    @classmethod
+    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] > v[1]:
+            raise ValueError(f"lower PI {v[0]} is above upper PI {v[1]}")
+        return v
+
+
+class FlareFilter(BaseModel):
+    """Soft-proton flare filter, as the reference workflow ran it with evselect + tabgtigen.
+
+    A ``bin``-second rate curve of the whole detector with
+    ``PI IN [pi[0]:pi[1]] && PATTERN == pattern && <expression>`` is made; bins with
+    ``RATE < threshold`` become good time (tabgtigen, prefraction = postfraction = 0.5).
+
+    Attributes
+    ----------
+    threshold : float
+        Rate threshold in counts/s (0.4 is SAS's standard for spectra; the
+        reference study used 0.7 for light curves).
+    pi : [int, int]
+        Inclusive PI range (10-12 keV).
+    pattern : int
+        PATTERN value selected (0: singles).
+    bin : float
+        Rate-curve bin in seconds.
+    expression : str
+        Extra selection; ``#XMMEA_EP`` is read from the EVENTS header (FLAG == 0 if
+        the file lacks the keyword, recorded in provenance).
+    """
+
+    model_config = _Strict
+    threshold: Annotated[float, Field(gt=0)]
+    pi: tuple[int, int] = (10000, 12000)
+    pattern: Annotated[int, Field(ge=0, le=12)] = 0
+    bin: Annotated[float, Field(gt=0)] = 100.0
+    expression: str = "#XMMEA_EP"
+
+
+class ObservationSpec(BaseModel):
+    """One observation (one EPIC-pn exposure) as written in the build file."""
+
+    model_config = _Strict
+    obsid: str
+    events: str
+    regions: str
+    gti: str | None = None
+    screening: Screening | None = None
+    flare: FlareFilter | Literal[False] | None = None
+
+    @field_validator("obsid", mode="before")
+    @classmethod
+    def _obsid(cls, v: Any) -> str:
+        if not isinstance(v, str) or len(v) != 10 or not v.isdigit():
+            raise ValueError(
+                f"{v!r} is not a 10-digit XMM-Newton obsid; write it as a quoted string, "
+                'e.g. "0201830201"'
+            )
+        return v
+
+
+class BuildFile(BaseModel):
+    """The whole build file as written (before paths and schemes are resolved)."""
+
+    model_config = _Strict
+    store: str
+    time_bin: Annotated[float, Field(gt=0)]
+    backend: str = "native"
+    presets: list[str] = []
+    screening: Screening = Screening()
+    flare: FlareFilter | None = None
+    observations: Annotated[list[ObservationSpec], Field(min_length=1)]
+    schemes: dict[str, dict[str, Any]] = {}
+    sas: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _unique_obsids(self) -> BuildFile:
+        seen: set[str] = set()
+        for i, obs in enumerate(self.observations):
+            if obs.obsid in seen:
+                raise ValueError(f"observations[{i}]: obsid {obs.obsid} is listed twice")
+            seen.add(obs.obsid)
+        return self
+
+
+@dataclass(frozen=True)
+class SchemeOptions:
+    """Extraction options attached to a scheme in a build (not part of its identity)."""
+
+    abscorr: bool | None = None
+    backend: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An observation with absolute paths and its effective screening and flare filter."""
+
+    obsid: str
+    events: Path
+    regions: Path
+    gti: Path | None
+    screening: Screening
+    flare: FlareFilter | None
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """A validated build: what to extract, where to put it."""
+
+    path: Path
+    store: Path
+    time_bin: float
+    backend: str
+    observations: tuple[Observation, ...]
+    schemes: dict[str, EnergyScheme]
+    scheme_options: dict[str, SchemeOptions]
+    backend_options: dict[str, dict[str, Any]]
+    text_sha256: str
+
+    def scheme_backend(self, scheme: str) -> str:
+        """The backend that extracts ``scheme`` (its own ``backend`` key, else the build's)."""
+        return self.scheme_options[scheme].backend or self.backend
+
+    def observation(self, obsid: str) -> Observation:
+        """The observation with this obsid."""
+        for obs in self.observations:
+            if obs.obsid == obsid:
+                return obs
+        raise KeyError(obsid)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _first_error(exc: ValidationError, source: str) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if p not in ("FlareFilter", "literal[False]"))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling against the README's build-file format)"
+    elif err["type"] == "missing":
+        msg = "is required"
+    more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+    return ConfigError(f"build file {source}: {_loc(loc)}: {msg}{more}")
+
+
+def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
+    """Validate build-file text and resolve paths and schemes.
+
+    Parameters
+    ----------
+    text : str
+        TOML text.
+    path : str or os.PathLike
+        Where the text came from; relative paths inside are relative to its folder.
+
+    Returns
+    -------
+    BuildConfig
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key and what is wrong.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"build file {path}: not valid TOML ({exc})") from None
+    try:
+        spec = BuildFile.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc, str(path)) from None
+    base = path.parent.resolve()
+
+    def resolve(p: str) -> Path:
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else base / q
+
+    schemes: dict[str, EnergyScheme] = {}
+    options: dict[str, SchemeOptions] = {}
+    declared: list[tuple[str, dict[str, Any], str]] = []
+    for preset in spec.presets:
+        for name, s in load_preset(preset).items():
+            declared.append((name, s, f"preset {preset}"))
+    declared += [(name, s, f"build file {path}") for name, s in spec.schemes.items()]
+    for name, s, source in declared:
+        scheme = scheme_from_spec(name, s, source=source)
+        if name in schemes:
+            raise ConfigError(
+                f"{source}: scheme '{name}' is defined twice (also in an earlier preset or table); "
+                "give one of them another name"
+            )
+        schemes[name] = scheme
+        options[name] = SchemeOptions(abscorr=s.get("abscorr"), backend=s.get("backend"))
+    if not schemes:
+        raise ConfigError(
+            f"build file {path}: schemes: no energy scheme defined (add [schemes] or presets)"
+        )
+    obsids = {o.obsid for o in spec.observations}
+    for name, scheme in schemes.items():
+        if scheme.reference is not None and scheme.reference not in obsids:
+            raise ConfigError(
+                f"build file {path}: schemes.{name}.equal_counts.reference: observation "
+                f"{scheme.reference} is not among the build's observations"
+            )
+    observations = []
+    for obs in spec.observations:
+        screening = obs.screening or spec.screening
+        flare = None if obs.flare is False else (obs.flare or spec.flare)
+        observations.append(
+            Observation(
+                obsid=obs.obsid,
+                events=resolve(obs.events),
+                regions=resolve(obs.regions),
+                gti=resolve(obs.gti) if obs.gti else None,
+                screening=screening,
+                flare=flare,
+            )
+        )
+    for name, scheme in schemes.items():
+        if not scheme.is_resolved:
+            continue
+        for obs in observations:
+            lo, hi = obs.screening.pi
+            for band in scheme.bands:
+                if band.pi_lo < lo or band.pi_hi > hi + 1:
+                    raise ConfigError(
+                        f"build file {path}: scheme '{name}' band [{band.pi_lo}, {band.pi_hi}) PI "
+                        f"lies outside observation {obs.obsid}'s screening PI range "
+                        f"[{lo}, {hi}]; widen screening.pi or change the scheme"
+                    )
+    return BuildConfig(
+        path=path.resolve(),
+        store=resolve(spec.store),
+        time_bin=float(spec.time_bin),
+        backend=spec.backend,
+        observations=tuple(observations),
+        schemes=schemes,
+        scheme_options=options,
+        backend_options={"sas": dict(spec.sas)},
+        text_sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def load_build(path: str | os.PathLike) -> BuildConfig:
+    """Read and validate a build file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        TOML build file.
+
+    Returns
+    -------
+    BuildConfig
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or invalid.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"build file {p}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"build file {p}: cannot be read ({exc})") from None
+    return parse_build(text, p)
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON text with sorted keys and no spaces, used for hashing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
