@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
+import json
 import platform
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +23,47 @@ from schemas.store_layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     REQUIRED_GROUP_ATTRS,
+    TEXT_RECORD_ENCODING,
     UNITS,
 )
 
-__all__ = ["lightcurve_dataset", "check_dataset", "software_versions"]
+__all__ = [
+    "lightcurve_dataset",
+    "check_dataset",
+    "software_versions",
+    "encode_text_record",
+    "decode_text_records",
+]
+
+
+def encode_text_record(obj: Any) -> dict[str, Any]:
+    """Compress a JSON-able object (command lines and logs) for a group attribute.
+
+    Parameters
+    ----------
+    obj : JSON-able
+        E.g. the list of SAS commands of one band, with their stdout and stderr.
+
+    Returns
+    -------
+    dict
+        ``{"encoding": "json+zlib+base64", "data": <text>}`` (see
+        :data:`schemas.store_layout.TEXT_RECORD_ENCODING`).
+    """
+    raw = json.dumps(obj, separators=(",", ":")).encode()
+    data = base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    return {"encoding": TEXT_RECORD_ENCODING, "data": data}
+
+
+def decode_text_records(obj: Any) -> Any:
+    """A copy of ``obj`` with every compressed record (:func:`encode_text_record`) decoded."""
+    if isinstance(obj, dict):
+        if obj.get("encoding") == TEXT_RECORD_ENCODING and isinstance(obj.get("data"), str):
+            return json.loads(zlib.decompress(base64.b64decode(obj["data"])))
+        return {k: decode_text_records(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_text_records(v) for v in obj]
+    return obj
 
 
 def software_versions() -> dict[str, str]:

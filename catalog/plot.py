@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
@@ -76,6 +77,11 @@ def plot_lightcurves(
         edges_t = np.append(t_ks - dt_ks / 2, t_ks[-1] + dt_ks / 2)
         mesh = ax.pcolormesh(edges_t, edges_e, norm, cmap="viridis", shading="flat")
         ax.set_yscale("log")
+        ticks = [2, 3, 4, 5, 6, 7, 8, 10, 12] if edges_e[0] >= 1 else None
+        if ticks:
+            ax.set_yticks([v for v in ticks if edges_e[0] <= v <= edges_e[-1]])
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel("energy (keV)")
         ax.set_xlabel(f"time since {float(ds.attrs['tstart']):.1f} s MET (ks)")
         fig.colorbar(mesh, ax=ax, label="rate / band mean")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from catalog.layout import check_dataset
+from catalog.layout import check_dataset, decode_text_records
 from catalog.store import Store
 from schemas.energy import kev_to_pi
 from schemas.errors import StoreError
@@ -273,6 +273,7 @@ class Catalog:
         Returns
         -------
         dict
+            Compressed records (command lines, logs) are returned decoded.
         """
         self._require(obsid, scheme)
         a = self.store.group_attrs(obsid, scheme)
@@ -302,7 +303,7 @@ class Catalog:
             out["band"] = bands[band]
             per_band = a.get("band_provenance")
             out["band_record"] = per_band[band] if per_band else None
-        return out
+        return decode_text_records(out)
 
     def to_stingray(
         self, obsid: str, scheme: str, *, band: int | None = None, min_fracexp: float = 0.0

@@ -30,6 +30,10 @@ __all__ = ["Store"]
 _GROUP_META = {"zarr_format": 3, "node_type": "group", "attributes": {}}
 
 
+def _is_obsid(name: str) -> bool:
+    return len(name) == 10 and name.isdigit()
+
+
 def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(obj, indent=2))
@@ -113,7 +117,7 @@ class Store:
 
     def groups(self) -> Iterator[tuple[str, str]]:
         """(obsid, scheme) of every complete group, sorted."""
-        for obs_dir in sorted(p for p in self.path.iterdir() if p.is_dir()):
+        for obs_dir in sorted(p for p in self.path.iterdir() if p.is_dir() and _is_obsid(p.name)):
             for grp in sorted(p for p in obs_dir.iterdir() if p.is_dir()):
                 if (grp / "zarr.json").is_file():
                     yield obs_dir.name, grp.name

@@ -7,6 +7,7 @@ with failed groups exits with status 1 after its summary.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -21,6 +22,10 @@ import numpy as np
 from schemas.errors import ConfigError, XlcatError
 
 __all__ = ["main", "parse_range"]
+
+#: Modules that add subcommands; each defines ``register(subparsers) -> None`` and
+#: sets ``func`` on its parsers (a function of the parsed arguments returning the exit status).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
 
@@ -292,6 +297,9 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--min-fracexp", type=float, default=0.0)
     pl.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
     pl.set_defaults(func=_cmd_plot)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 

@@ -155,6 +155,12 @@ def _static_attrs(plan: BuildPlan, spec: GroupSpec, scheme: EnergyScheme) -> dic
     }
 
 
+def _for_store(backend: Backend, store_path: str) -> Backend:
+    """The backend told where the store is, if it keeps files beside it (SAS logs and cache)."""
+    bind = getattr(backend, "for_store", None)
+    return bind(store_path) if callable(bind) else backend
+
+
 def build_graph(
     plan: BuildPlan,
     resolved: dict[str, EnergyScheme],
@@ -181,8 +187,9 @@ def build_graph(
     summaries: dict[tuple[str, str], Delayed] = {}
     out: dict[tuple[str, str], Delayed] = {}
     store_path = str(plan.config.store)
+    backends = {n: _for_store(b, store_path) for n, b in plan.backends.items()}
     for spec in plan.todo:
-        backend: Backend = plan.backends[spec.backend]
+        backend: Backend = backends[spec.backend]
         key = (spec.backend, spec.obsid)
         if key not in prep:
             if key in prepared:
@@ -252,7 +259,7 @@ def run_build(
     for name in unresolved:
         scheme = schemes[name]
         backend_name = plan.config.scheme_backend(name)
-        backend = plan.backends[backend_name]
+        backend = _for_store(plan.backends[backend_name], str(plan.config.store))
         key = (backend_name, scheme.reference)
         if key not in reused:
             reused[key] = client.submit(

@@ -45,6 +45,7 @@ __all__ = [
     "Screening",
     "FlareFilter",
     "ObservationSpec",
+    "SASOptions",
     "BuildFile",
     "SchemeOptions",
     "Observation",
@@ -141,6 +142,41 @@ class ObservationSpec(BaseModel):
         return v
 
 
+class SASOptions(BaseModel):
+    """The build file's ``[sas]`` table: how the SAS backend runs its tasks.
+
+    Paths are relative to the build file. Only the keys written in the file are
+    passed on (and hashed into the groups' input hashes).
+
+    Attributes
+    ----------
+    sas_dir : str or None
+        SAS installation to use instead of ``$SAS_DIR``; its ``bin`` folder is put
+        first on PATH for every SAS command. The SAS setup (``setsas.sh``) must still
+        have been sourced for the libraries SAS needs.
+    ccf : str or None
+        Calibration index file (``ccf.cif``) for every observation, instead of
+        ``$SAS_CCF`` or the ``ccf.cif`` found next to or above each event file.
+    timeout : float
+        Seconds one SAS command may run before it is killed (default 3600).
+    keep_temp : bool
+        Keep each task's temporary folder (outputs and logs) after success too.
+    tmp_dir : str or None
+        Folder for the temporary task folders (default: the system's temporary folder).
+    cache : bool
+        Reuse the outputs of band tasks that already succeeded with identical inputs
+        (a content-addressed cache beside the store).
+    """
+
+    model_config = _Strict
+    sas_dir: str | None = None
+    ccf: str | None = None
+    timeout: Annotated[float, Field(gt=0)] = 3600.0
+    keep_temp: bool = False
+    tmp_dir: str | None = None
+    cache: bool = True
+
+
 class BuildFile(BaseModel):
     """The whole build file as written (before paths and schemes are resolved)."""
 
@@ -153,7 +189,7 @@ class BuildFile(BaseModel):
     flare: FlareFilter | None = None
     observations: Annotated[list[ObservationSpec], Field(min_length=1)]
     schemes: dict[str, dict[str, Any]] = {}
-    sas: dict[str, Any] = {}
+    sas: SASOptions = SASOptions()
 
     @model_validator(mode="after")
     def _unique_obsids(self) -> BuildFile:
@@ -320,6 +356,10 @@ def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
                         f"lies outside observation {obs.obsid}'s screening PI range "
                         f"[{lo}, {hi}]; widen screening.pi or change the scheme"
                     )
+    sas_options = spec.sas.model_dump(exclude_unset=True)
+    for key in ("sas_dir", "ccf", "tmp_dir"):
+        if sas_options.get(key):
+            sas_options[key] = str(resolve(sas_options[key]))
     return BuildConfig(
         path=path.resolve(),
         store=resolve(spec.store),
@@ -328,7 +368,7 @@ def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
         observations=tuple(observations),
         schemes=schemes,
         scheme_options=options,
-        backend_options={"sas": dict(spec.sas)},
+        backend_options={"sas": sas_options},
         text_sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
 

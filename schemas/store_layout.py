@@ -7,6 +7,25 @@ A store is a Zarr v3 hierarchy. The root group's attributes say what it is::
     <store>/<obsid>/<scheme>/              one xarray Dataset per (obsid, energy scheme)
 
 Each (obsid, scheme) group has dims ``(band, time)``.
+
+Per-band provenance: a group made by a backend that runs external programs (SAS) has
+the attribute ``band_provenance``, a list with one record (dict) per band. Its
+command lines and logs are kept compressed, as ``{"encoding": "json+zlib+base64",
+"data": ...}`` (:data:`TEXT_RECORD_ENCODING`: JSON text, zlib-compressed, base64);
+``catalog.Catalog.provenance(obsid, scheme, band)`` returns it decoded. The SAS
+backend's record::
+
+    {"backend": "sas", "band": {"pi_lo", "pi_hi"}, "abscorr": bool,
+     "task_key": sha256 of the task's inputs, "cache": "miss" | "hit",
+     "sas": {"sas_dir", "sas_version", "ccf", "ccf_sha256", ...},
+     "outputs": {"corrected" | "source" | "background": {TIMEPIXR, TIMEDEL, keywords,
+                 SRC_GTIS/BKG_GTIS, rows dropped or missing}},
+     "counts": how src_counts/bkg_counts were recovered,
+     "commands": <compressed list of {"name", "argv", "command_line", "returncode",
+                  "timed_out", "seconds", "stdout", "stderr"}>}
+
+``xlcat import`` (backend ``"sas-import"``) records per band the files read, with
+their sha256, and the same ``outputs`` facts.
 """
 
 from __future__ import annotations
@@ -18,7 +37,11 @@ __all__ = [
     "BAND_COORDS",
     "UNITS",
     "REQUIRED_GROUP_ATTRS",
+    "TEXT_RECORD_ENCODING",
 ]
+
+#: How compressed text records (command lines, logs) are encoded in group attributes.
+TEXT_RECORD_ENCODING = "json+zlib+base64"
 
 FORMAT_NAME = "xlcat-lightcurves"
 FORMAT_VERSION = 1

@@ -1,0 +1,64 @@
+"""Pure timing computations on light-curve arrays (no files, Zarr or Dask).
+
+- :mod:`catalog.timing.segments`: good bins, gap filling, continuous segments.
+- :mod:`catalog.timing.fourier`: Fourier frequencies, frequency bins, averaged
+  periodograms and cross spectra (conventions in its module docstring).
+- :mod:`catalog.timing.products`: lag, coherence, rms and covariance formulas.
+- :mod:`catalog.timing.spectra`: power/cross/lag-frequency/lag-energy Datasets.
+"""
+
+from catalog.timing.fourier import (
+    CrossAverages,
+    FrequencyBins,
+    average_cross_spectra,
+    fourier_frequencies,
+    freq_bins,
+    segment_frequencies,
+    taper_window,
+)
+from catalog.timing.products import (
+    covariance,
+    intrinsic_coherence,
+    noise_bias,
+    phase_lag,
+    power_error,
+    raw_coherence,
+    rms_amplitude,
+    time_lag,
+)
+from catalog.timing.segments import Segment, good_bins, make_segments
+from catalog.timing.spectra import (
+    Reference,
+    band_selection,
+    cross_spectrum,
+    lag_energy,
+    lag_frequency,
+    power_spectrum,
+)
+
+__all__ = [
+    "CrossAverages",
+    "FrequencyBins",
+    "Reference",
+    "Segment",
+    "average_cross_spectra",
+    "band_selection",
+    "covariance",
+    "cross_spectrum",
+    "fourier_frequencies",
+    "freq_bins",
+    "good_bins",
+    "intrinsic_coherence",
+    "lag_energy",
+    "lag_frequency",
+    "make_segments",
+    "noise_bias",
+    "phase_lag",
+    "power_error",
+    "power_spectrum",
+    "raw_coherence",
+    "rms_amplitude",
+    "segment_frequencies",
+    "taper_window",
+    "time_lag",
+]

@@ -1,0 +1,251 @@
+"""The exact argument lists the SAS backend runs (never through a shell).
+
+Every light curve is made on the observation's explicit grid (``withtimeranges=yes
+timemin timemax timebinsize``, sas-semantics.md §0.3 and §1.2), with a parenthesised
+selection (§0.2, §8)::
+
+    (PI in [lo:hi)) && <screening> && (<region shapes OR-ed>) && gti(gti.fits,TIME)
+
+Output and GTI files are named relative to the task's own folder (the working
+directory of the command), so the argument lists depend only on the inputs and can
+be compared (golden tests) and hashed (the band cache).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.backends.base import flare_text, screening_text
+from pipeline.binning import TimeGrid
+from pipeline.regions import RegionSet
+from schemas.build import FlareFilter, Screening
+from schemas.energy import Band
+
+__all__ = [
+    "GTI_FILE",
+    "SOURCE_CURVE",
+    "BACKGROUND_CURVE",
+    "CORRECTED_CURVE",
+    "FLARE_CURVE",
+    "FLARE_GTI",
+    "number",
+    "band_expression",
+    "rate_curve_command",
+    "epiclccorr_command",
+    "band_commands",
+    "flare_commands",
+    "spectrum_command",
+]
+
+#: File names inside a task folder.
+GTI_FILE = "gti.fits"
+SOURCE_CURVE = "lc__s.fits"
+BACKGROUND_CURVE = "lc__b.fits"
+CORRECTED_CURVE = "lc.fits"
+FLARE_CURVE = "flare_rate.fits"
+FLARE_GTI = "flare_gti.fits"
+
+
+def number(value: float) -> str:
+    """Shortest text that reads back as exactly ``value`` (integers without '.0').
+
+    Parameters
+    ----------
+    value : float
+
+    Returns
+    -------
+    str
+        ``128.0 -> "128"``, ``300000000.5 -> "300000000.5"``, ``0.7 -> "0.7"``.
+    """
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return repr(v)
+
+
+def band_expression(
+    band: Band,
+    screening: Screening,
+    regions: RegionSet,
+    which: str,
+    gti_file: str = GTI_FILE,
+) -> str:
+    """The selection of one band in one region, in selectlib syntax.
+
+    Parameters
+    ----------
+    band : Band
+        Selects ``pi_lo <= PI < pi_hi``.
+    screening : Screening
+        Pattern, flag and PI screening (and any extra expression).
+    regions : RegionSet
+    which : {"source", "background"}
+    gti_file : str
+        GTI table applied with ``gti(file,TIME)`` (START <= TIME < STOP).
+
+    Returns
+    -------
+    str
+        e.g. ``(PI in [2000:4000)) && (PATTERN<=4)&&(FLAG==0)&&(PI in [200:12000])
+        && ((X,Y) IN circle(1000,1000,100)) && gti(gti.fits,TIME)``.
+    """
+    return (
+        f"(PI in [{band.pi_lo}:{band.pi_hi})) && {screening_text(screening)} && "
+        f"{regions.sas_expression(which)} && gti({gti_file},TIME)"  # type: ignore[arg-type]
+    )
+
+
+def rate_curve_command(
+    events: str | Path, rateset: str, expression: str, grid: TimeGrid
+) -> list[str]:
+    """evselect in light-curve mode on an explicit grid.
+
+    Parameters
+    ----------
+    events : str or Path
+        Event file (its EVENTS table is read).
+    rateset : str
+        Output rate set.
+    expression : str
+        Selection.
+    grid : TimeGrid
+        Bins ``[t0 + k dt, t0 + (k+1) dt)``, k < n_bins: ``timemin = t0``,
+        ``timemax = t0 + n_bins dt``, ``timebinsize = dt`` (seconds).
+
+    Returns
+    -------
+    list of str
+    """
+    return [
+        "evselect",
+        f"table={events}:EVENTS",
+        "withrateset=yes",
+        f"rateset={rateset}",
+        "maketimecolumn=yes",
+        "makeratecolumn=yes",
+        f"timebinsize={number(grid.dt)}",
+        "withtimeranges=yes",
+        f"timemin={number(grid.t0)}",
+        f"timemax={number(grid.stop)}",
+        "energycolumn=PI",
+        f"expression={expression}",
+    ]
+
+
+def epiclccorr_command(
+    source: str, background: str, events: str | Path, outset: str, abscorr: bool
+) -> list[str]:
+    """epiclccorr with a background series (sas-semantics.md §2.1).
+
+    Parameters
+    ----------
+    source, background : str
+        evselect rate sets of the source and background regions (same grid).
+    events : str or Path
+        The event file both were made from.
+    outset : str
+        Corrected output.
+    abscorr : bool
+        ``applyabsolutecorrections=yes`` (vignetting, PSF, QE, filter) or ``no``.
+
+    Returns
+    -------
+    list of str
+    """
+    return [
+        "epiclccorr",
+        f"srctslist={source}",
+        f"eventlist={events}",
+        f"outset={outset}",
+        "withbkgset=yes",
+        f"bkgtslist={background}",
+        f"applyabsolutecorrections={'yes' if abscorr else 'no'}",
+    ]
+
+
+def band_commands(
+    events: str | Path,
+    regions: RegionSet,
+    screening: Screening,
+    grid: TimeGrid,
+    band: Band,
+    abscorr: bool,
+) -> dict[str, list[str]]:
+    """The three commands of one (observation, band) task, in the order they run.
+
+    Returns
+    -------
+    dict
+        ``"evselect (source)"``, ``"evselect (background)"``, ``"epiclccorr"`` to argument
+        lists; outputs :data:`SOURCE_CURVE`, :data:`BACKGROUND_CURVE`, :data:`CORRECTED_CURVE`.
+    """
+    return {
+        "evselect (source)": rate_curve_command(
+            events, SOURCE_CURVE, band_expression(band, screening, regions, "source"), grid
+        ),
+        "evselect (background)": rate_curve_command(
+            events, BACKGROUND_CURVE, band_expression(band, screening, regions, "background"), grid
+        ),
+        "epiclccorr": epiclccorr_command(
+            SOURCE_CURVE, BACKGROUND_CURVE, events, CORRECTED_CURVE, abscorr
+        ),
+    }
+
+
+def flare_commands(
+    events: str | Path, flare: FlareFilter, expression: str, grid: TimeGrid
+) -> dict[str, list[str]]:
+    """The flare curve and its GTI (sas-semantics.md §3.2, on an explicit grid).
+
+    Parameters
+    ----------
+    events : str or Path
+    flare : FlareFilter
+        PI range, PATTERN, bin (s) and rate threshold (counts/s).
+    expression : str
+        The flare filter's extra selection with header macros already checked
+        (``#XMMEA_EP``, or ``(FLAG==0)`` when the file lacks the keyword).
+    grid : TimeGrid
+        The flare curve's grid (t0 = TSTART, dt = flare bin).
+
+    Returns
+    -------
+    dict
+        ``"evselect (flare curve)"`` and ``"tabgtigen"`` to argument lists; outputs
+        :data:`FLARE_CURVE` and :data:`FLARE_GTI`.
+    """
+    return {
+        "evselect (flare curve)": rate_curve_command(
+            events, FLARE_CURVE, flare_text(flare, expression), grid
+        ),
+        "tabgtigen": [
+            "tabgtigen",
+            f"table={FLARE_CURVE}",
+            f"expression=RATE<{number(flare.threshold)}",
+            f"gtiset={FLARE_GTI}",
+        ],
+    }
+
+
+def spectrum_command(events: str | Path, spectrumset: str, expression: str) -> list[str]:
+    """evselect in spectrum mode: counts per 5 eV pn channel, channels 0..4095.
+
+    Returns
+    -------
+    list of str
+        ``spectralbinsize=5 withspecranges=yes specchannelmin=0 specchannelmax=20479``
+        (the standard pn binning, sas-semantics.md §4).
+    """
+    return [
+        "evselect",
+        f"table={events}:EVENTS",
+        "withspectrumset=yes",
+        f"spectrumset={spectrumset}",
+        "energycolumn=PI",
+        "spectralbinsize=5",
+        "withspecranges=yes",
+        "specchannelmin=0",
+        "specchannelmax=20479",
+        f"expression={expression}",
+    ]
