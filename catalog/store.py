@@ -4,7 +4,8 @@ Atomicity: a group is written in full to a staging folder beside the store
 (``.<store name>.staging/``, same filesystem) and then moved into place with one
 ``rename``. A reader therefore sees either no group or a complete one, never a
 half-written one; a crash leaves at most junk in the staging folder, never in
-the store. Replacing a group renames the old one aside first, so the only
+the store. Derived products (timing results) live in ``<store>/products/<name>/``
+and are written the same way (:meth:`Store.write_product`). Replacing a group renames the old one aside first, so the only
 window is a moment where the group is absent. This relies on POSIX rename
 semantics: a local disk, or a shared cluster filesystem (NFS, Lustre, GPFS).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -23,11 +25,17 @@ from typing import Any
 import xarray as xr
 
 from schemas.errors import StoreError
-from schemas.store_layout import FORMAT_NAME, FORMAT_VERSION
+from schemas.store_layout import FORMAT_NAME, FORMAT_VERSION, PRODUCTS_GROUP
 
-__all__ = ["Store"]
+__all__ = ["PRODUCTS_DIR", "Store"]
 
 _GROUP_META = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+
+
+_PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+#: Folder of the derived products inside a store.
+PRODUCTS_DIR = PRODUCTS_GROUP
 
 
 def _is_obsid(name: str) -> bool:
@@ -187,3 +195,108 @@ class Store:
             except OSError:
                 pass
         return self.group_path(obsid, scheme)
+
+    # -- products ----------------------------------------------------------------------
+    def product_path(self, name: str) -> Path:
+        """Folder of the product ``name`` (``<store>/products/<name>``)."""
+        if not isinstance(name, str) or not _PRODUCT_NAME.match(name):
+            raise StoreError(
+                f"store {self.path}: product name {name!r} is invalid; use 1-100 letters, "
+                "digits, '_', '-' or '.', starting with a letter or digit"
+            )
+        return self.path / PRODUCTS_DIR / name
+
+    def products(self) -> list[str]:
+        """Names of the complete products in the store, sorted."""
+        folder = self.path / PRODUCTS_DIR
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name for p in folder.iterdir() if p.is_dir() and (p / "zarr.json").is_file()
+        )
+
+    def has_product(self, name: str) -> bool:
+        """Whether the product ``name`` exists."""
+        return (self.product_path(name) / "zarr.json").is_file()
+
+    def product_attrs(self, name: str) -> dict[str, Any]:
+        """Attributes of a product, read from its metadata only (no arrays)."""
+        meta = self.product_path(name) / "zarr.json"
+        try:
+            return json.loads(meta.read_text())["attributes"]
+        except FileNotFoundError:
+            raise StoreError(
+                f"store {self.path}: no product {name!r}; see xlcat products {self.path}"
+            ) from None
+
+    def read_product(self, name: str) -> xr.Dataset:
+        """The product ``name`` as a Dataset, loaded into memory.
+
+        Raises
+        ------
+        StoreError
+            If there is no such product.
+        """
+        if not self.has_product(name):
+            have = ", ".join(self.products()) or "none"
+            raise StoreError(f"store {self.path}: no product {name!r} (products: {have})")
+        with xr.open_zarr(
+            self.path, group=f"{PRODUCTS_DIR}/{name}", consolidated=False, zarr_format=3
+        ) as ds:
+            return ds.load()
+
+    def write_product(self, name: str, ds: xr.Dataset, *, overwrite: bool = False) -> Path:
+        """Write a product atomically into ``<store>/products/<name>``.
+
+        Same scheme as :meth:`write_group`: the Dataset is written whole into the
+        staging folder beside the store and renamed into place.
+
+        Parameters
+        ----------
+        name : str
+            Product name (letters, digits, ``_``, ``-``, ``.``).
+        ds : xarray.Dataset
+            The product; its attributes must be JSON-able.
+        overwrite : bool, default False
+            Replace an existing product of that name.
+
+        Returns
+        -------
+        pathlib.Path
+            The product folder.
+
+        Raises
+        ------
+        StoreError
+            For an invalid name, or an existing product without ``overwrite``.
+        """
+        target = self.product_path(name)
+        if target.exists() and not overwrite:
+            raise StoreError(
+                f"store {self.path}: product {name!r} exists; choose another name or overwrite it"
+            )
+        self.staging.mkdir(exist_ok=True)
+        tmp = self.staging / f"product-{name}-{uuid.uuid4().hex}"
+        try:
+            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
+            folder = self.path / PRODUCTS_DIR
+            folder.mkdir(exist_ok=True)
+            if not (folder / "zarr.json").exists():
+                meta = dict(_GROUP_META)
+                meta["attributes"] = {"description": "xlcat derived products, one group each"}
+                _write_json_atomic(folder / "zarr.json", meta)
+            old = None
+            if target.exists():
+                old = self.staging / f"old-product-{name}-{uuid.uuid4().hex}"
+                os.rename(target, old)
+            os.rename(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                self.staging.rmdir()
+            except OSError:
+                pass
+        return target

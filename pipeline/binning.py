@@ -1,6 +1,10 @@
 """One-pass binning of events into counts per (time bin, PI channel) per region.
 
-The time axis is first cut into *elementary intervals*: the light-curve grid
+The PI axis is the partition of the screening range by every band edge the
+build needs (with 5 eV channels over the range of any equal-count scheme, whose
+edges come from a spectrum), so every band is a sum of whole columns and the
+counts array does not grow with the number of events. The time axis is first
+cut into *elementary intervals*: the light-curve grid
 edges plus every boundary of every GTI that may apply (each CCD's STDGTI, the
 user GTI, the flare-filter bins). Each elementary interval lies in one time bin
 and is either wholly inside or wholly outside any GTI built from those
@@ -82,8 +86,8 @@ class RegionCounts:
 
     Attributes
     ----------
-    cube : scipy.sparse.csr_matrix, shape (n_elementary, n_pi)
-        Events per (elementary interval, PI - pi_min).
+    cube : scipy.sparse.csr_matrix, shape (n_elementary, n_pi_columns)
+        Events per (elementary interval, PI column).
     ccd_counts : numpy.ndarray, shape (64,)
         Events per CCD number.
     """
@@ -102,8 +106,9 @@ class ObservationBinner:
     boundaries : array_like
         Extra time boundaries (GTI starts and stops, flare-bin edges) that must
         be elementary-interval edges.
-    pi_min, pi_max : int
-        Inclusive PI range of the screening; PI column j is PI ``pi_min + j``.
+    pi_edges : array_like of int
+        Increasing PI edges; column j counts ``pi_edges[j] <= PI < pi_edges[j+1]``.
+        Events outside ``[pi_edges[0], pi_edges[-1])`` are not counted.
     flare_edges : array_like or None
         Edges of the flare-curve bins, if a flare filter is used.
     """
@@ -112,8 +117,7 @@ class ObservationBinner:
         self,
         grid: TimeGrid,
         boundaries: ArrayLike,
-        pi_min: int,
-        pi_max: int,
+        pi_edges: ArrayLike,
         flare_edges: ArrayLike | None = None,
     ) -> None:
         b = np.asarray(boundaries, dtype=np.float64).ravel()
@@ -121,12 +125,14 @@ class ObservationBinner:
         self.grid = grid
         self.edges = np.union1d(grid.edges, b)
         self.n_elem = len(self.edges) - 1
-        self.pi_min, self.pi_max = int(pi_min), int(pi_max)
-        self.n_pi = self.pi_max - self.pi_min + 1
+        self.pi_edges = np.asarray(pi_edges, dtype=np.int64)
+        if self.pi_edges.ndim != 1 or len(self.pi_edges) < 2 or np.any(np.diff(self.pi_edges) <= 0):
+            raise ValueError("pi_edges must be at least two increasing integers")
+        self.n_pi = len(self.pi_edges) - 1
         shape = (self.n_elem, self.n_pi)
         self._cubes = {
-            "src": sparse.csr_matrix(shape, dtype=np.int64),
-            "bkg": sparse.csr_matrix(shape, dtype=np.int64),
+            "src": sparse.csr_matrix(shape, dtype=np.int32),
+            "bkg": sparse.csr_matrix(shape, dtype=np.int32),
         }
         self._ccd = {"src": np.zeros(_MAX_CCD, np.int64), "bkg": np.zeros(_MAX_CCD, np.int64)}
         self.flare_edges = None if flare_edges is None else np.asarray(flare_edges, np.float64)
@@ -152,7 +158,6 @@ class ObservationBinner:
             TIME (s), PI (eV) and CCDNR of the chunk's events.
         src, bkg : numpy.ndarray of bool
             Events that pass screening and lie in the source / background region.
-            Their PI must lie in [pi_min, pi_max].
         flare : numpy.ndarray of bool, optional
             Events that pass the flare-curve selection.
         """
@@ -163,11 +168,10 @@ class ObservationBinner:
             m = mask & in_grid
             if not m.any():
                 continue
-            cols = pi[m].astype(np.int64) - self.pi_min
-            if cols.min() < 0 or cols.max() >= self.n_pi:
-                raise ValueError("PI outside the screening range reached the binner")
+            col = np.searchsorted(self.pi_edges, pi, side="right") - 1
+            m &= (col >= 0) & (col < self.n_pi)
             chunk = sparse.coo_matrix(
-                (np.ones(len(cols), np.int64), (elem[m], cols)), shape=(self.n_elem, self.n_pi)
+                (np.ones(int(m.sum()), np.int32), (elem[m], col[m])), shape=(self.n_elem, self.n_pi)
             ).tocsr()
             self._cubes[name] = self._cubes[name] + chunk
             self._ccd[name] += np.bincount(ccd[m].astype(np.int64), minlength=_MAX_CCD)[:_MAX_CCD]
@@ -204,10 +208,10 @@ class BinnedObservation:
         Fraction of each bin inside ``gti``.
     live_fraction : float
         Live time / on time of the regions' CCDs (1 if the file gives none).
-    pi_min : int
-        PI of column 0.
-    src, bkg : scipy.sparse.csr_matrix, shape (n_bins, n_pi)
-        Counts in the GTIs per (time bin, PI - pi_min).
+    pi_edges : numpy.ndarray of int
+        PI edges of the columns: column j is ``pi_edges[j] <= PI < pi_edges[j+1]``.
+    src, bkg : scipy.sparse.csr_matrix, shape (n_bins, n_pi_columns)
+        Counts in the GTIs per (time bin, PI column).
     src_area, bkg_area : float
         Geometric region areas in sky pixels squared.
     """
@@ -216,7 +220,7 @@ class BinnedObservation:
     gti: NDArray[np.float64]
     gti_fraction: NDArray[np.float64]
     live_fraction: float
-    pi_min: int
+    pi_edges: NDArray[np.int64]
     src: sparse.csr_matrix
     bkg: sparse.csr_matrix
     src_area: float
@@ -232,25 +236,41 @@ class BinnedObservation:
         """A_src / A_bkg, the background scaling."""
         return self.src_area / self.bkg_area
 
+    def _columns(self, pi_lo: int, pi_hi: int) -> tuple[int, int]:
+        """Columns [j0, j1) that make up PI [pi_lo, pi_hi); both must be column edges."""
+        e = self.pi_edges
+        j0, j1 = (int(j) for j in np.searchsorted(e, [pi_lo, pi_hi]))
+        if j0 >= len(e) or j1 >= len(e) or e[j0] != pi_lo or e[j1] != pi_hi:
+            raise ValueError(
+                f"PI [{pi_lo}, {pi_hi}) is not a union of the binned PI columns; the band's "
+                "edges must be among the edges the observation was binned with"
+            )
+        return j0, j1
+
     def _band_matrix(self, bands: tuple[Band, ...]) -> sparse.csr_matrix:
-        n_pi = self.src.shape[1]
         rows, cols = [], []
         for j, band in enumerate(bands):
-            lo = max(band.pi_lo - self.pi_min, 0)
-            hi = min(band.pi_hi - self.pi_min, n_pi)
-            if hi > lo:
-                rows.append(np.arange(lo, hi))
-                cols.append(np.full(hi - lo, j))
+            lo, hi = self._columns(band.pi_lo, band.pi_hi)
+            rows.append(np.arange(lo, hi))
+            cols.append(np.full(hi - lo, j))
         r = np.concatenate(rows) if rows else np.empty(0, np.int64)
         c = np.concatenate(cols) if cols else np.empty(0, np.int64)
-        return sparse.csr_matrix((np.ones(len(r), np.int64), (r, c)), shape=(n_pi, len(bands)))
+        n_cols = len(self.pi_edges) - 1
+        return sparse.csr_matrix((np.ones(len(r), np.int64), (r, c)), shape=(n_cols, len(bands)))
 
-    def band_counts(self, bands: tuple[Band, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def band_counts(
+        self, bands: tuple[Band, ...]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Source and background counts per band and time bin (``lo <= PI < hi``).
 
         Returns
         -------
         src, bkg : numpy.ndarray, shape (n_bands, n_bins)
+
+        Raises
+        ------
+        ValueError
+            If a band edge is not one of the PI edges the observation was binned with.
         """
         m = self._band_matrix(bands)
         src = np.asarray((self.src @ m).todense()).T.astype(np.int64)
@@ -260,22 +280,29 @@ class BinnedObservation:
     def net_channel_spectrum(self) -> tuple[NDArray[np.float64], int]:
         """Net counts (source minus scaled background) per 5 eV pn channel, over the GTIs.
 
+        Channel c is PI [5c, 5c+5). Channels the PI columns do not resolve (a
+        column spans a channel edge) are NaN.
+
         Returns
         -------
         counts : numpy.ndarray
-            Net counts in channels ``chan0, chan0 + 1, ...`` (channel c is PI [5c, 5c+5)).
+            Net counts in channels ``chan0, chan0 + 1, ...``.
         chan0 : int
             First channel.
         """
-        net = (
-            np.asarray(self.src.sum(axis=0)).ravel()
-            - self.area_ratio * np.asarray(self.bkg.sum(axis=0)).ravel()
-        )
-        chan0 = self.pi_min // 5
-        offset = self.pi_min - 5 * chan0
-        padded = np.concatenate([np.zeros(offset), net])
-        padded = np.concatenate([padded, np.zeros((-len(padded)) % 5)])
-        return padded.reshape(-1, 5).sum(axis=1), chan0
+        edges = self.pi_edges
+        chan0 = -(-int(edges[0]) // 5)
+        chans = np.arange(chan0, int(edges[-1]) // 5)
+        net_cols = np.asarray(self.src.sum(axis=0)).ravel() - self.area_ratio * np.asarray(
+            self.bkg.sum(axis=0)
+        ).ravel()
+        cum = np.concatenate([[0.0], np.cumsum(net_cols)])
+        j0 = np.searchsorted(edges, 5 * chans)
+        j1 = np.searchsorted(edges, 5 * chans + 5)
+        ok = (j1 < len(edges)) & (edges[np.minimum(j0, len(edges) - 1)] == 5 * chans)
+        ok &= edges[np.minimum(j1, len(edges) - 1)] == 5 * chans + 5
+        out = np.where(ok, cum[np.minimum(j1, len(cum) - 1)] - cum[j0], np.nan)
+        return out, int(chan0)
 
 
 def finalize(
@@ -322,7 +349,7 @@ def finalize(
         gti=g,
         gti_fraction=gti_fraction,
         live_fraction=float(live_fraction),
-        pi_min=binner.pi_min,
+        pi_edges=binner.pi_edges.copy(),
         src=(agg @ binner.region("src").cube).tocsr(),
         bkg=(agg @ binner.region("bkg").cube).tocsr(),
         src_area=float(src_area),

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -220,28 +221,39 @@ def iter_event_chunks(
         raise ValueError("chunk_rows must be positive")
     with _open(path) as hdul:
         hdu = _events_hdu(hdul, path)
-        coldefs = {c.name.upper(): c for c in hdu.columns}
+        # plain (name, scale, zero) tuples: holding astropy Column objects past the data access
+        # would make astropy copy the whole table into memory when the file closes
+        coldefs = {
+            c.name.upper(): (c.name, c.bscale, c.bzero) for c in hdu.columns
+        }
         missing = [c for c in columns if c.upper() not in coldefs]
         if missing:
             raise InputFileError(f"events file {path} EVENTS: column {missing[0]} is missing")
         raw = hdu.data.view(np.ndarray)  # memory-mapped records, no scaling, no copy
         n = len(raw)
         for lo in range(0, n, chunk_rows):
-            block = raw[lo : lo + chunk_rows]
-            out: dict[str, NDArray] = {}
-            for name in columns:
-                col = coldefs[name.upper()]
-                values = block[col.name]
-                arr = values.astype(values.dtype.newbyteorder("="), copy=True)
-                scale = col.bscale if col.bscale not in (None, 1) else None
-                zero = col.bzero if col.bzero not in (None, 0) else None
-                if scale is not None or zero is not None:
-                    arr = arr.astype(np.float64) * (scale or 1.0) + (zero or 0.0)
-                    if float(scale or 1.0).is_integer() and float(zero or 0.0).is_integer():
-                        arr = arr.astype(np.int64)
-                out[name.upper()] = arr
-            yield out
+            yield _convert(raw[lo : lo + chunk_rows], columns, coldefs)
+        # no view of the map may outlive the file: astropy would copy the whole table on close
         del raw
+
+
+def _convert(
+    block: np.ndarray, columns: Sequence[str], coldefs: dict[str, tuple[str, Any, Any]]
+) -> dict[str, NDArray]:
+    """Native-endian, scaled copies of some columns of a block of raw records."""
+    out: dict[str, NDArray] = {}
+    for name in columns:
+        fits_name, bscale, bzero = coldefs[name.upper()]
+        values = block[fits_name]
+        arr = values.astype(values.dtype.newbyteorder("="), copy=True)
+        scale = bscale if bscale not in (None, 1) else None
+        zero = bzero if bzero not in (None, 0) else None
+        if scale is not None or zero is not None:
+            arr = arr.astype(np.float64) * (scale or 1.0) + (zero or 0.0)
+            if float(scale or 1.0).is_integer() and float(zero or 0.0).is_integer():
+                arr = arr.astype(np.int64)
+        out[name.upper()] = arr
+    return out
 
 
 def read_gti_file(

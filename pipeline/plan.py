@@ -77,6 +77,24 @@ class BuildPlan:
     up_to_date: list[GroupSpec] = field(default_factory=list)
 
 
+def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[int, ...]:
+    """PI edges an observation must be binned with so that every band is a sum of columns.
+
+    The screening limits, every edge of every static scheme, and every 5 eV
+    channel edge over the range of each equal-count scheme (whose edges come
+    from a spectrum later).
+    """
+    lo, hi = screening_pi[0], screening_pi[1] + 1
+    edges = {lo, hi}
+    for scheme in config.schemes.values():
+        if scheme.is_resolved:
+            edges.update(scheme.pi_edges)
+        else:
+            c = scheme.canonical
+            edges.update(range(c["pi_lo"], c["pi_hi"] + 1, 5))
+    return tuple(sorted(e for e in edges if lo <= e <= hi))
+
+
 def _observation_fingerprint(job: ObservationJob) -> dict[str, Any]:
     return {
         "obsid": job.obsid,
@@ -148,6 +166,7 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
             flare=obs.flare,
             time_bin=config.time_bin,
             inputs=inputs,
+            pi_edges=binning_edges(config, obs.screening.pi),
         )
         jobs[obs.obsid] = job
         fingerprints[obs.obsid] = _observation_fingerprint(job)

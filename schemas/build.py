@@ -345,17 +345,17 @@ def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
             )
         )
     for name, scheme in schemes.items():
-        if not scheme.is_resolved:
-            continue
+        c = scheme.canonical
+        pi_lo, pi_hi = (c["pi_lo"], c["pi_hi"]) if not scheme.is_resolved else (
+            scheme.pi_edges[0], scheme.pi_edges[-1])
         for obs in observations:
             lo, hi = obs.screening.pi
-            for band in scheme.bands:
-                if band.pi_lo < lo or band.pi_hi > hi + 1:
-                    raise ConfigError(
-                        f"build file {path}: scheme '{name}' band [{band.pi_lo}, {band.pi_hi}) PI "
-                        f"lies outside observation {obs.obsid}'s screening PI range "
-                        f"[{lo}, {hi}]; widen screening.pi or change the scheme"
-                    )
+            if pi_lo < lo or pi_hi > hi + 1:
+                raise ConfigError(
+                    f"build file {path}: scheme '{name}' spans PI [{pi_lo}, {pi_hi}), outside "
+                    f"observation {obs.obsid}'s screening PI range [{lo}, {hi}]; widen "
+                    "screening.pi or change the scheme"
+                )
     sas_options = spec.sas.model_dump(exclude_unset=True)
     for key in ("sas_dir", "ccf", "tmp_dir"):
         if sas_options.get(key):

@@ -326,3 +326,25 @@ def test_grid_covers_tstop_and_centres(tmp_path, events):
     np.testing.assert_allclose(prep.summary.time, T0 + 128.0 * (np.arange(8) + 0.5))
     # the last bin reaches past TSTOP; its exposure stops at TSTOP (the CCD GTIs end at 1000 s)
     assert prep.binned.fracexp[-1] == pytest.approx((950 - 7 * 128) / 128.0)
+
+
+def test_reading_memory_does_not_grow_with_the_file(tmp_path):
+    """Heap peak while streaming a 400k-row file in 10k-row chunks stays near one chunk.
+
+    A table of 400k rows is 9.6 MB on disk; holding it (or letting astropy copy it when
+    the memory-mapped file closes) would exceed the bound.
+    """
+    import tracemalloc
+
+    from pipeline.events import iter_event_chunks
+
+    ev = random_events(400_000, seed=2)
+    path = write_event_file(tmp_path / "big.fits", ev, FileSpec(ccd_gtis=CCD_GTIS))
+    tracemalloc.start()
+    n = 0
+    for chunk in iter_event_chunks(path, ["TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR"], 10_000):
+        n += len(chunk["TIME"])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n == 400_000
+    assert peak < 2_000_000

@@ -44,6 +44,9 @@ class ObservationJob:
         Light-curve bin, seconds.
     inputs : dict
         Content hashes of the input files (``events_sha256``...), for provenance.
+    pi_edges : tuple of int, optional
+        PI edges to bin with (every band edge of the build, 5 eV channels over
+        equal-count ranges, the screening limits); None bins every PI value.
     options : dict
         Backend-specific build options (the build file's ``[sas]`` table for SAS).
     """
@@ -57,6 +60,7 @@ class ObservationJob:
     time_bin: float
     inputs: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    pi_edges: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+# xlcat: two commands for a fresh machine.
+#   make demo   simulate the NGC 5506 observations, build the catalogue, query and plot it
+#   make test   run the test suite
+# Each creates the virtual environment .venv on first use (Python >= 3.11 as $(PYTHON)).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+DEMO   ?= demo
+
+.PHONY: demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/xlcat simulate $(DEMO) --preset ngc5506
+	$(BIN)/xlcat build $(DEMO)/ngc5506.toml
+	$(BIN)/xlcat ls $(DEMO)/ngc5506.zarr --scheme 8lch
+	$(BIN)/xlcat query $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 8lch --energy 2-4 -o $(DEMO)/0761220101_8lch_2-4keV.csv
+	head -n 4 $(DEMO)/0761220101_8lch_2-4keV.csv
+	$(BIN)/xlcat plot $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 4a -o $(DEMO)/0761220101_4a.png
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_build.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache
