@@ -1,5 +1,6 @@
 # xlcat: two commands for a fresh machine.
-#   make demo   simulate the NGC 5506 observations, build the catalogue, query and plot it
+#   make demo   simulate the NGC 5506 observations, build the catalogue, query and plot it,
+#               and plot the lag-energy spectrum of the 8lch scheme
 #   make test   run the test suite
 # Each creates the virtual environment .venv on first use (Python >= 3.11 as $(PYTHON)).
 
@@ -23,6 +24,7 @@ demo: $(VENV)/.installed
 	$(BIN)/xlcat query $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 8lch --energy 2-4 -o $(DEMO)/0761220101_8lch_2-4keV.csv
 	head -n 4 $(DEMO)/0761220101_8lch_2-4keV.csv
 	$(BIN)/xlcat plot $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 4a -o $(DEMO)/0761220101_4a.png
+	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --freq 1e-4 5e-4 -o $(DEMO)/lags_8lch.nc --plot $(DEMO)/lags_8lch.png --save lags_8lch --overwrite
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q

@@ -71,10 +71,12 @@ print(tracemalloc.get_traced_memory()[1] // 1024)
 
 def _growth_mb(mode: str, events: Path, regions: Path, edges: tuple[int, ...]) -> float:
     """Peak RSS of one fresh process doing `mode`, minus the same process that only imports."""
+
     def peak(m: str) -> int:
         args = [str(events), str(regions), ",".join(map(str, edges))]
-        out = subprocess.run([sys.executable, "-c", _PEAK, m, *args],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _PEAK, m, *args], capture_output=True, text=True, check=True
+        )
         return int(out.stdout.strip().splitlines()[-1])
 
     return (peak(mode) - peak(mode + "-imports")) / 1024.0
@@ -86,7 +88,12 @@ def _per_band_selection(job, bands) -> float:
     for band in bands:
         for chunk in iter_event_chunks(job.events, ["TIME", "X", "Y", "PI", "PATTERN", "FLAG"]):
             pi = chunk["PI"]
-            sel = (chunk["PATTERN"] <= 4) & (chunk["FLAG"] == 0) & (pi >= band.pi_lo) & (pi < band.pi_hi)
+            sel = (
+                (chunk["PATTERN"] <= 4)
+                & (chunk["FLAG"] == 0)
+                & (pi >= band.pi_lo)
+                & (pi < band.pi_hi)
+            )
             x, y = chunk["X"][sel], chunk["Y"][sel]
             job.regions.in_source(x, y)
             job.regions.in_background(x, y)
@@ -106,7 +113,9 @@ def main() -> None:
         t_sim = time.perf_counter() - t
         config = load_build(build_file)
         plan = plan_build(config, force=True)
-        n_events = sum(int(fits.getheader(j.events, "EVENTS")["NAXIS2"]) for j in plan.jobs.values())
+        n_events = sum(
+            int(fits.getheader(j.events, "EVENTS")["NAXIS2"]) for j in plan.jobs.values()
+        )
         with connect(workers=args.workers) as client:
             t = time.perf_counter()
             report = run_build(plan, client, progress=False)
@@ -136,8 +145,15 @@ def main() -> None:
         edges = largest.pi_edges
         for rate in (10.0, 80.0):
             d = root / f"mem{rate:g}"
-            truth = simulate_observation(d, "0000000001", exposure=20_000.0, source_rate=rate,
-                                         mjd=57000.0, seed=1, flares=False)
+            truth = simulate_observation(
+                d,
+                "0000000001",
+                exposure=20_000.0,
+                source_rate=rate,
+                mjd=57000.0,
+                seed=1,
+                flares=False,
+            )
             sizes[rate] = {
                 "events": truth.n_events,
                 "chunked": _growth_mb("bin", d / truth.events_path, d / truth.regions_path, edges),
@@ -160,10 +176,14 @@ def main() -> None:
             "per_band_reads_all_bands_s (extrapolated)": round(per_band, 2),
             "speed_ratio_per_band_over_one_pass": round(per_band / one_pass, 1),
             "memory_events_low_high": [lo["events"], hi["events"]],
-            "memory_chunked_binning_MB_low_high": [round(lo["chunked"], 1), round(hi["chunked"], 1)],
+            "memory_chunked_binning_MB_low_high": [
+                round(lo["chunked"], 1),
+                round(hi["chunked"], 1),
+            ],
             "memory_table_loaded_MB_low_high": [round(lo["loaded"], 1), round(hi["loaded"], 1)],
             "memory_growth_ratio_loaded_over_chunked": round(
-                (hi["loaded"] - lo["loaded"]) / max(hi["chunked"] - lo["chunked"], 0.1), 1),
+                (hi["loaded"] - lo["loaded"]) / max(hi["chunked"] - lo["chunked"], 0.1), 1
+            ),
         }
         print(json.dumps(result, indent=2))
 

@@ -1,4 +1,4 @@
-"""The query layer: an index of every band in the store, and light curves by obsid, scheme, energy and time.
+"""The query layer: an index of the store's bands; light curves by obsid, scheme, energy, time.
 
 As in intake-esm, the catalogue is a table first (:attr:`Catalog.index`, read
 from group metadata only) and queries filter that table before any array is
@@ -245,7 +245,8 @@ class Catalog:
         idx = self.index[self.index.scheme == scheme]
         if idx.empty:
             raise StoreError(
-                f"store {self.path}: no scheme {scheme} (schemes: {', '.join(self.schemes) or 'none'})"
+                f"store {self.path}: no scheme {scheme} "
+                f"(schemes: {', '.join(self.schemes) or 'none'})"
             )
         wanted = sorted(set(obsids)) if obsids is not None else sorted(idx.obsid.unique())
         out = {}
@@ -312,3 +313,77 @@ class Catalog:
         from catalog.stingray import to_stingray
 
         return to_stingray(self.lightcurves(obsid, scheme), band=band, min_fracexp=min_fracexp)
+
+    # -- timing ---------------------------------------------------------------------------
+    def segments(
+        self,
+        scheme: str,
+        obsids: Iterable[str] | None = None,
+        *,
+        min_fracexp: float = 0.6,
+        fill_gaps: float = 1000.0,
+        min_length: float = 14000.0,
+        segment_length: float | None = None,
+        seed: int = 0,
+    ) -> xr.Dataset:
+        """Analysis-ready segments of every band (see :func:`catalog.timing.segments_dataset`).
+
+        Parameters
+        ----------
+        scheme : str
+        obsids : iterable of str, optional
+            Default: every observation that has the scheme.
+        min_fracexp, fill_gaps, min_length, segment_length, seed
+            Good-bin threshold, longest filled gap (s), shortest segment (s),
+            optional equal segment length (s), gap-fill noise seed.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims (segment, band, time): rate, error, filled; NaN-padded; feeds
+            :func:`catalog.timing.power_spectrum`, ``lag_energy`` and friends.
+        """
+        from catalog.timing.catalogue import segments_dataset
+
+        return segments_dataset(
+            self.query(scheme, obsids),
+            min_fracexp=min_fracexp,
+            fill_gaps=fill_gaps,
+            min_length=min_length,
+            segment_length=segment_length,
+            seed=seed,
+            store=self.path,
+        )
+
+    def save_product(self, name: str, ds: xr.Dataset, *, overwrite: bool = False) -> str:
+        """Save a derived product into ``<store>/products/<name>`` atomically.
+
+        Parameters
+        ----------
+        name : str
+            Letters, digits, ``_``, ``-``, ``.``.
+        ds : xarray.Dataset
+            E.g. a lag-energy spectrum; its attributes (parameters, input hashes) are kept.
+        overwrite : bool, default False
+            Replace a product of the same name.
+
+        Returns
+        -------
+        str
+            The product folder.
+        """
+        from catalog.products import prepare_product
+
+        return str(self.store.write_product(name, prepare_product(ds, name), overwrite=overwrite))
+
+    def product(self, name: str) -> xr.Dataset:
+        """A saved product, loaded into memory."""
+        return self.store.read_product(name)
+
+    @property
+    def products(self) -> pd.DataFrame:
+        """Saved products: name, product, scheme, obsids, n_segments, created, inputs
+        (``current`` when the light curves they came from are unchanged)."""
+        from catalog.products import products_table
+
+        return products_table(self.store)

@@ -4,9 +4,10 @@ Atomicity: a group is written in full to a staging folder beside the store
 (``.<store name>.staging/``, same filesystem) and then moved into place with one
 ``rename``. A reader therefore sees either no group or a complete one, never a
 half-written one; a crash leaves at most junk in the staging folder, never in
-the store. Derived products (timing results) live in ``<store>/products/<name>/``
-and are written the same way (:meth:`Store.write_product`). Replacing a group renames the old one aside first, so the only
-window is a moment where the group is absent. This relies on POSIX rename
+the store. Replacing a group renames the old one aside first, so the only
+window is a moment where the group is absent. Derived products (timing results)
+live in ``<store>/products/<name>/`` and are written the same way
+(:meth:`Store.write_product`). This relies on POSIX rename
 semantics: a local disk, or a shared cluster filesystem (NFS, Lustre, GPFS).
 """
 

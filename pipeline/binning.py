@@ -258,9 +258,7 @@ class BinnedObservation:
         n_cols = len(self.pi_edges) - 1
         return sparse.csr_matrix((np.ones(len(r), np.int64), (r, c)), shape=(n_cols, len(bands)))
 
-    def band_counts(
-        self, bands: tuple[Band, ...]
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def band_counts(self, bands: tuple[Band, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Source and background counts per band and time bin (``lo <= PI < hi``).
 
         Returns
@@ -293,9 +291,10 @@ class BinnedObservation:
         edges = self.pi_edges
         chan0 = -(-int(edges[0]) // 5)
         chans = np.arange(chan0, int(edges[-1]) // 5)
-        net_cols = np.asarray(self.src.sum(axis=0)).ravel() - self.area_ratio * np.asarray(
-            self.bkg.sum(axis=0)
-        ).ravel()
+        net_cols = (
+            np.asarray(self.src.sum(axis=0)).ravel()
+            - self.area_ratio * np.asarray(self.bkg.sum(axis=0)).ravel()
+        )
         cum = np.concatenate([[0.0], np.cumsum(net_cols)])
         j0 = np.searchsorted(edges, 5 * chans)
         j1 = np.searchsorted(edges, 5 * chans + 5)

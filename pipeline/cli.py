@@ -25,7 +25,7 @@ __all__ = ["main", "parse_range"]
 
 #: Modules that add subcommands; each defines ``register(subparsers) -> None`` and
 #: sets ``func`` on its parsers (a function of the parsed arguments returning the exit status).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("pipeline.sas_cli", "pipeline.timing_cli")
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
 

@@ -1,4 +1,4 @@
-"""Connecting to Dask distributed: a LocalCluster, a scheduler address, or SLURM/PBS via dask-jobqueue."""
+"""Connecting to Dask distributed: LocalCluster, scheduler address, or SLURM/PBS (dask-jobqueue)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ def connect(
             threads_per_worker=threads_per_worker,
             processes=processes,
             dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # shutdown chatter; task errors reach the report
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -223,9 +223,7 @@ def iter_event_chunks(
         hdu = _events_hdu(hdul, path)
         # plain (name, scale, zero) tuples: holding astropy Column objects past the data access
         # would make astropy copy the whole table into memory when the file closes
-        coldefs = {
-            c.name.upper(): (c.name, c.bscale, c.bzero) for c in hdu.columns
-        }
+        coldefs = {c.name.upper(): (c.name, c.bscale, c.bzero) for c in hdu.columns}
         missing = [c for c in columns if c.upper() not in coldefs]
         if missing:
             raise InputFileError(f"events file {path} EVENTS: column {missing[0]} is missing")

@@ -3,8 +3,8 @@
 Shape (all ``dask.delayed``; every task a pure function of its inputs, so a
 failed task can be retried)::
 
-    prepare[obsid]                      one task per observation (native: read + bin the events once)
-      -> extract[obsid, scheme, unit]   per extraction unit (native: the whole scheme; SAS: one band)
+    prepare[obsid]                      one task per observation (native: read, bin events once)
+      -> extract[obsid, scheme, unit]   per extraction unit (native: whole scheme; SAS: one band)
         -> write[obsid, scheme]         assemble the bands and write the group atomically
 
 Equal-count schemes are resolved first (phase 1): their reference

@@ -186,7 +186,9 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
             payload = {
                 "format_version": FORMAT_VERSION,
                 "backend": backend,
-                "backend_options": config.backend_options.get(backend) or {},
+                # what the backend's environment contributes to the numbers (SAS: its version
+                # and calibration files); run-time options such as timeouts are left out
+                "backend_identity": info[backend].get("identity"),
                 "abscorr": opts.abscorr,
                 "observation": fingerprints[obsid],
                 "scheme": scheme.canonical,

@@ -68,29 +68,41 @@ from numpy.typing import ArrayLike, NDArray
 from schemas.errors import ConfigError
 
 __all__ = [
-    "SIMULATOR_VERSION", "MJDREF", "LIVE_FRACTION", "XMMEA_EP_MASK", "CCD_WIDTH", "CCD_HEIGHT",
-    "CCD_GAP", "AIMPOINT", "PresetObservation", "PRESETS", "ObservationTruth", "ccd_rectangles",
-    "injected_lag", "simulate_observation", "simulate_preset",
+    "SIMULATOR_VERSION",
+    "MJDREF",
+    "LIVE_FRACTION",
+    "XMMEA_EP_MASK",
+    "CCD_WIDTH",
+    "CCD_HEIGHT",
+    "CCD_GAP",
+    "AIMPOINT",
+    "PresetObservation",
+    "PRESETS",
+    "ObservationTruth",
+    "ccd_rectangles",
+    "injected_lag",
+    "simulate_observation",
+    "simulate_preset",
 ]
 
 SIMULATOR_VERSION = "1.0"
 MJDREF = 50814.0
 LIVE_FRACTION = 0.994
 FRMTIME_MS = 73.36
-XMMEA_EP_MASK = 0x00050030                      # made up: bits 0x10, 0x20, 0x10000, 0x40000
+XMMEA_EP_MASK = 0x00050030  # made up: bits 0x10, 0x20, 0x10000, 0x40000
 _FLAG_IN, _FLAG_OUT = (0x10, 0x20, 0x10000, 0x40000), (0x1, 0x4, 0x100000)
 CCD_WIDTH, CCD_HEIGHT, CCD_GAP = 5248, 16400, 80
 X_ORIGIN, Y_ORIGIN = 10000, 9600
 AIMPOINT = (28600, 21000)
 SRC_RADIUS = 800
-BKG_CIRCLES = ((900, -5500, 1000), (-1200, -8500, 700))   # (dx, dy, r) from the source, px
+BKG_CIRCLES = ((900, -5500, 1000), (-1200, -8500, 700))  # (dx, dy, r) from the source, px
 PI_MIN, PI_MAX = 200, 15000
 KING_R0, KING_BETA, KING_RMAX = 110.0, 1.5, 20000.0
 GAMMA, NH_22, SIGMA1_22 = 1.8, 3.0, 2.4
 FE_KEV, FE_SIGMA_KEV, FE_EW_KEV = 6.4, 0.060, 0.100
 F_BREAK, PSD_INDEX_LO, PSD_INDEX_HI, FRAC_RMS, LC_FLOOR = 3e-4, 1.0, 2.5, 0.25, 0.02
 LAG_MAX_S, LAG_E0_KEV, LAG_E1_KEV = 150.0, 2.0, 10.0
-LAG_MARGIN = 190                                 # s, > injected_lag(15 keV) = 188 s
+LAG_MARGIN = 190  # s, > injected_lag(15 keV) = 188 s
 BKG_RATE_10_12, BKG_INDEX, CU_KEV, CU_SIGMA_KEV, CU_EW_KEV = 0.15, 0.1, 8.04, 0.070, 0.6
 FLARE_INDEX, FLARE_PEAK, FLARE_DURATION = 0.3, (1.5, 5.0), (300.0, 2500.0)
 FLARE_MIN_SEGMENT = 1500.0
@@ -109,18 +121,22 @@ class PresetObservation:
 
 
 # obsid, MJD, rate and exposure are the reference study's; n_flares and long_gap are our choices.
-PRESETS: dict[str, tuple[PresetObservation, ...]] = {"ngc5506": tuple(
-    PresetObservation(*row) for row in (
-        ("0013140101", 51943.034, 7.31, 13.5, 1, True),
-        ("0013140201", 52283.816, 12.0, 9.94, 0, False),
-        ("0201830201", 53197.533, 8.34, 14.8, 1, False),
-        ("0201830301", 53201.043, 8.02, 14.0, 1, True),
-        ("0201830401", 53208.674, 7.51, 13.9, 0, False),
-        ("0201830501", 53224.964, 11.9, 14.0, 2, False),
-        ("0554170101", 54834.329, 13.4, 57.7, 3, True),
-        ("0554170201", 54674.832, 12.1, 62.9, 4, False),
-        ("0761220101", 57211.684, 7.25, 88.8, 5, True),
-    ))}
+PRESETS: dict[str, tuple[PresetObservation, ...]] = {
+    "ngc5506": tuple(
+        PresetObservation(*row)
+        for row in (
+            ("0013140101", 51943.034, 7.31, 13.5, 1, True),
+            ("0013140201", 52283.816, 12.0, 9.94, 0, False),
+            ("0201830201", 53197.533, 8.34, 14.8, 1, False),
+            ("0201830301", 53201.043, 8.02, 14.0, 1, True),
+            ("0201830401", 53208.674, 7.51, 13.9, 0, False),
+            ("0201830501", 53224.964, 11.9, 14.0, 2, False),
+            ("0554170101", 54834.329, 13.4, 57.7, 3, True),
+            ("0554170201", 54674.832, 12.1, 62.9, 4, False),
+            ("0761220101", 57211.684, 7.25, 88.8, 5, True),
+        )
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -135,7 +151,7 @@ class ObservationTruth:
     mjd: float
     seed: int
     gtis_per_ccd: dict[int, list[tuple[float, float]]]
-    flares: list[tuple[float, float, float]]      # (start, stop, peak 10-12 keV PATTERN==0 rate)
+    flares: list[tuple[float, float, float]]  # (start, stop, peak 10-12 keV PATTERN==0 rate)
     source_xy: tuple[int, int]
     src_radius: int
     background_circles: list[tuple[int, int, int]]
@@ -173,8 +189,14 @@ def _ccd_of(x: NDArray, y: NDArray) -> NDArray:
     """CCD number of integer sky pixels, 0 where the pixel is off the detector."""
     dx, dy = x - X_ORIGIN, y - Y_ORIGIN
     k, r = dx // (CCD_WIDTH + CCD_GAP), dy // (CCD_HEIGHT + CCD_GAP)
-    ok = ((k >= 0) & (k < 6) & (r >= 0) & (r < 2)
-          & (dx % (CCD_WIDTH + CCD_GAP) < CCD_WIDTH) & (dy % (CCD_HEIGHT + CCD_GAP) < CCD_HEIGHT))
+    ok = (
+        (k >= 0)
+        & (k < 6)
+        & (r >= 0)
+        & (r < 2)
+        & (dx % (CCD_WIDTH + CCD_GAP) < CCD_WIDTH)
+        & (dy % (CCD_HEIGHT + CCD_GAP) < CCD_HEIGHT)
+    )
     return np.where(ok, 1 + k + 6 * r, 0).astype(np.uint8)
 
 
@@ -209,7 +231,7 @@ def _gauss(e: NDArray, mu: float, sigma: float) -> NDArray:
 
 
 def _absorbed(e: NDArray | float) -> NDArray:
-    return e ** -GAMMA * np.exp(-NH_22 * SIGMA1_22 * e ** -2.5)
+    return e**-GAMMA * np.exp(-NH_22 * SIGMA1_22 * e**-2.5)
 
 
 @cache
@@ -220,8 +242,8 @@ def _spectra() -> dict[str, NDArray | float]:
     area = (1 - np.exp(-((e / 0.6) ** 3))) / (1 + (e / 7.0) ** 3)
     line = FE_EW_KEV * _absorbed(FE_KEV) * _gauss(e, FE_KEV, FE_SIGMA_KEV)
     src = area * (_absorbed(e) + line)
-    bkg = e ** -BKG_INDEX + CU_EW_KEV * CU_KEV ** -BKG_INDEX * _gauss(e, CU_KEV, CU_SIGMA_KEV)
-    flare = e ** -FLARE_INDEX
+    bkg = e**-BKG_INDEX + CU_EW_KEV * CU_KEV**-BKG_INDEX * _gauss(e, CU_KEV, CU_SIGMA_KEV)
+    flare = e**-FLARE_INDEX
     hard = (pi >= 10000) & (pi < 12000)
     out: dict[str, NDArray | float] = {"tau": injected_lag(e)}
     for name, pdf in (("src", src), ("bkg", bkg), ("flare", flare)):
@@ -255,15 +277,14 @@ def _red_noise(rng: np.random.Generator, n: int) -> NDArray:
     """Timmer & Koenig (1995) curve of n 1-s samples: mean 1, rms FRAC_RMS, clipped at LC_FLOOR."""
     m = 2 * n
     f = np.fft.rfftfreq(m, 1.0)[1:]
-    psd = f ** -PSD_INDEX_LO / (1 + (f / F_BREAK) ** (PSD_INDEX_HI - PSD_INDEX_LO))
+    psd = f**-PSD_INDEX_LO / (1 + (f / F_BREAK) ** (PSD_INDEX_HI - PSD_INDEX_LO))
     re, im = rng.standard_normal((2, f.size)) * np.sqrt(psd / 2)
-    im[-1] = 0.0                                 # the Nyquist term is real for even m
+    im[-1] = 0.0  # the Nyquist term is real for even m
     x = np.fft.irfft(np.concatenate([[0.0], re + 1j * im]), m)[:n]
     return np.maximum(1 + FRAC_RMS * (x - x.mean()) / x.std(), LC_FLOOR)
 
 
-def _complement(gaps: list[tuple[float, float]], t0: float,
-                t1: float) -> list[tuple[float, float]]:
+def _complement(gaps: list[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
     out, cur = [], t0
     for a, b in sorted(gaps):
         a, b = max(a, t0), min(b, t1)
@@ -275,8 +296,9 @@ def _complement(gaps: list[tuple[float, float]], t0: float,
     return out
 
 
-def _make_gtis(rng: np.random.Generator, t0: float, t1: float, ccd_gaps: bool,
-               long_gap: bool) -> dict[int, list[tuple[float, float]]]:
+def _make_gtis(
+    rng: np.random.Generator, t0: float, t1: float, ccd_gaps: bool, long_gap: bool
+) -> dict[int, list[tuple[float, float]]]:
     span = t1 - t0
     length = min(rng.uniform(1000, 3000), 0.15 * span)
     centre = t0 + rng.uniform(0.3, 0.7) * span
@@ -312,8 +334,14 @@ def _king_fraction(r: float) -> float:
     return 1.0 - (1.0 + (r / KING_R0) ** 2) ** (1.0 - KING_BETA)
 
 
-def _source_events(rng: np.random.Generator, lc: NDArray, t_grid0: float, rate: float,
-                   xy: tuple[int, int], gti: list[tuple[float, float]]) -> tuple[NDArray, ...]:
+def _source_events(
+    rng: np.random.Generator,
+    lc: NDArray,
+    t_grid0: float,
+    rate: float,
+    xy: tuple[int, int],
+    gti: list[tuple[float, float]],
+) -> tuple[NDArray, ...]:
     sp = _spectra()
     cnodes = np.concatenate([[0.0], np.cumsum(lc)])
     grid = np.arange(cnodes.size, dtype=np.float64)
@@ -345,13 +373,14 @@ def _background_events(rng: np.random.Generator, t0: float, t1: float) -> tuple[
     return (t, *_uniform_positions(rng, n), pi, *_tags(rng, pi, particle=True))
 
 
-def _flare_events(rng: np.random.Generator, t0: float, t1: float, n_flares: int
-                  ) -> tuple[list[tuple[float, float, float]], tuple[NDArray, ...]]:
+def _flare_events(
+    rng: np.random.Generator, t0: float, t1: float, n_flares: int
+) -> tuple[list[tuple[float, float, float]], tuple[NDArray, ...]]:
     sp = _spectra()
     n_flares = min(n_flares, int((t1 - t0) // FLARE_MIN_SEGMENT))
     seg = (t1 - t0) / max(n_flares, 1)
     x_grid = np.linspace(0.0, 1.0, 2001)
-    cdf = x_grid - np.sin(2 * np.pi * x_grid) / (2 * np.pi)   # 2 * integral of sin^2(pi x)
+    cdf = x_grid - np.sin(2 * np.pi * x_grid) / (2 * np.pi)  # 2 * integral of sin^2(pi x)
     flares, times = [], []
     for k in range(n_flares):
         dur = rng.uniform(FLARE_DURATION[0], min(FLARE_DURATION[1], 0.6 * seg))
@@ -370,22 +399,50 @@ def _date(met: float) -> str:
     return (datetime(1998, 1, 1) + timedelta(seconds=met)).isoformat(timespec="milliseconds")
 
 
-def _write_events(path: Path, obsid: str, t0: float, t1: float, cols: tuple[NDArray, ...],
-                  gtis: dict[int, list[tuple[float, float]]]) -> None:
-    names = (("TIME", "D", "s"), ("X", "J", "0.05 arcsec"), ("Y", "J", "0.05 arcsec"),
-             ("PI", "I", "eV"), ("PATTERN", "B", None), ("FLAG", "J", None), ("CCDNR", "B", None))
+def _write_events(
+    path: Path,
+    obsid: str,
+    t0: float,
+    t1: float,
+    cols: tuple[NDArray, ...],
+    gtis: dict[int, list[tuple[float, float]]],
+) -> None:
+    names = (
+        ("TIME", "D", "s"),
+        ("X", "J", "0.05 arcsec"),
+        ("Y", "J", "0.05 arcsec"),
+        ("PI", "I", "eV"),
+        ("PATTERN", "B", None),
+        ("FLAG", "J", None),
+        ("CCDNR", "B", None),
+    )
     ev = fits.BinTableHDU.from_columns(
         [fits.Column(n, f, unit=u, array=a) for (n, f, u), a in zip(names, cols, strict=True)],
-        name="EVENTS")
+        name="EVENTS",
+    )
     h = ev.header
-    for key, val in (("TLMIN4", 0), ("TLMAX4", 20479), ("TELESCOP", "XMM"), ("INSTRUME", "EPN"),
-                     ("OBS_ID", obsid), ("OBJECT", "NGC 5506 (simulated)"),
-                     ("DATAMODE", "IMAGING"), ("SUBMODE", "PrimeFullWindow"),
-                     ("FRMTIME", FRMTIME_MS), ("TSTART", t0), ("TSTOP", t1),
-                     ("DATE-OBS", _date(t0)), ("DATE-END", _date(t1)), ("MJDREF", MJDREF),
-                     ("TIMESYS", "TT"), ("TIMEREF", "LOCAL"), ("TIMEUNIT", "s"),
-                     ("TIMEZERO", 0.0), ("CREATOR", "xlcat simulate"),
-                     ("XMMEA_EP", f"(FLAG & 0x{XMMEA_EP_MASK:08x}) == 0")):
+    for key, val in (
+        ("TLMIN4", 0),
+        ("TLMAX4", 20479),
+        ("TELESCOP", "XMM"),
+        ("INSTRUME", "EPN"),
+        ("OBS_ID", obsid),
+        ("OBJECT", "NGC 5506 (simulated)"),
+        ("DATAMODE", "IMAGING"),
+        ("SUBMODE", "PrimeFullWindow"),
+        ("FRMTIME", FRMTIME_MS),
+        ("TSTART", t0),
+        ("TSTOP", t1),
+        ("DATE-OBS", _date(t0)),
+        ("DATE-END", _date(t1)),
+        ("MJDREF", MJDREF),
+        ("TIMESYS", "TT"),
+        ("TIMEREF", "LOCAL"),
+        ("TIMEUNIT", "s"),
+        ("TIMEZERO", 0.0),
+        ("CREATOR", "xlcat simulate"),
+        ("XMMEA_EP", f"(FLAG & 0x{XMMEA_EP_MASK:08x}) == 0"),
+    ):
         h[key] = val
     for n in range(1, 13):
         ontime = float(sum(b - a for a, b in gtis[n]))
@@ -397,8 +454,12 @@ def _write_events(path: Path, obsid: str, t0: float, t1: float, cols: tuple[NDAr
     for n in range(1, 13):
         g = np.asarray(gtis[n], dtype=np.float64).reshape(-1, 2)
         hdu = fits.BinTableHDU.from_columns(
-            [fits.Column("START", "D", unit="s", array=g[:, 0]),
-             fits.Column("STOP", "D", unit="s", array=g[:, 1])], name=f"STDGTI{n:02d}")
+            [
+                fits.Column("START", "D", unit="s", array=g[:, 0]),
+                fits.Column("STOP", "D", unit="s", array=g[:, 1]),
+            ],
+            name=f"STDGTI{n:02d}",
+        )
         hdu.header["CCDID"], hdu.header["TSTART"], hdu.header["TSTOP"] = n, t0, t1
         hdus.append(hdu)
     for hdu in hdus:
@@ -408,10 +469,13 @@ def _write_events(path: Path, obsid: str, t0: float, t1: float, cols: tuple[NDAr
 
 
 def _write_regions(path: Path, src: tuple[int, int], bkg: list[tuple[int, int, int]]) -> None:
-    lines = ["# Region file format: DS9 version 4.1",
-             'global color=green dashlist=8 3 width=1 font="helvetica 10 normal roman" select=1 '
-             "highlite=1 dash=0 fixed=0 edit=1 move=1 delete=1 include=1 source=1",
-             "physical", f"circle({src[0]},{src[1]},{SRC_RADIUS})"]
+    lines = [
+        "# Region file format: DS9 version 4.1",
+        'global color=green dashlist=8 3 width=1 font="helvetica 10 normal roman" select=1 '
+        "highlite=1 dash=0 fixed=0 edit=1 move=1 delete=1 include=1 source=1",
+        "physical",
+        f"circle({src[0]},{src[1]},{SRC_RADIUS})",
+    ]
     lines += [f"circle({x},{y},{r}) # background" for x, y, r in bkg]
     path.write_text("\n".join(lines) + "\n")
 
@@ -421,10 +485,19 @@ def _check_seed(seed: object, where: str) -> None:
         raise ConfigError(f"{where}: seed={seed!r} is invalid; give a non-negative integer")
 
 
-def simulate_observation(directory: str | Path, obsid: str, *, exposure: float,
-                         source_rate: float, mjd: float, seed: int, flares: bool = True,
-                         ccd_gaps: bool = True, n_flares: int | None = None,
-                         long_gap: bool | None = None) -> ObservationTruth:
+def simulate_observation(
+    directory: str | Path,
+    obsid: str,
+    *,
+    exposure: float,
+    source_rate: float,
+    mjd: float,
+    seed: int,
+    flares: bool = True,
+    ccd_gaps: bool = True,
+    n_flares: int | None = None,
+    long_gap: bool | None = None,
+) -> ObservationTruth:
     """Simulate one EPIC-pn imaging-mode observation and write its event and region files.
 
     Writes ``directory/<obsid>/pn_events.fits`` (primary HDU, ``EVENTS``,
@@ -484,8 +557,10 @@ def simulate_observation(directory: str | Path, obsid: str, *, exposure: float,
     gtis = _make_gtis(r_gti, t0, t1, ccd_gaps, exposure >= 40000 if long_gap is None else long_gap)
     t_grid0 = t0 - LAG_MARGIN
     lc = _red_noise(r_lc, int(math.ceil(t1 - t_grid0)))
-    parts = [_source_events(r_src, lc, t_grid0, source_rate, src, gtis[src_ccd]),
-             _background_events(r_bkg, t0, t1)]
+    parts = [
+        _source_events(r_src, lc, t_grid0, source_rate, src, gtis[src_ccd]),
+        _background_events(r_bkg, t0, t1),
+    ]
     flare_list: list[tuple[float, float, float]] = []
     if flares:
         nf = max(1, round(exposure / 15000)) if n_flares is None else int(n_flares)
@@ -496,18 +571,37 @@ def simulate_observation(directory: str | Path, obsid: str, *, exposure: float,
     keep = np.flatnonzero((ccd > 0) & (t >= t0) & (t < t1))
     keep = keep[_in_gtis(t[keep], ccd[keep], gtis)]
     keep = keep[np.argsort(t[keep], kind="stable")]
-    cols = (t[keep], x[keep].astype(np.int32), y[keep].astype(np.int32), pi[keep],
-            pattern[keep], flag[keep], ccd[keep])
+    cols = (
+        t[keep],
+        x[keep].astype(np.int32),
+        y[keep].astype(np.int32),
+        pi[keep],
+        pattern[keep],
+        flag[keep],
+        ccd[keep],
+    )
     out = Path(directory) / obsid
     out.mkdir(parents=True, exist_ok=True)
     _write_events(out / "pn_events.fits", obsid, t0, t1, cols, gtis)
     _write_regions(out / "ds9.reg", src, bkg)
     return ObservationTruth(
-        obsid=obsid, tstart=t0, tstop=t1, exposure=float(exposure),
-        source_rate=float(source_rate), mjd=float(mjd), seed=int(seed), gtis_per_ccd=gtis,
-        flares=flare_list, source_xy=src, src_radius=SRC_RADIUS, background_circles=bkg,
-        source_ccd=src_ccd, n_events=int(keep.size), events_path=f"{obsid}/pn_events.fits",
-        regions_path=f"{obsid}/ds9.reg")
+        obsid=obsid,
+        tstart=t0,
+        tstop=t1,
+        exposure=float(exposure),
+        source_rate=float(source_rate),
+        mjd=float(mjd),
+        seed=int(seed),
+        gtis_per_ccd=gtis,
+        flares=flare_list,
+        source_xy=src,
+        src_radius=SRC_RADIUS,
+        background_circles=bkg,
+        source_ccd=src_ccd,
+        n_events=int(keep.size),
+        events_path=f"{obsid}/pn_events.fits",
+        regions_path=f"{obsid}/ds9.reg",
+    )
 
 
 def _observation_seed(seed: int, obsid: str) -> int:
@@ -517,23 +611,48 @@ def _observation_seed(seed: int, obsid: str) -> int:
 
 def _model_summary(preset: str, seed: int, scale: float) -> dict:
     return {
-        "simulator_version": SIMULATOR_VERSION, "preset": preset, "seed": seed, "scale": scale,
-        "lag_model": {"formula": "tau(E) = tau_max * ln(E/e0) / ln(e1/e0) for E >= e0, else 0",
-                      "tau_max_s": LAG_MAX_S, "e0_kev": LAG_E0_KEV, "e1_kev": LAG_E1_KEV},
-        "psd": {"formula": "P(f) = f^-a_lo / (1 + (f/f_break)^(a_hi - a_lo))",
-                "f_break_hz": F_BREAK, "a_lo": PSD_INDEX_LO, "a_hi": PSD_INDEX_HI,
-                "frac_rms": FRAC_RMS, "floor": LC_FLOOR, "dt_s": 1.0},
-        "spectrum": {"gamma": GAMMA, "nh_1e22": NH_22, "fe_kev": FE_KEV,
-                     "fe_sigma_kev": FE_SIGMA_KEV, "fe_ew_kev": FE_EW_KEV},
+        "simulator_version": SIMULATOR_VERSION,
+        "preset": preset,
+        "seed": seed,
+        "scale": scale,
+        "lag_model": {
+            "formula": "tau(E) = tau_max * ln(E/e0) / ln(e1/e0) for E >= e0, else 0",
+            "tau_max_s": LAG_MAX_S,
+            "e0_kev": LAG_E0_KEV,
+            "e1_kev": LAG_E1_KEV,
+        },
+        "psd": {
+            "formula": "P(f) = f^-a_lo / (1 + (f/f_break)^(a_hi - a_lo))",
+            "f_break_hz": F_BREAK,
+            "a_lo": PSD_INDEX_LO,
+            "a_hi": PSD_INDEX_HI,
+            "frac_rms": FRAC_RMS,
+            "floor": LC_FLOOR,
+            "dt_s": 1.0,
+        },
+        "spectrum": {
+            "gamma": GAMMA,
+            "nh_1e22": NH_22,
+            "fe_kev": FE_KEV,
+            "fe_sigma_kev": FE_SIGMA_KEV,
+            "fe_ew_kev": FE_EW_KEV,
+        },
         "psf": {"king_r0_px": KING_R0, "king_beta": KING_BETA, "rmax_px": KING_RMAX},
-        "live_fraction": LIVE_FRACTION, "xmmea_ep_mask": XMMEA_EP_MASK,
+        "live_fraction": LIVE_FRACTION,
+        "xmmea_ep_mask": XMMEA_EP_MASK,
         "background_rate_10_12": BKG_RATE_10_12,
     }
 
 
-def simulate_preset(outdir: str | Path, preset: str = "ngc5506", *, scale: float = 1.0,
-                    seed: int = 5506, obsids: Sequence[str] | None = None,
-                    time_bin: float = 128.0) -> Path:
+def simulate_preset(
+    outdir: str | Path,
+    preset: str = "ngc5506",
+    *,
+    scale: float = 1.0,
+    seed: int = 5506,
+    obsids: Sequence[str] | None = None,
+    time_bin: float = 128.0,
+) -> Path:
     """Simulate a preset's observations and write a build file and a truth file next to them.
 
     Writes ``outdir/<obsid>/pn_events.fits`` and ``ds9.reg`` per observation,
@@ -576,22 +695,45 @@ def simulate_preset(outdir: str | Path, preset: str = "ngc5506", *, scale: float
     if obsids is not None:
         unknown = sorted(set(obsids) - {r.obsid for r in rows})
         if unknown:
-            raise ConfigError(f"simulate: obsid {unknown[0]!r} is not in preset {preset!r}; "
-                              f"use one of {[r.obsid for r in rows]}")
+            raise ConfigError(
+                f"simulate: obsid {unknown[0]!r} is not in preset {preset!r}; "
+                f"use one of {[r.obsid for r in rows]}"
+            )
         rows = tuple(r for r in rows if r.obsid in set(obsids))
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    truths = [simulate_observation(
-        outdir, r.obsid, exposure=r.exposure_ks * 1000.0 * scale, source_rate=r.rate, mjd=r.mjd,
-        seed=_observation_seed(int(seed), r.obsid), flares=r.n_flares > 0, n_flares=r.n_flares,
-        long_gap=r.long_gap) for r in rows]
-    toml = [f"# Written by xlcat simulate (preset {preset}, scale {scale:g}, seed {int(seed)}). "
-            "Simulated data, not real observations.", f'store = "{preset}.zarr"',
-            f"time_bin = {float(time_bin)!r}", f'presets = ["{preset}"]', "", "[flare]",
-            "threshold = 0.7"]
+    truths = [
+        simulate_observation(
+            outdir,
+            r.obsid,
+            exposure=r.exposure_ks * 1000.0 * scale,
+            source_rate=r.rate,
+            mjd=r.mjd,
+            seed=_observation_seed(int(seed), r.obsid),
+            flares=r.n_flares > 0,
+            n_flares=r.n_flares,
+            long_gap=r.long_gap,
+        )
+        for r in rows
+    ]
+    toml = [
+        f"# Written by xlcat simulate (preset {preset}, scale {scale:g}, seed {int(seed)}). "
+        "Simulated data, not real observations.",
+        f'store = "{preset}.zarr"',
+        f"time_bin = {float(time_bin)!r}",
+        f'presets = ["{preset}"]',
+        "",
+        "[flare]",
+        "threshold = 0.7",
+    ]
     for tr in truths:
-        toml += ["", "[[observations]]", f'obsid = "{tr.obsid}"', f'events = "{tr.events_path}"',
-                 f'regions = "{tr.regions_path}"']
+        toml += [
+            "",
+            "[[observations]]",
+            f'obsid = "{tr.obsid}"',
+            f'events = "{tr.events_path}"',
+            f'regions = "{tr.regions_path}"',
+        ]
     build = outdir / f"{preset}.toml"
     build.write_text("\n".join(toml) + "\n")
     truth = _model_summary(preset, int(seed), float(scale))

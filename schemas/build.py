@@ -1,4 +1,4 @@
-"""The build file: a TOML declaration of observations, screening, flare filter, time bin and energy schemes.
+"""The build file: TOML declaring observations, screening, flare filter, time bin, energy schemes.
 
 Minimal example (paths are relative to the build file)::
 
@@ -346,8 +346,11 @@ def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
         )
     for name, scheme in schemes.items():
         c = scheme.canonical
-        pi_lo, pi_hi = (c["pi_lo"], c["pi_hi"]) if not scheme.is_resolved else (
-            scheme.pi_edges[0], scheme.pi_edges[-1])
+        pi_lo, pi_hi = (
+            (c["pi_lo"], c["pi_hi"])
+            if not scheme.is_resolved
+            else (scheme.pi_edges[0], scheme.pi_edges[-1])
+        )
         for obs in observations:
             lo, hi = obs.screening.pi
             if pi_lo < lo or pi_hi > hi + 1:

@@ -247,8 +247,14 @@ class EnergyScheme:
         ec = self._equal_counts()
         unit = SchemeSpec.model_validate(self.spec).unit
         pi_lo, pi_hi = (_ec_pi(ec.lo, unit), _ec_pi(ec.hi, unit))
-        return {"kind": "equal_counts", "reference": ec.reference, "n": ec.n,
-                "pi_lo": pi_lo, "pi_hi": pi_hi, "min_width_chan": ec.min_width}
+        return {
+            "kind": "equal_counts",
+            "reference": ec.reference,
+            "n": ec.n,
+            "pi_lo": pi_lo,
+            "pi_hi": pi_hi,
+            "min_width_chan": ec.min_width,
+        }
 
     @property
     def hash(self) -> str:
@@ -286,8 +292,10 @@ class EnergyScheme:
         i0, i1 = c_lo - int(chan0), c_hi - int(chan0)
         where = f"scheme {self.name!r}: equal_counts: spectrum of {self.reference}"
         if counts.ndim != 1 or i0 < 0 or i1 > counts.size:
-            raise ConfigError(f"{where} covers channels [{chan0}, {chan0 + counts.size}), the "
-                              f"scheme needs [{c_lo}, {c_hi}); pass a full 0-4095 channel spectrum")
+            raise ConfigError(
+                f"{where} covers channels [{chan0}, {chan0 + counts.size}), the "
+                f"scheme needs [{c_lo}, {c_hi}); pass a full 0-4095 channel spectrum"
+            )
         try:
             chans = equal_count_edges(counts[i0:i1], c_lo, c_hi, ec.n, ec.min_width)
         except ConfigError as exc:
@@ -296,8 +304,9 @@ class EnergyScheme:
 
 
 # --------------------------------------------------------------------------- equal counts
-def equal_count_edges(counts: NDArray[np.floating], chan_lo: int, chan_hi: int, n: int,
-                      min_width: int = 1) -> list[int]:
+def equal_count_edges(
+    counts: NDArray[np.floating], chan_lo: int, chan_hi: int, n: int, min_width: int = 1
+) -> list[int]:
     """Channel boundaries splitting a net spectrum into `n` bands of nearly equal counts.
 
     Edges are channel *boundaries* (band k is channels [edge_k, edge_k+1)):
@@ -349,8 +358,10 @@ def equal_count_edges(counts: NDArray[np.floating], chan_lo: int, chan_hi: int, 
     cum = np.concatenate(([0.0], np.cumsum(np.clip(np.nan_to_num(c), 0.0, None))))
     total = cum[-1]
     if not total > 0:
-        raise ConfigError(f"no positive net counts in channels [{chan_lo}, {chan_hi}); "
-                          "choose another reference observation or range")
+        raise ConfigError(
+            f"no positive net counts in channels [{chan_lo}, {chan_hi}); "
+            "choose another reference observation or range"
+        )
     inner = [int(chan_lo) + int(np.argmin(np.abs(cum - k * total / n))) for k in range(1, n)]
     edges = sorted(set([int(chan_lo), *inner, int(chan_hi)]))
     kept = [edges[0]]
@@ -381,8 +392,10 @@ class EqualCountsSpec(BaseModel):
     @classmethod
     def _obsid(cls, v: str) -> str:
         if not re.fullmatch(r"\d{10}", v):
-            raise ValueError(f"{v!r} is not a 10-digit observation id; write it as a quoted "
-                             "string, e.g. \"0761220101\"")
+            raise ValueError(
+                f"{v!r} is not a 10-digit observation id; write it as a quoted "
+                'string, e.g. "0761220101"'
+            )
         return v
 
     @model_validator(mode="after")
@@ -410,8 +423,9 @@ def _check_rule(v: list[float] | None) -> list[float] | None:
 class SchemeSpec(BaseModel):
     """One scheme's declaration as written in a build file or preset (see module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True,
-                              populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, frozen=True, populate_by_name=True
+    )
     unit: Literal["keV", "chan"]
     edges: list[float] | None = None
     lin: list[float] | None = None
@@ -445,15 +459,19 @@ class SchemeSpec(BaseModel):
     def _consistent(self) -> SchemeSpec:
         given = [k for k in _KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of {', '.join(_KINDS)}; got "
-                             f"{' and '.join(given) if given else 'none'}")
+            raise ValueError(
+                f"give exactly one of {', '.join(_KINDS)}; got "
+                f"{' and '.join(given) if given else 'none'}"
+            )
         kind = given[0]
         for key, val in (("snap", self.snap), ("round", self.round_step)):
             if val is None:
                 continue
             if self.unit != "keV":
-                raise ValueError(f"{key}: only for unit = \"keV\" schemes; channel edges are "
-                                 "already channel boundaries, remove it")
+                raise ValueError(
+                    f'{key}: only for unit = "keV" schemes; channel edges are '
+                    "already channel boundaries, remove it"
+                )
             if kind == "equal_counts":
                 raise ValueError(f"{key}: not used with equal_counts, remove it")
         if self.snap is not None and self.round_step is not None:
@@ -475,14 +493,18 @@ class SchemeSpec(BaseModel):
             pi = _ec_pi(v, self.unit)
             exact = v * 1000.0 if self.unit == "keV" else v * PI_PER_CHAN
             if abs(exact - pi) > _TOL or pi % PI_PER_CHAN:
-                raise ValueError(f"equal_counts: {key} ({v:g} {self.unit}) is not on a 5 eV "
-                                 "channel boundary; use a multiple of 0.005 keV or a whole channel")
+                raise ValueError(
+                    f"equal_counts: {key} ({v:g} {self.unit}) is not on a 5 eV "
+                    "channel boundary; use a multiple of 0.005 keV or a whole channel"
+                )
             if pi > PI_MAX:
                 raise ValueError(f"equal_counts: {key} (PI {pi}) is above {PI_MAX}")
         width = (_ec_pi(ec.hi, self.unit) - _ec_pi(ec.lo, self.unit)) // PI_PER_CHAN
         if ec.n > width or ec.min_width > width:
-            raise ValueError(f"equal_counts: n ({ec.n}) and min_width ({ec.min_width}) must not "
-                             f"exceed the {width} channels in [lo, hi)")
+            raise ValueError(
+                f"equal_counts: n ({ec.n}) and min_width ({ec.min_width}) must not "
+                f"exceed the {width} channels in [lo, hi)"
+            )
 
     def static_pi_edges(self) -> tuple[int, ...] | None:
         """PI (eV) edges of a static scheme, None for ``equal_counts``.
@@ -522,14 +544,19 @@ class SchemeSpec(BaseModel):
         if len(pis) < 2:
             raise ValueError(f"{kind}: need at least 2 edges, got {len(pis)}")
         if pis[0] < 0 or pis[-1] > PI_MAX:
-            raise ValueError(f"{kind}: PI edges {pis[0]}..{pis[-1]} leave the pn range "
-                             f"0..{PI_MAX} eV")
+            raise ValueError(
+                f"{kind}: PI edges {pis[0]}..{pis[-1]} leave the pn range 0..{PI_MAX} eV"
+            )
         for a, b in zip(pis, pis[1:], strict=False):
             if b <= a:
-                how = f" after round = {self.round_step:g}" if self.round_step else (
-                    " after snap = \"chan\"" if self.snap else "")
-                raise ValueError(f"{kind}: must be strictly increasing in PI{how}; "
-                                 f"PI {a} is followed by {b}")
+                how = (
+                    f" after round = {self.round_step:g}"
+                    if self.round_step
+                    else (' after snap = "chan"' if self.snap else "")
+                )
+                raise ValueError(
+                    f"{kind}: must be strictly increasing in PI{how}; PI {a} is followed by {b}"
+                )
         return tuple(pis)
 
 
@@ -543,7 +570,7 @@ def _format_error(err: Mapping[str, Any]) -> str:
     elif typ == "missing":
         msg = "required key is missing"
     elif loc[-1:] == ["reference"] and typ == "string_type":
-        msg = f"must be a quoted 10-digit obsid, e.g. \"0761220101\" (got {err['input']!r})"
+        msg = f'must be a quoted 10-digit obsid, e.g. "0761220101" (got {err["input"]!r})'
     elif typ == "value_error":
         msg = str(err["ctx"]["error"])
     else:
@@ -551,8 +578,9 @@ def _format_error(err: Mapping[str, Any]) -> str:
     return f"{'.'.join(loc)}: {msg}" if loc else msg
 
 
-def scheme_from_spec(name: str, spec: Mapping[str, Any], *,
-                     source: str = "build file") -> EnergyScheme:
+def scheme_from_spec(
+    name: str, spec: Mapping[str, Any], *, source: str = "build file"
+) -> EnergyScheme:
     """Validate one scheme declaration and build its :class:`EnergyScheme`.
 
     Parameters
@@ -576,11 +604,13 @@ def scheme_from_spec(name: str, spec: Mapping[str, Any], *,
     """
     where = f"{source}: scheme {name!r}"
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ConfigError(f"{source}: scheme name {name!r} is invalid; "
-                          "use letters, digits, _ . + -")
+        raise ConfigError(
+            f"{source}: scheme name {name!r} is invalid; use letters, digits, _ . + -"
+        )
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where}: must be a table such as "
-                          f"{{ unit = \"keV\", edges = [2, 10] }}, got {spec!r}")
+        raise ConfigError(
+            f'{where}: must be a table such as {{ unit = "keV", edges = [2, 10] }}, got {spec!r}'
+        )
     try:
         model = SchemeSpec.model_validate(dict(spec))
     except ValidationError as exc:

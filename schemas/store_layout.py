@@ -26,6 +26,16 @@ backend's record::
 
 ``xlcat import`` (backend ``"sas-import"``) records per band the files read, with
 their sha256, and the same ``outputs`` facts.
+
+Derived products (timing results) live beside the observations, in a folder that is
+not a 10-digit obsid, so the group listing never sees them::
+
+    <store>/products/zarr.json             a plain group
+    <store>/products/<name>/               one xarray Dataset per saved product
+
+Each product's attributes are :data:`PRODUCT_ATTRS` (identity, written on save) plus
+those of :data:`PRODUCT_INPUT_ATTRS` its computation recorded (present for products
+computed from ``Catalog.segments``), plus the product's own parameters.
 """
 
 from __future__ import annotations
@@ -38,6 +48,10 @@ __all__ = [
     "UNITS",
     "REQUIRED_GROUP_ATTRS",
     "TEXT_RECORD_ENCODING",
+    "PRODUCTS_GROUP",
+    "PRODUCT_FORMAT_NAME",
+    "PRODUCT_ATTRS",
+    "PRODUCT_INPUT_ATTRS",
 ]
 
 #: How compressed text records (command lines, logs) are encoded in group attributes.
@@ -103,3 +117,34 @@ REQUIRED_GROUP_ATTRS: tuple[str, ...] = (
     "provenance",
     "created",
 )
+
+
+#: Folder of the derived products inside a store; product names match
+#: ``[A-Za-z0-9][A-Za-z0-9_.-]{0,99}``.
+PRODUCTS_GROUP = "products"
+PRODUCT_FORMAT_NAME = "xlcat-product"
+
+#: Attributes written on every saved product.
+PRODUCT_ATTRS: dict[str, str] = {
+    "format": 'always "xlcat-product"',
+    "product_name": "the name under products/",
+    "product": "what it is: segments, power spectrum, cross spectrum, lag-frequency, lag-energy",
+    "created": "UTC time the product was saved",
+    "software": "versions of Python, xlcat and the numerical libraries",
+}
+
+#: Input attributes of a product computed from ``Catalog.segments``.
+PRODUCT_INPUT_ATTRS: dict[str, str] = {
+    "store": "path of the store the light curves were read from",
+    "scheme": "energy scheme name",
+    "scheme_hash": "the scheme's hash (as the groups' scheme_hash)",
+    "obsids": "observations read",
+    "input_hash": "obsid -> input_hash of each (obsid, scheme) group read",
+    "obsids_with_segments": "observations that gave at least one segment",
+    "obsids_used": "observations of the segments the product was computed from",
+    "min_fracexp": "minimum fractional exposure of a good bin (every band)",
+    "fill_gaps": "longest gap filled by interpolation with noise, s",
+    "min_length": "shortest segment kept, s",
+    "segment_length": "equal segment length, s (null: whole continuous stretches)",
+    "seed": "seed of the gap-fill noise",
+}

@@ -1,4 +1,4 @@
-"""Builds end to end on hand-made event files: store contents, resume, conflicts, atomicity, bad input."""
+"""End-to-end builds on hand-made event files: contents, resume, conflicts, atomicity, bad input."""
 
 from __future__ import annotations
 
@@ -52,8 +52,12 @@ regions = "0123456790/ds9.reg"
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
         yield c
 
 
@@ -138,8 +142,9 @@ def test_rebuild_skips_up_to_date_and_redoes_changed(workdir, client):
     plan, _ = _build(workdir / "build.toml", client)
     assert plan.todo == [] and len(plan.up_to_date) == 6
     # change one observation's regions: its groups (and schemes referencing it) are redone
-    (workdir / OBSIDS[0] / "ds9.reg").write_text(REGION_TEXT.replace("circle(1000,1000,100)",
-                                                                     "circle(1000,1000,90)"))
+    (workdir / OBSIDS[0] / "ds9.reg").write_text(
+        REGION_TEXT.replace("circle(1000,1000,100)", "circle(1000,1000,90)")
+    )
     plan, report = _build(workdir / "build.toml", client)
     redo = sorted((s.obsid, s.scheme) for s in plan.todo)
     assert redo == [(OBSIDS[0], "1a"), (OBSIDS[0], "4cch"), (OBSIDS[0], "8ch"), (OBSIDS[1], "4cch")]
@@ -161,7 +166,9 @@ def test_resumed_build_equals_fresh_build(workdir, client):
 def test_conflicting_scheme_definition_is_refused(workdir, client):
     _build(workdir / "build.toml", client)
     snap = _snapshot(workdir / "test.zarr")
-    (workdir / "build.toml").write_text(BUILD.replace("lin = [400, 2000, 8]", "lin = [400, 2000, 4]"))
+    (workdir / "build.toml").write_text(
+        BUILD.replace("lin = [400, 2000, 8]", "lin = [400, 2000, 4]")
+    )
     with pytest.raises(ConfigError, match=r"scheme '8ch'.*differs.*rename"):
         plan_build(load_build(workdir / "build.toml"))
     assert _snapshot(workdir / "test.zarr") == snap
@@ -182,8 +189,9 @@ def test_failed_observation_does_not_stop_others(workdir, client):
     assert failed == [(OBSIDS[1], "1a"), (OBSIDS[1], "4cch"), (OBSIDS[1], "8ch")]
     assert all("InputFileError" in f.message for f in report.failed)
     assert sorted(s.scheme for s in report.built) == ["1a", "4cch", "8ch"]
-    assert sorted(Store(workdir / "test.zarr").groups()) == [(OBSIDS[0], s) for s in
-                                                             ("1a", "4cch", "8ch")]
+    assert sorted(Store(workdir / "test.zarr").groups()) == [
+        (OBSIDS[0], s) for s in ("1a", "4cch", "8ch")
+    ]
 
 
 def test_interrupted_group_write_is_never_visible(workdir, monkeypatch):

@@ -8,7 +8,15 @@ import json
 
 import numpy as np
 import pytest
-from eventfiles import REGION_TEXT, T0, EventSet, FileSpec, edge_events, random_events, write_event_file
+from eventfiles import (
+    REGION_TEXT,
+    T0,
+    EventSet,
+    FileSpec,
+    edge_events,
+    random_events,
+    write_event_file,
+)
 
 import catalog
 from pipeline.cli import main, parse_range
@@ -33,12 +41,14 @@ def built(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     (d / "obs").mkdir()
     ev = EventSet.concat([edge_events(), random_events(5000, seed=7)])
-    write_event_file(d / "obs" / "ev.fits", ev, FileSpec(ccd_gtis={4: [(T0, T0 + 1000)],
-                                                                   5: [(T0, T0 + 1000)]}))
+    write_event_file(
+        d / "obs" / "ev.fits", ev, FileSpec(ccd_gtis={4: [(T0, T0 + 1000)], 5: [(T0, T0 + 1000)]})
+    )
     (d / "obs" / "ds9.reg").write_text(REGION_TEXT)
     (d / "build.toml").write_text(BUILD)
-    assert main(["build", str(d / "build.toml"), "--threads", "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(["build", str(d / "build.toml"), "--threads", "--workers", "1", "--no-progress"]) == 0
+    )
     return d
 
 
@@ -53,25 +63,53 @@ def test_ls_lists_groups_and_bands(built, capsys):
     assert "1 observations, 1 schemes, 1 groups, 2 bands" in out
     assert main(["ls", str(built / "cli.zarr"), "--bands"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and lines[1].split()[:7] == ["0123456789", "2a", "0", "2.0", "5.0",
-                                                        "2000", "5000"]
+    assert len(lines) == 3 and lines[1].split()[:7] == [
+        "0123456789",
+        "2a",
+        "0",
+        "2.0",
+        "5.0",
+        "2000",
+        "5000",
+    ]
 
 
 def test_query_csv_equals_store(built, capsys):
-    assert main(["query", str(built / "cli.zarr"), "--scheme", "2a", "--obsid", "0123456789",
-                 "--energy", "5-10", "--time", f"{T0}-{T0 + 600}"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                str(built / "cli.zarr"),
+                "--scheme",
+                "2a",
+                "--obsid",
+                "0123456789",
+                "--energy",
+                "5-10",
+                "--time",
+                f"{T0}-{T0 + 600}",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     ds = catalog.open(built / "cli.zarr").lightcurves("0123456789", "2a")
     assert [float(r["time"]) for r in rows] == [T0 + 100, T0 + 300, T0 + 500]
     assert {r["band"] for r in rows} == {"1"} and rows[0]["e_lo"] == "5"
     np.testing.assert_array_equal([float(r["rate"]) for r in rows], ds.rate.values[1, :3])
-    np.testing.assert_array_equal([float(r["src_counts"]) for r in rows], ds.src_counts.values[1, :3])
+    np.testing.assert_array_equal(
+        [float(r["src_counts"]) for r in rows], ds.src_counts.values[1, :3]
+    )
 
 
 def test_query_json(built, capsys, tmp_path):
     out = tmp_path / "q.json"
-    assert main(["query", str(built / "cli.zarr"), "--scheme", "2a", "--format", "json",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            ["query", str(built / "cli.zarr"), "--scheme", "2a", "--format", "json", "-o", str(out)]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     ds = catalog.open(built / "cli.zarr").lightcurves("0123456789", "2a")
     assert doc[0]["bands"][0] == {"band": 0, "e_lo": 2.0, "e_hi": 5.0, "pi_lo": 2000, "pi_hi": 5000}
@@ -81,8 +119,21 @@ def test_query_json(built, capsys, tmp_path):
 
 def test_plot_writes_png(built, tmp_path, capsys):
     out = tmp_path / "lc.png"
-    assert main(["plot", str(built / "cli.zarr"), "--obsid", "0123456789", "--scheme", "2a",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                str(built / "cli.zarr"),
+                "--obsid",
+                "0123456789",
+                "--scheme",
+                "2a",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
 
 
@@ -92,8 +143,10 @@ def test_plot_writes_png(built, tmp_path, capsys):
         (["ls", "nowhere.zarr"], "store nowhere.zarr: not found"),
         (["query", "{store}", "--scheme", "zz"], "no scheme zz (schemes: 2a)"),
         (["query", "{store}", "--scheme", "2a", "--energy", "4-2"], "--energy '4-2': give LO-HI"),
-        (["plot", "{store}", "--obsid", "0000000001", "--scheme", "2a", "-o", "x.png"],
-         "no light curves for obsid 0000000001, scheme 2a"),
+        (
+            ["plot", "{store}", "--obsid", "0000000001", "--scheme", "2a", "-o", "x.png"],
+            "no light curves for obsid 0000000001, scheme 2a",
+        ),
     ],
 )
 def test_errors_are_one_line_exit_2(built, capsys, argv, message):
@@ -105,13 +158,16 @@ def test_errors_are_one_line_exit_2(built, capsys, argv, message):
 
 def test_bad_build_file_names_file_and_key(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text(BUILD.replace('time_bin = 200.0', 'time_bin = 200.0\ntimebin = 3'))
+    bad.write_text(BUILD.replace("time_bin = 200.0", "time_bin = 200.0\ntimebin = 3"))
     assert main(["build", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"build file {bad}: timebin: unknown key" in err and err.count("\n") == 1
     bad.write_text(BUILD.replace('"0123456789"', '"12345"'))
     assert main(["build", str(bad)]) == 2
-    assert "observations[0].obsid: '12345' is not a 10-digit XMM-Newton obsid" in capsys.readouterr().err
+    assert (
+        "observations[0].obsid: '12345' is not a 10-digit XMM-Newton obsid"
+        in capsys.readouterr().err
+    )
 
 
 def test_parse_range():
@@ -119,3 +175,34 @@ def test_parse_range():
     assert parse_range("3.0e8:3.1e8", "time") == (3.0e8, 3.1e8)
     with pytest.raises(ConfigError):
         parse_range("2", "energy")
+
+
+def test_build_on_a_running_scheduler(built, tmp_path, capsys):
+    """--scheduler ADDRESS: the build runs on an existing Dask cluster (here a local TCP one)."""
+    from distributed import LocalCluster
+
+    (tmp_path / "b.toml").write_text(
+        BUILD.replace('store = "cli.zarr"', f'store = "{tmp_path / "sched.zarr"}"').replace(
+            '"obs/', f'"{built}/obs/'
+        )
+    )
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        assert (
+            main(
+                [
+                    "build",
+                    str(tmp_path / "b.toml"),
+                    "--scheduler",
+                    cluster.scheduler_address,
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+    assert "built 1 groups" in capsys.readouterr().out
+    a = catalog.open(tmp_path / "sched.zarr").lightcurves("0123456789", "2a")
+    b = catalog.open(built / "cli.zarr").lightcurves("0123456789", "2a")
+    np.testing.assert_array_equal(a.rate.values, b.rate.values)

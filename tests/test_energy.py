@@ -110,7 +110,8 @@ def test_lin_chan_rule(published, n):
 def test_log_round_rule_is_nearest(published, n):
     # round = 0.1 rounds to the nearest 0.1 keV: reproduces all five published *a lists.
     assert edges_of({"unit": "keV", "log": [2, 10, n], "round": 0.1}) == published_pi(
-        published, f"{n}a")
+        published, f"{n}a"
+    )
     # floor and ceil to 0.1 keV would not (independent computation from the formula):
     raw = [2 * 5 ** (k / n) for k in range(n + 1)]
     floor = [100 * math.floor(e * 10 + 1e-9) for e in raw]
@@ -122,11 +123,14 @@ def test_lin_kev_rule_second_16a(published):
     assert edges_of({"unit": "keV", "lin": [2, 10, 16]}) == published_pi(published, "16a_lin")
 
 
-@pytest.mark.parametrize(("edges", "pi"), [
-    ([2, 4, 10], [2000, 4000, 10000]),          # already on channel edges: stays (800, not 801)
-    ([2.001, 4.0049, 4.0051], [2005, 4005, 4010]),
-    ([1.1, 2.4, 0.2 + 9.8], [1100, 2400, 10000]),
-])
+@pytest.mark.parametrize(
+    ("edges", "pi"),
+    [
+        ([2, 4, 10], [2000, 4000, 10000]),  # already on channel edges: stays (800, not 801)
+        ([2.001, 4.0049, 4.0051], [2005, 4005, 4010]),
+        ([1.1, 2.4, 0.2 + 9.8], [1100, 2400, 10000]),
+    ],
+)
 def test_snap_chan_on_explicit_kev_edges(edges, pi):
     assert edges_of({"unit": "keV", "edges": edges, "snap": "chan"}) == pi
 
@@ -138,10 +142,21 @@ def test_chan_lin_log_snap_up():
 
 
 # --------------------------------------------------------------------------- conversions, bands
-@pytest.mark.parametrize(("kev", "pi"), [
-    (1.1, 1100), (2.4, 2400), (0.2, 200), (10, 10000), (0.001, 1), (4.3, 4300), (0.1 * 3, 300),
-    (2.0004, 2000), (2.0006, 2001), (np.float64(8.2), 8200),
-])
+@pytest.mark.parametrize(
+    ("kev", "pi"),
+    [
+        (1.1, 1100),
+        (2.4, 2400),
+        (0.2, 200),
+        (10, 10000),
+        (0.001, 1),
+        (4.3, 4300),
+        (0.1 * 3, 300),
+        (2.0004, 2000),
+        (2.0006, 2001),
+        (np.float64(8.2), 8200),
+    ],
+)
 def test_kev_to_pi(kev, pi):
     got = kev_to_pi(kev)
     assert got == pi and type(got) is int
@@ -162,7 +177,10 @@ def test_band_properties_and_contains():
     pi = np.arange(1990, 2410)
     assert np.array_equal(b.contains(pi), np.array([2000 <= p < 2400 for p in pi]))
     assert sorted([Band(3000, 4000), Band(2000, 5000), Band(2000, 3000)]) == [
-        Band(2000, 3000), Band(2000, 5000), Band(3000, 4000)]
+        Band(2000, 3000),
+        Band(2000, 5000),
+        Band(3000, 4000),
+    ]
     with pytest.raises(ValueError):
         Band(2400, 2400)
 
@@ -194,20 +212,45 @@ def test_hash_rule_equals_explicit_edges():
 
 def test_hash_ignores_options_and_name():
     a = scheme_from_spec("a", {"unit": "keV", "log": [2, 10, 8], "round": 0.1})
-    b = scheme_from_spec("b", {"unit": "keV", "log": [2, 10, 8], "round": 0.1, "abscorr": True,
-                               "backend": "sas", "note": "anything"})
-    assert a.hash == b.hash and a.spec == b.spec == {"unit": "keV", "log": [2, 10, 8],
-                                                     "round": 0.1}
+    b = scheme_from_spec(
+        "b",
+        {
+            "unit": "keV",
+            "log": [2, 10, 8],
+            "round": 0.1,
+            "abscorr": True,
+            "backend": "sas",
+            "note": "anything",
+        },
+    )
+    assert a.hash == b.hash and a.spec == b.spec == {"unit": "keV", "log": [2, 10, 8], "round": 0.1}
 
 
 def test_equal_counts_identity_and_resolve():
     spec = {"unit": "keV", "equal_counts": {"reference": "0201830201", "n": 4, "lo": 2, "hi": 10}}
     s = scheme_from_spec("4cc", spec)
     assert not s.is_resolved and s.reference == "0201830201"
-    assert s.canonical == {"kind": "equal_counts", "reference": "0201830201", "n": 4,
-                           "pi_lo": 2000, "pi_hi": 10000, "min_width_chan": 1}
-    same_in_chan = scheme_from_spec("c", {"unit": "chan", "equal_counts": {
-        "reference": "0201830201", "n": 4, "lo": 400, "hi": 2000, "min_width": 1}})
+    assert s.canonical == {
+        "kind": "equal_counts",
+        "reference": "0201830201",
+        "n": 4,
+        "pi_lo": 2000,
+        "pi_hi": 10000,
+        "min_width_chan": 1,
+    }
+    same_in_chan = scheme_from_spec(
+        "c",
+        {
+            "unit": "chan",
+            "equal_counts": {
+                "reference": "0201830201",
+                "n": 4,
+                "lo": 400,
+                "hi": 2000,
+                "min_width": 1,
+            },
+        },
+    )
     assert same_in_chan.hash == s.hash
     spec2 = {"unit": "keV", "equal_counts": {**spec["equal_counts"], "reference": "0761220101"}}
     assert scheme_from_spec("4cc", spec2).hash != s.hash
@@ -256,7 +299,7 @@ def brute_force_edges(counts, lo, hi, n, min_width=1):
 def test_equal_count_edges_brute_force(seed, n, min_width):
     rng = np.random.default_rng(seed)
     energy = np.arange(400, 2000) * 0.005
-    src = rng.poisson(300.0 * energy ** -1.7)
+    src = rng.poisson(300.0 * energy**-1.7)
     net = src - rng.poisson(2.0, energy.size)  # net counts, some channels negative
     got = equal_count_edges(net, 400, 2000, n, min_width)
     assert got == brute_force_edges(net, 400, 2000, n, min_width)
@@ -323,36 +366,63 @@ def test_equal_count_edges_length_mismatch():
 
 
 # --------------------------------------------------------------------------- validation
-@pytest.mark.parametrize(("spec", "pieces"), [
-    ({"unit": "keV", "edges": [2, 10], "lin": [2, 10, 4]},
-     ["exactly one of edges, lin, log, equal_counts", "got edges and lin"]),
-    ({"unit": "keV"}, ["exactly one of", "got none"]),
-    ({"unit": "keV", "edges": [2, 10], "foo": 1}, ["foo: unknown key", "allowed keys are unit"]),
-    ({"unit": "keV", "edges": [2, 6, 4, 10]},
-     ["edges: must be strictly increasing in PI", "6000 is followed by 4000"]),
-    ({"unit": "chan", "lin": [400, 2000, 8], "snap": "chan"}, ["snap: only for unit = \"keV\""]),
-    ({"unit": "chan", "edges": [400, 2000], "round": 0.1}, ["round: only for unit = \"keV\""]),
-    ({"unit": "keV", "log": [10, 2, 8]}, ["log: lo (10) must be < hi (2)"]),
-    ({"unit": "keV", "log": [0, 10, 8]}, ["log: lo (0) must be > 0"]),
-    ({"unit": "keV", "lin": [2, 10, 2.5]}, ["lin: n (2.5) must be an integer >= 1"]),
-    ({"unit": "keV", "lin": [2, 10]}, ["lin: must be [lo, hi, n]"]),
-    ({"unit": "keV", "edges": [2, 30]}, ["edges: PI edges 2000..30000 leave the pn range"]),
-    ({"unit": "keV", "edges": [2, float("inf")]}, ["edges.1: Input should be a finite number"]),
-    ({"unit": "kev", "edges": [2, 10]}, ["unit: Input should be 'keV' or 'chan'", "'kev'"]),
-    ({"edges": [2, 10]}, ["unit: required key is missing"]),
-    ({"unit": "chan", "edges": [400.5, 2000]}, ["edges: channel values must be whole numbers"]),
-    ({"unit": "keV", "log": [2, 2.1, 8], "round": 0.1},
-     ["after round = 0.1", "2000 is followed by 2000"]),
-    ({"unit": "keV", "edges": [2, 10], "snap": "chan", "round": 0.1}, ["at most one"]),
-    ({"unit": "keV", "equal_counts": {"reference": 761220101, "n": 8, "lo": 2, "hi": 10}},
-     ["equal_counts.reference: must be a quoted 10-digit obsid"]),
-    ({"unit": "keV", "equal_counts": {"reference": "0761220101", "n": 0, "lo": 2, "hi": 10}},
-     ["equal_counts.n: Input should be greater than or equal to 1"]),
-    ({"unit": "keV", "equal_counts": {"reference": "0761220101", "n": 8, "lo": 2.001, "hi": 10}},
-     ["equal_counts: lo (2.001 keV) is not on a 5 eV channel boundary"]),
-    ({"unit": "keV", "equal_counts": {"reference": "0761220101", "n": 8, "lo": 2, "hi": 10},
-      "snap": "chan"}, ["snap: not used with equal_counts"]),
-])
+@pytest.mark.parametrize(
+    ("spec", "pieces"),
+    [
+        (
+            {"unit": "keV", "edges": [2, 10], "lin": [2, 10, 4]},
+            ["exactly one of edges, lin, log, equal_counts", "got edges and lin"],
+        ),
+        ({"unit": "keV"}, ["exactly one of", "got none"]),
+        (
+            {"unit": "keV", "edges": [2, 10], "foo": 1},
+            ["foo: unknown key", "allowed keys are unit"],
+        ),
+        (
+            {"unit": "keV", "edges": [2, 6, 4, 10]},
+            ["edges: must be strictly increasing in PI", "6000 is followed by 4000"],
+        ),
+        ({"unit": "chan", "lin": [400, 2000, 8], "snap": "chan"}, ['snap: only for unit = "keV"']),
+        ({"unit": "chan", "edges": [400, 2000], "round": 0.1}, ['round: only for unit = "keV"']),
+        ({"unit": "keV", "log": [10, 2, 8]}, ["log: lo (10) must be < hi (2)"]),
+        ({"unit": "keV", "log": [0, 10, 8]}, ["log: lo (0) must be > 0"]),
+        ({"unit": "keV", "lin": [2, 10, 2.5]}, ["lin: n (2.5) must be an integer >= 1"]),
+        ({"unit": "keV", "lin": [2, 10]}, ["lin: must be [lo, hi, n]"]),
+        ({"unit": "keV", "edges": [2, 30]}, ["edges: PI edges 2000..30000 leave the pn range"]),
+        ({"unit": "keV", "edges": [2, float("inf")]}, ["edges.1: Input should be a finite number"]),
+        ({"unit": "kev", "edges": [2, 10]}, ["unit: Input should be 'keV' or 'chan'", "'kev'"]),
+        ({"edges": [2, 10]}, ["unit: required key is missing"]),
+        ({"unit": "chan", "edges": [400.5, 2000]}, ["edges: channel values must be whole numbers"]),
+        (
+            {"unit": "keV", "log": [2, 2.1, 8], "round": 0.1},
+            ["after round = 0.1", "2000 is followed by 2000"],
+        ),
+        ({"unit": "keV", "edges": [2, 10], "snap": "chan", "round": 0.1}, ["at most one"]),
+        (
+            {"unit": "keV", "equal_counts": {"reference": 761220101, "n": 8, "lo": 2, "hi": 10}},
+            ["equal_counts.reference: must be a quoted 10-digit obsid"],
+        ),
+        (
+            {"unit": "keV", "equal_counts": {"reference": "0761220101", "n": 0, "lo": 2, "hi": 10}},
+            ["equal_counts.n: Input should be greater than or equal to 1"],
+        ),
+        (
+            {
+                "unit": "keV",
+                "equal_counts": {"reference": "0761220101", "n": 8, "lo": 2.001, "hi": 10},
+            },
+            ["equal_counts: lo (2.001 keV) is not on a 5 eV channel boundary"],
+        ),
+        (
+            {
+                "unit": "keV",
+                "equal_counts": {"reference": "0761220101", "n": 8, "lo": 2, "hi": 10},
+                "snap": "chan",
+            },
+            ["snap: not used with equal_counts"],
+        ),
+    ],
+)
 def test_validation_messages(spec, pieces):
     with pytest.raises(ConfigError) as info:
         scheme_from_spec("8lch", spec, source="run.toml")
@@ -363,10 +433,13 @@ def test_validation_messages(spec, pieces):
     assert isinstance(info.value, XlcatError)
 
 
-@pytest.mark.parametrize(("name", "spec", "piece"), [
-    ("bad name", {"unit": "keV", "edges": [2, 10]}, "scheme name 'bad name' is invalid"),
-    ("1a", [2, 10], "scheme '1a': must be a table"),
-])
+@pytest.mark.parametrize(
+    ("name", "spec", "piece"),
+    [
+        ("bad name", {"unit": "keV", "edges": [2, 10]}, "scheme name 'bad name' is invalid"),
+        ("1a", [2, 10], "scheme '1a': must be a table"),
+    ],
+)
 def test_validation_name_and_shape(name, spec, piece):
     with pytest.raises(ConfigError, match=piece):
         scheme_from_spec(name, spec)

@@ -100,7 +100,8 @@ def test_edge_events_counted_by_the_rules(tmp_path):
     # 400, 429.9999, 600 and 649.9999 dropped -> 3... plus none else; screening: PATTERN 4 kept;
     # PATTERN 5 and 12, FLAG 1 and FLAG 0x10000 dropped -> 1.
     assert int(src.sum()) == 6 + 9 + 5 + 3 + 1
-    # background: (200,0),(120,160) on circle 1 and (0,150),(90,120) on circle 2 kept; (201,0), (0,151) not
+    # background: (200,0),(120,160) on circle 1 and (0,150),(90,120) on circle 2 kept;
+    # (201,0) and (0,151) not
     assert int(bkg.sum()) == 4
     assert b.grid.n_bins == 10
 
@@ -342,7 +343,9 @@ def test_reading_memory_does_not_grow_with_the_file(tmp_path):
     path = write_event_file(tmp_path / "big.fits", ev, FileSpec(ccd_gtis=CCD_GTIS))
     tracemalloc.start()
     n = 0
-    for chunk in iter_event_chunks(path, ["TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR"], 10_000):
+    for chunk in iter_event_chunks(
+        path, ["TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR"], 10_000
+    ):
         n += len(chunk["TIME"])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

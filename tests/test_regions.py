@@ -8,16 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.regions import (
-    Annulus,
-    Box,
-    Circle,
-    Ellipse,
-    RegionSet,
-    parse_regions,
-    read_regions,
-    union_area,
-)
+from pipeline.regions import RegionSet, parse_regions, read_regions
+from pipeline.shapes import Annulus, Box, Circle, Ellipse, union_area
 from schemas.errors import ConfigError, InputFileError
 
 HEADER = "# Region file format: DS9 version 4.1\n"

@@ -51,7 +51,7 @@ def test_one_bin_gap_filled_with_line_plus_seeded_noise():
     time, rate, error, frac = _curve()
     orig_rate, orig_err = rate.copy(), error.copy()
     _punch(rate, error, frac, slice(20, 21))
-    s, = make_segments(time, rate, error, frac, DT, **_seg(rng=7))
+    (s,) = make_segments(time, rate, error, frac, DT, **_seg(rng=7))
     # rule: sigma = mean error of the good bins within n_gap (=1) bins each side
     sigma = 0.5 * (orig_err[:, 19] + orig_err[:, 21])
     line = 0.5 * (orig_rate[:, 19] + orig_rate[:, 21])
@@ -65,14 +65,14 @@ def test_one_bin_gap_filled_with_line_plus_seeded_noise():
 def test_multi_bin_gap_sigma_window_and_interpolation():
     time, rate, error, frac = _curve()
     orig_rate, orig_err = rate.copy(), error.copy()
-    _punch(rate, error, frac, slice(30, 33))           # 3 bins
-    _punch(rate, error, frac, slice(27, 28))           # a bad bin inside the left window
-    s, = make_segments(time, rate, error, frac, DT, **_seg(rng=3))
+    _punch(rate, error, frac, slice(30, 33))  # 3 bins
+    _punch(rate, error, frac, slice(27, 28))  # a bad bin inside the left window
+    (s,) = make_segments(time, rate, error, frac, DT, **_seg(rng=3))
     gen = np.random.default_rng(3)
     # gaps are filled in time order: the 1-bin gap at 27 draws first
     gen.standard_normal((2, 1))
     noise = gen.standard_normal((2, 3))
-    window = [28, 29, 33, 34, 35]                      # within 3 bins each side, good only
+    window = [28, 29, 33, 34, 35]  # within 3 bins each side, good only
     sigma = orig_err[:, window].mean(axis=1)
     frac_pos = (np.arange(30, 33) - 29) / 4.0
     line = orig_rate[:, [29]] + (orig_rate[:, [33]] - orig_rate[:, [29]]) * frac_pos
@@ -83,8 +83,10 @@ def test_multi_bin_gap_sigma_window_and_interpolation():
 
 @pytest.mark.parametrize(
     ("n_gap", "filled"),
-    [(10, True),    # 10 bins * 100 s = 1000 s = fill_gaps exactly: filled
-     (11, False)],  # fill_gaps + dt: split
+    [
+        (10, True),  # 10 bins * 100 s = 1000 s = fill_gaps exactly: filled
+        (11, False),
+    ],  # fill_gaps + dt: split
 )
 def test_fill_gaps_boundary(n_gap, filled):
     time, rate, error, frac = _curve(n=80)
@@ -108,7 +110,7 @@ def test_gaps_at_the_ends_are_not_filled():
     time, rate, error, frac = _curve()
     _punch(rate, error, frac, slice(0, 2))
     _punch(rate, error, frac, slice(57, 60))
-    s, = make_segments(time, rate, error, frac, DT, **_seg())
+    (s,) = make_segments(time, rate, error, frac, DT, **_seg())
     assert (s.start, s.n, s.n_filled) == (2, 55, 0)
     np.testing.assert_array_equal(s.time, time[2:57])
 
@@ -116,7 +118,7 @@ def test_gaps_at_the_ends_are_not_filled():
 @pytest.mark.parametrize(("value", "good"), [(0.6, True), (0.5999, False), (1.05, True)])
 def test_fracexp_threshold_inclusive(value, good):
     time, rate, error, frac = _curve()
-    frac[1, 5] = value                                  # one band only: still aligned
+    frac[1, 5] = value  # one band only: still aligned
     mask = good_bins(rate, error, frac, min_fracexp=0.6)
     assert mask[5] == good and mask.sum() == 59 + good
     segs = make_segments(time, rate, error, frac, DT, **_seg(fill_gaps=0.0))
@@ -126,7 +128,7 @@ def test_fracexp_threshold_inclusive(value, good):
 def test_shared_fracexp_1d_and_finite_rate_with_low_exposure_is_bad():
     time, rate, error, _ = _curve()
     frac = np.ones(60)
-    frac[7] = 0.3                                       # rate stays finite but exposure too low
+    frac[7] = 0.3  # rate stays finite but exposure too low
     segs = make_segments(time, rate, error, frac, DT, **_seg(fill_gaps=0.0))
     assert [(s.start, s.n) for s in segs] == [(0, 7), (8, 52)]
 
@@ -134,8 +136,8 @@ def test_shared_fracexp_1d_and_finite_rate_with_low_exposure_is_bad():
 def test_alignment_across_bands_nan_in_one_band():
     time, rate, error, frac = _curve(n_band=3)
     orig = rate.copy()
-    rate[2, 40] = np.nan                                # only band 2 is missing
-    s, = make_segments(time, rate, error, frac, DT, **_seg())
+    rate[2, 40] = np.nan  # only band 2 is missing
+    (s,) = make_segments(time, rate, error, frac, DT, **_seg())
     assert s.filled[40] and s.n_filled == 1
     assert np.all(np.isfinite(s.rate)) and np.all(np.isfinite(s.error))
     # every band of the bad bin is replaced (not only band 2)
@@ -147,7 +149,7 @@ def test_alignment_across_bands_nan_in_one_band():
 @pytest.mark.parametrize(("length_bins", "kept"), [(14, True), (13, False)])
 def test_min_length_boundary(length_bins, kept):
     time, rate, error, frac = _curve(n=40)
-    _punch(rate, error, frac, slice(length_bins, 40))   # one stretch of length_bins bins
+    _punch(rate, error, frac, slice(length_bins, 40))  # one stretch of length_bins bins
     segs = make_segments(time, rate, error, frac, DT, min_length=1400.0, rng=0)
     assert len(segs) == int(kept)
     if kept:
@@ -157,9 +159,9 @@ def test_min_length_boundary(length_bins, kept):
 def test_determinism_and_seed_dependence():
     time, rate, error, frac = _curve()
     _punch(rate, error, frac, slice(10, 13))
-    a, = make_segments(time, rate, error, frac, DT, **_seg(rng=11))
-    b, = make_segments(time, rate, error, frac, DT, **_seg(rng=np.random.default_rng(11)))
-    c, = make_segments(time, rate, error, frac, DT, **_seg(rng=12))
+    (a,) = make_segments(time, rate, error, frac, DT, **_seg(rng=11))
+    (b,) = make_segments(time, rate, error, frac, DT, **_seg(rng=np.random.default_rng(11)))
+    (c,) = make_segments(time, rate, error, frac, DT, **_seg(rng=12))
     np.testing.assert_array_equal(a.rate, b.rate)
     assert np.all(a.rate[:, 10:13] != c.rate[:, 10:13])
     gap = [10, 11, 12]
@@ -168,9 +170,8 @@ def test_determinism_and_seed_dependence():
 
 def test_equal_segment_length_cutting():
     time, rate, error, frac = _curve(n=60)
-    _punch(rate, error, frac, slice(25, 40))            # 15-bin gap > fill_gaps: split
-    segs = make_segments(time, rate, error, frac, DT, min_length=0.0, segment_length=1000.0,
-                         rng=0)
+    _punch(rate, error, frac, slice(25, 40))  # 15-bin gap > fill_gaps: split
+    segs = make_segments(time, rate, error, frac, DT, min_length=0.0, segment_length=1000.0, rng=0)
     # stretch 0..24 -> [0,10), [10,20); stretch 40..59 -> [40,50), [50,60)
     assert [(s.start, s.n) for s in segs] == [(0, 10), (10, 10), (40, 10), (50, 10)]
     np.testing.assert_array_equal(segs[2].rate, rate[:, 40:50])
@@ -180,15 +181,21 @@ def test_equal_segment_length_cutting():
 def test_min_length_applies_before_cutting():
     time, rate, error, frac = _curve(n=60)
     _punch(rate, error, frac, slice(25, 40))
-    segs = make_segments(time, rate, error, frac, DT, min_length=2100.0, segment_length=1000.0,
-                         rng=0)
+    segs = make_segments(
+        time, rate, error, frac, DT, min_length=2100.0, segment_length=1000.0, rng=0
+    )
     assert [(s.start, s.n) for s in segs] == [(0, 10), (10, 10)]
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"segment_length": 1050.0}, {"segment_length": 0.0}, {"min_length": -1.0},
-     {"fill_gaps": -5.0}, {"min_fracexp": float("nan")}],
+    [
+        {"segment_length": 1050.0},
+        {"segment_length": 0.0},
+        {"min_length": -1.0},
+        {"fill_gaps": -5.0},
+        {"min_fracexp": float("nan")},
+    ],
 )
 def test_bad_parameters_raise_config_error(kwargs):
     time, rate, error, frac = _curve()

@@ -5,8 +5,16 @@
   periodograms and cross spectra (conventions in its module docstring).
 - :mod:`catalog.timing.products`: lag, coherence, rms and covariance formulas.
 - :mod:`catalog.timing.spectra`: power/cross/lag-frequency/lag-energy Datasets.
+- :mod:`catalog.timing.catalogue`: catalogue light curves -> segments Dataset and back.
+- :mod:`catalog.timing.plots`: lag-energy and power-spectrum figures.
 """
 
+from catalog.timing.catalogue import (
+    as_segments,
+    observation_rng,
+    provenance_attrs,
+    segments_dataset,
+)
 from catalog.timing.fourier import (
     CrossAverages,
     FrequencyBins,
@@ -29,6 +37,7 @@ from catalog.timing.products import (
 from catalog.timing.segments import Segment, good_bins, make_segments
 from catalog.timing.spectra import (
     Reference,
+    Segments,
     band_selection,
     cross_spectrum,
     lag_energy,
@@ -41,6 +50,8 @@ __all__ = [
     "FrequencyBins",
     "Reference",
     "Segment",
+    "Segments",
+    "as_segments",
     "average_cross_spectra",
     "band_selection",
     "covariance",
@@ -53,12 +64,15 @@ __all__ = [
     "lag_frequency",
     "make_segments",
     "noise_bias",
+    "observation_rng",
     "phase_lag",
     "power_error",
     "power_spectrum",
+    "provenance_attrs",
     "raw_coherence",
     "rms_amplitude",
     "segment_frequencies",
+    "segments_dataset",
     "taper_window",
     "time_lag",
 ]

@@ -17,6 +17,14 @@ Conventions (binding for every product in :mod:`catalog.timing`):
   ``2 <sigma^2> dt`` untapered, which is ``2 mu`` for Poisson rates).
 - **Averaging.** Every (segment, frequency) pair whose frequency falls in a bin
   enters that bin's average with equal weight; ``count`` = K x M such pairs.
+- **Independent pairs.** Without a taper the K x M pairs are independent.  A taper
+  correlates adjacent frequencies of one segment: for locally white variability the
+  tapered DFTs at bins ``k`` and ``k + d`` have correlation
+  ``rho_d = sum_j w_j^2 exp(2 pi i d j / n) / sum_j w_j^2`` (Hanning: ``|rho_1| = 2/3``,
+  ``|rho_2| = 1/6``), so the mean of M adjacent powers has the variance of
+  ``M^2 / sum_{j,l} |rho_{j-l}|^2`` independent ones (about M / 1.94 for Hanning;
+  Percival & Walden 1993, sec. 6.7).  ``n_eff`` = count^2 / sum over segments of
+  ``sum_{j,l in bin} |rho_{j-l}|^2`` replaces K x M in every error and bias formula.
   Products are averaged in absolute units and divided by the pooled mean rate
   only at the end ("common mean", as stingray's ``use_common_mean=True``).
 - **Cross spectrum.** ``C = 2 dt conj(X_s) X_r / (n <w^2>)`` with ``X_s`` the DFT
@@ -130,8 +138,9 @@ class FrequencyBins:
         return np.diff(self.edges)
 
 
-def _members(freqs: NDArray[np.float64], edges: NDArray[np.float64]
-             ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def _members(
+    freqs: NDArray[np.float64], edges: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     idx = np.searchsorted(edges, freqs, side="right") - 1
     ok = (idx >= 0) & (idx < edges.size - 1)
     n_bin = edges.size - 1
@@ -189,8 +198,10 @@ def freq_bins(
     if edges is not None:
         edges = np.asarray(edges, dtype=np.float64).ravel()
         if edges.size < 2 or np.any(np.diff(edges) <= 0) or not np.all(np.isfinite(edges)):
-            raise ConfigError(f"frequency bins: edges {edges.tolist()} must be >= 2 increasing "
-                              "finite values in Hz")
+            raise ConfigError(
+                f"frequency bins: edges {edges.tolist()} must be >= 2 increasing "
+                "finite values in Hz"
+            )
         centre, count = _members(freqs, edges)
         return FrequencyBins(edges=edges, centre=centre, count=count)
     if min_per_bin < 1:
@@ -198,8 +209,10 @@ def freq_bins(
     if not factor >= 1:
         raise ConfigError(f"frequency bins: factor = {factor!r}; use a value >= 1")
     if freqs.size == 0:
-        raise ConfigError("frequency bins: no Fourier frequencies to bin; the segments are "
-                          "too short or there are none (check min_length / segment_length)")
+        raise ConfigError(
+            "frequency bins: no Fourier frequencies to bin; the segments are "
+            "too short or there are none (check min_length / segment_length)"
+        )
     u, mult = np.unique(freqs, return_counts=True)
     cum = np.concatenate(([0], np.cumsum(mult)))
     starts: list[int] = []
@@ -250,6 +263,9 @@ class CrossAverages:
         (n_out,) pooled mean reference rate, counts/s.
     n_segments : int
         Number of segments averaged.
+    n_eff : NDArray[float64]
+        (n_bin,) effective number of independent (segment, frequency) pairs: equal
+        to ``bins.count`` without a taper, smaller with one (module docstring).
     taper : bool
         Whether the Hanning taper was applied.
     dt : float
@@ -265,8 +281,27 @@ class CrossAverages:
     cross: NDArray[np.complex128] | None
     ref_mean_rate: NDArray[np.float64] | None
     n_segments: int
+    n_eff: NDArray[np.float64]
     taper: bool
     dt: float
+
+
+def _pair_correlation_sum(
+    window: NDArray[np.float64], members: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``sum_{j,l} |rho_{j-l}|^2`` over M adjacent frequencies of one tapered segment.
+
+    ``rho_d`` is the normalised DFT of ``window**2`` (module docstring); for a run of
+    ``M`` adjacent frequencies the double sum is ``M + 2 sum_{d=1}^{M-1} (M - d) |rho_d|^2``.
+    ``members`` holds M per bin (may be 0).
+    """
+    a = np.abs(np.fft.fft(window**2) / np.sum(window**2)) ** 2
+    d = np.arange(a.size)
+    c1, c2 = np.cumsum(a), np.cumsum(d * a)
+    m = members.astype(np.int64)
+    last = np.clip(m - 1, 0, a.size - 1)
+    inner = m * (c1[last] - a[0]) - c2[last]
+    return np.where(m > 0, m * a[0] + 2.0 * inner, 0.0)
 
 
 def _bin_sum(values: NDArray, idx: NDArray[np.int64], n_bin: int) -> NDArray:
@@ -323,15 +358,19 @@ def average_cross_spectra(
         If ``subject``/``reference`` are not (n_out, n_band).
     """
     if not segments:
-        raise ConfigError("timing products: no segments to average; lower min_length or "
-                          "segment_length, or choose another observation")
+        raise ConfigError(
+            "timing products: no segments to average; lower min_length or "
+            "segment_length, or choose another observation"
+        )
     dt = segments[0].dt
     n_band = segments[0].n_band
     for s in segments:
         if not np.isclose(s.dt, dt, rtol=1e-9, atol=0) or s.n_band != n_band:
-            raise ConfigError(f"timing products: segments mix dt {dt} s / {n_band} bands with "
-                              f"dt {s.dt} s / {s.n_band} bands; pool only one energy scheme "
-                              "and one bin width")
+            raise ConfigError(
+                f"timing products: segments mix dt {dt} s / {n_band} bands with "
+                f"dt {s.dt} s / {s.n_band} bands; pool only one energy scheme "
+                "and one bin width"
+            )
     sub = np.atleast_2d(np.asarray(subject, dtype=np.float64))
     ref = None if reference is None else np.atleast_2d(np.asarray(reference, dtype=np.float64))
     if sub.shape[1] != n_band or (ref is not None and ref.shape != sub.shape):
@@ -342,6 +381,7 @@ def average_cross_spectra(
     acc = {k: np.zeros((n_out, n_bin)) for k in ("p", "n", "pr", "nr")}
     acc_c = np.zeros((n_out, n_bin), dtype=np.complex128)
     count = np.zeros(n_bin, dtype=np.int64)
+    corr_sum = np.zeros(n_bin)
     fsum = np.zeros(n_bin)
     rate_sum = np.zeros(n_out)
     ref_sum = np.zeros(n_out)
@@ -351,7 +391,7 @@ def average_cross_spectra(
     for n in np.unique(lengths):
         group = [s for s, m in zip(segments, lengths, strict=True) if m == n]
         k_seg = len(group)
-        rate = np.stack([s.rate for s in group])            # (K, n_band, n)
+        rate = np.stack([s.rate for s in group])  # (K, n_band, n)
         var = np.stack([s.error for s in group]) ** 2
         w = taper_window(int(n), taper)
         w2 = np.mean(w**2)
@@ -360,15 +400,16 @@ def average_cross_spectra(
         idx = np.searchsorted(edges, freqs, side="right") - 1
         m_bin = _bin_sum(np.ones_like(freqs), idx, n_bin)
         count += (k_seg * m_bin).astype(np.int64)
+        corr_sum += k_seg * (_pair_correlation_sum(w, m_bin) if taper else m_bin)
         fsum += k_seg * _bin_sum(freqs, idx, n_bin)
         n_time += k_seg * int(n)
         if freqs.size == 0:
             ft = np.zeros((k_seg, n_band, 0), dtype=np.complex128)
         else:
             detrended = (rate - rate.mean(axis=-1, keepdims=True)) * w
-            ft = np.fft.rfft(detrended, axis=-1)[..., 1:freqs.size + 1]
-        band_noise = norm * np.einsum("kbn,n->kb", var, w**2)      # (K, n_band)
-        band_sum = rate.sum(axis=-1).sum(axis=0)                   # (n_band,)
+            ft = np.fft.rfft(detrended, axis=-1)[..., 1 : freqs.size + 1]
+        band_noise = norm * np.einsum("kbn,n->kb", var, w**2)  # (K, n_band)
+        band_sum = rate.sum(axis=-1).sum(axis=0)  # (n_band,)
 
         xs = np.einsum("ob,kbf->kof", sub, ft)
         acc["p"] += _bin_sum(norm * np.sum(np.abs(xs) ** 2, axis=0), idx, n_bin)
@@ -384,6 +425,7 @@ def average_cross_spectra(
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(count > 0, 1.0 / np.maximum(count, 1), np.nan)
         centre = np.where(count > 0, fsum * inv, np.nan)
+        n_eff = np.where(count > 0, count.astype(np.float64) ** 2 / corr_sum, 0.0)
     fb = FrequencyBins(edges=np.asarray(edges, np.float64), centre=centre, count=count)
     has_ref = ref is not None
     return CrossAverages(
@@ -396,6 +438,7 @@ def average_cross_spectra(
         cross=acc_c * inv if has_ref else None,
         ref_mean_rate=ref_sum / n_time if has_ref else None,
         n_segments=len(segments),
+        n_eff=n_eff,
         taper=bool(taper),
         dt=float(dt),
     )

@@ -63,8 +63,9 @@ def power_error(power: ArrayLike, count: ArrayLike) -> NDArray[np.float64]:
         return _f(power) / np.sqrt(_f(count))
 
 
-def noise_bias(power: ArrayLike, ref_power: ArrayLike, noise: ArrayLike,
-               ref_noise: ArrayLike, count: ArrayLike) -> NDArray[np.float64]:
+def noise_bias(
+    power: ArrayLike, ref_power: ArrayLike, noise: ArrayLike, ref_noise: ArrayLike, count: ArrayLike
+) -> NDArray[np.float64]:
     """Noise bias of ``|C|^2``, Vaughan & Nowak (1997) eq. 8.
 
     ``n^2 = (S_s N_r + S_r N_s + N_s N_r) / (K M)`` with the noise-subtracted
@@ -90,8 +91,14 @@ def noise_bias(power: ArrayLike, ref_power: ArrayLike, noise: ArrayLike,
         return ((ps - ns) * nr + (pr - nr) * ns + ns * nr) / _f(count)
 
 
-def raw_coherence(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike, noise: ArrayLike,
-                  ref_noise: ArrayLike, count: ArrayLike) -> NDArray[np.float64]:
+def raw_coherence(
+    cross: ArrayLike,
+    power: ArrayLike,
+    ref_power: ArrayLike,
+    noise: ArrayLike,
+    ref_noise: ArrayLike,
+    count: ArrayLike,
+) -> NDArray[np.float64]:
     """Raw coherence ``g^2 = (|C|^2 - n^2) / (P_s P_r)`` (powers with noise).
 
     Vaughan & Nowak (1997) with the bias ``n^2`` of their eq. 8 removed from the
@@ -116,9 +123,14 @@ def raw_coherence(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike, nois
         return (np.abs(_f(cross)) ** 2 - n2) / (_f(power) * _f(ref_power))
 
 
-def intrinsic_coherence(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike,
-                        noise: ArrayLike, ref_noise: ArrayLike, count: ArrayLike
-                        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def intrinsic_coherence(
+    cross: ArrayLike,
+    power: ArrayLike,
+    ref_power: ArrayLike,
+    noise: ArrayLike,
+    ref_noise: ArrayLike,
+    count: ArrayLike,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Noise-corrected (intrinsic) coherence and its error, Vaughan & Nowak (1997) eq. 8.
 
     ``gamma^2 = (|C|^2 - n^2) / ((P_s - N_s)(P_r - N_r))`` and
@@ -147,15 +159,24 @@ def intrinsic_coherence(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike
         ss, sr = ps - ns, pr - nr
         good = (ss > 0) & (sr > 0)
         coh = np.where(good, (c2 - n2) / (ss * sr), np.nan)
-        rel2 = (2 * n2**2 * m / (c2 - n2) ** 2 + (ns / ss) ** 2 + (nr / sr) ** 2
-                + 2 * (1 - g2) ** 2 / g2)
+        rel2 = (
+            2 * n2**2 * m / (c2 - n2) ** 2
+            + (ns / ss) ** 2
+            + (nr / sr) ** 2
+            + 2 * (1 - g2) ** 2 / g2
+        )
         err = np.where(good, np.abs(coh) * np.sqrt(rel2 / m), np.nan)
     return coh, err
 
 
-def phase_lag(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike, noise: ArrayLike,
-              ref_noise: ArrayLike, count: ArrayLike
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def phase_lag(
+    cross: ArrayLike,
+    power: ArrayLike,
+    ref_power: ArrayLike,
+    noise: ArrayLike,
+    ref_noise: ArrayLike,
+    count: ArrayLike,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Phase lag ``arg(C)`` and its error, rad.
 
     ``dphi = sqrt((1 - g^2) / (2 g^2 K M))`` (Bendat & Piersol 2010;
@@ -179,8 +200,9 @@ def phase_lag(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike, noise: A
     return np.angle(_f(cross)), err
 
 
-def time_lag(phase: ArrayLike, phase_err: ArrayLike, freq: ArrayLike
-             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def time_lag(
+    phase: ArrayLike, phase_err: ArrayLike, freq: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Time lag ``phi / (2 pi f)`` and its error, s.
 
     Parameters
@@ -200,8 +222,9 @@ def time_lag(phase: ArrayLike, phase_err: ArrayLike, freq: ArrayLike
         return _f(phase) / two_pi_f, _f(phase_err) / two_pi_f
 
 
-def rms_amplitude(power: ArrayLike, noise: ArrayLike, width: ArrayLike, count: ArrayLike
-                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def rms_amplitude(
+    power: ArrayLike, noise: ArrayLike, width: ArrayLike, count: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Noise-subtracted rms amplitude in a frequency bin and its noise-only error.
 
     ``sigma^2 = (P - N) Delta-nu`` (Uttley et al. 2014 eq. 13 with the band as its
@@ -236,9 +259,15 @@ def rms_amplitude(power: ArrayLike, noise: ArrayLike, width: ArrayLike, count: A
     return rms, err
 
 
-def covariance(cross: ArrayLike, power: ArrayLike, ref_power: ArrayLike, noise: ArrayLike,
-               ref_noise: ArrayLike, width: ArrayLike, count: ArrayLike
-               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def covariance(
+    cross: ArrayLike,
+    power: ArrayLike,
+    ref_power: ArrayLike,
+    noise: ArrayLike,
+    ref_noise: ArrayLike,
+    width: ArrayLike,
+    count: ArrayLike,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Covariance spectrum value and its error, Uttley et al. (2014) eq. 13 and 15.
 
     ``sigma_cov = sqrt((|C|^2 - n^2) Delta-nu / (P_r - N_r))`` (eq. 13; Wilkinson &

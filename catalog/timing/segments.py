@@ -205,8 +205,11 @@ def make_segments(
     """
     if not (np.isfinite(dt) and dt > 0):
         raise ConfigError(f"timing segments: dt = {dt!r} s; use a positive bin width")
-    for name, val in (("min_fracexp", min_fracexp), ("fill_gaps", fill_gaps),
-                      ("min_length", min_length)):
+    for name, val in (
+        ("min_fracexp", min_fracexp),
+        ("fill_gaps", fill_gaps),
+        ("min_length", min_length),
+    ):
         if not (np.isfinite(val) and val >= 0):
             raise ConfigError(f"timing segments: {name} = {val!r}; use a value >= 0")
     n_per_seg = None
@@ -263,10 +266,16 @@ def make_segments(
             pieces = [(start, stop)]
         else:
             n_pieces = (stop - start) // n_per_seg
-            pieces = [(start + j * n_per_seg, start + (j + 1) * n_per_seg)
-                      for j in range(n_pieces)]
+            pieces = [(start + j * n_per_seg, start + (j + 1) * n_per_seg) for j in range(n_pieces)]
         for a, b in pieces:
-            segments.append(Segment(time=time[a:b].copy(), rate=rate[:, a:b].copy(),
-                                    error=error[:, a:b].copy(), filled=filled[a:b].copy(),
-                                    dt=float(dt), start=int(a)))
+            segments.append(
+                Segment(
+                    time=time[a:b].copy(),
+                    rate=rate[:, a:b].copy(),
+                    error=error[:, a:b].copy(),
+                    filled=filled[a:b].copy(),
+                    dt=float(dt),
+                    start=int(a),
+                )
+            )
     return segments

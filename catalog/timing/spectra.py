@@ -3,7 +3,10 @@
 These are the entry points the catalogue wires to ``segments(...)``, the store
 and the CLI.  All take a list of :class:`~catalog.timing.segments.Segment`
 (several observations of one energy scheme are pooled by concatenating their
-lists) and return an :class:`xarray.Dataset`:
+lists), or the segments Dataset of :meth:`catalog.Catalog.segments` (then the
+band edges come from it and its provenance attributes -- scheme, obsids, input
+hashes, segment options -- are copied into the result), and return an
+:class:`xarray.Dataset`:
 
 - :func:`power_spectrum`: dims (band, freq).
 - :func:`cross_spectrum`: dims (band, freq), each band (or ``overlap`` window of
@@ -15,19 +18,24 @@ lists) and return an :class:`xarray.Dataset`:
 
 Coordinates: ``band`` (index of the first band of the window), ``e_lo``, ``e_hi``
 (keV, band), ``freq`` (mean member frequency, Hz), ``f_lo``, ``f_hi`` (bin edges,
-Hz), ``count`` (K x M pairs per bin).  Normalisation, taper and lag sign are those
+Hz), ``count`` (K x M pairs per bin), ``n_eff`` (effective number of independent
+pairs: ``count`` without a taper, fewer with the Hanning taper, which correlates
+adjacent frequencies; it is the K x M of every error and bias formula, see
+:mod:`catalog.timing.fourier`).  Normalisation, taper and lag sign are those
 of :mod:`catalog.timing.fourier`; formulas of :mod:`catalog.timing.products`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
 from catalog.timing import products as pr
+from catalog.timing.catalogue import as_segments, provenance_attrs
 from catalog.timing.fourier import (
     CrossAverages,
     FrequencyBins,
@@ -38,19 +46,49 @@ from catalog.timing.fourier import (
 from catalog.timing.segments import Segment
 from schemas.errors import ConfigError
 
-__all__ = ["Reference", "band_selection", "cross_spectrum", "lag_energy", "lag_frequency",
-           "power_spectrum"]
+__all__ = [
+    "Reference",
+    "band_selection",
+    "cross_spectrum",
+    "lag_energy",
+    "lag_frequency",
+    "power_spectrum",
+]
 
 Reference = str | int | tuple[float, float] | Sequence[int]
 """``"others"`` | band index | (e_min, e_max) keV | list of band indices."""
 
+Segments = Sequence[Segment] | xr.Dataset
+"""A list of :class:`Segment`, or a segments Dataset (:meth:`catalog.Catalog.segments`)."""
+
+
+def _accepts_dataset(func: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset]:
+    """Let ``func(segments, ...)`` take a segments Dataset as well as a Segment list."""
+
+    @functools.wraps(func)
+    def wrapper(segments: Segments, *args: object, **kwargs: object) -> xr.Dataset:
+        if not isinstance(segments, xr.Dataset):
+            return func(segments, *args, **kwargs)
+        for key in ("e_lo", "e_hi"):
+            if kwargs.get(key) is None:
+                kwargs[key] = segments[key].values
+        out = func(as_segments(segments), *args, **kwargs)
+        out.attrs.update(provenance_attrs(segments))
+        return out
+
+    return wrapper
+
+
 _LAG_SIGN = "positive: the band lags (arrives after) the reference"
-_NORM = ("rms (Miyamoto et al. 1991): segment- and bin-averaged absolute power divided by "
-         "the pooled mean rate squared")
+_NORM = (
+    "rms (Miyamoto et al. 1991): segment- and bin-averaged absolute power divided by "
+    "the pooled mean rate squared"
+)
 
 
-def _energies(n_band: int, e_lo: ArrayLike | None, e_hi: ArrayLike | None
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _energies(
+    n_band: int, e_lo: ArrayLike | None, e_hi: ArrayLike | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     lo = np.full(n_band, np.nan) if e_lo is None else np.asarray(e_lo, np.float64)
     hi = np.full(n_band, np.nan) if e_hi is None else np.asarray(e_hi, np.float64)
     if lo.shape != (n_band,) or hi.shape != (n_band,):
@@ -62,36 +100,50 @@ def _ref_set(reference: Reference, n_band: int, lo: NDArray, hi: NDArray) -> NDA
     sel = np.zeros(n_band, dtype=bool)
     if isinstance(reference, str):
         if reference != "others":
-            raise ConfigError(f"timing reference = {reference!r}; use 'others', a band index, "
-                              "a list of band indices or an (e_min, e_max) range in keV")
+            raise ConfigError(
+                f"timing reference = {reference!r}; use 'others', a band index, "
+                "a list of band indices or an (e_min, e_max) range in keV"
+            )
         sel[:] = True
     elif isinstance(reference, (int, np.integer)):
         if not -n_band <= reference < n_band:
-            raise ConfigError(f"timing reference band {reference} does not exist; the scheme "
-                              f"has bands 0..{n_band - 1}")
+            raise ConfigError(
+                f"timing reference band {reference} does not exist; the scheme "
+                f"has bands 0..{n_band - 1}"
+            )
         sel[reference] = True
     elif isinstance(reference, tuple):
         if len(reference) != 2 or np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
-            raise ConfigError(f"timing reference = {reference!r}: an energy range needs "
-                              "(e_min, e_max) in keV and the band edges e_lo/e_hi")
+            raise ConfigError(
+                f"timing reference = {reference!r}: an energy range needs "
+                "(e_min, e_max) in keV and the band edges e_lo/e_hi"
+            )
         e_min, e_max = (float(x) for x in reference)
         tol = 1e-9 * max(1.0, abs(e_max))
         sel = (lo >= e_min - tol) & (hi <= e_max + tol)
         if not sel.any():
-            raise ConfigError(f"timing reference {e_min:g}-{e_max:g} keV contains no band of "
-                              f"the scheme ({lo.min():g}-{hi.max():g} keV); widen the range")
+            raise ConfigError(
+                f"timing reference {e_min:g}-{e_max:g} keV contains no band of "
+                f"the scheme ({lo.min():g}-{hi.max():g} keV); widen the range"
+            )
     else:
         idx = np.asarray(reference, dtype=np.int64).ravel()
         if idx.size == 0 or np.any((idx < -n_band) | (idx >= n_band)):
-            raise ConfigError(f"timing reference bands {idx.tolist()} are not all in "
-                              f"0..{n_band - 1}")
+            raise ConfigError(
+                f"timing reference bands {idx.tolist()} are not all in 0..{n_band - 1}"
+            )
         sel[idx] = True
     return sel
 
 
-def band_selection(n_band: int, *, reference: Reference = "others", overlap: int = 1,
-                   e_lo: ArrayLike | None = None, e_hi: ArrayLike | None = None
-                   ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+def band_selection(
+    n_band: int,
+    *,
+    reference: Reference = "others",
+    overlap: int = 1,
+    e_lo: ArrayLike | None = None,
+    e_hi: ArrayLike | None = None,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Subject windows and their reference bands.
 
     Output row ``i`` (``i = 0 .. n_band - overlap``) has the subject
@@ -130,16 +182,21 @@ def band_selection(n_band: int, *, reference: Reference = "others", overlap: int
     n_out = n_band - overlap + 1
     subject = np.zeros((n_out, n_band), dtype=bool)
     for i in range(n_out):
-        subject[i, i:i + overlap] = True
+        subject[i, i : i + overlap] = True
     return subject, ref[None, :] & ~subject
 
 
-def _bins(segments: Sequence[Segment], bins: FrequencyBins | ArrayLike | None,
-          min_per_bin: int, factor: float) -> FrequencyBins:
+def _bins(
+    segments: Sequence[Segment],
+    bins: FrequencyBins | ArrayLike | None,
+    min_per_bin: int,
+    factor: float,
+) -> FrequencyBins:
     if isinstance(bins, FrequencyBins):
         return bins
-    return freq_bins(segment_frequencies(segments), min_per_bin=min_per_bin, factor=factor,
-                     edges=bins)
+    return freq_bins(
+        segment_frequencies(segments), min_per_bin=min_per_bin, factor=factor, edges=bins
+    )
 
 
 def _describe(reference: Reference) -> str:
@@ -152,15 +209,20 @@ def _describe(reference: Reference) -> str:
     return "sum of the other bands among " + ",".join(str(int(i)) for i in reference)
 
 
-def _attrs(avg: CrossAverages, segments: Sequence[Segment], binning: tuple, **extra: object
-           ) -> dict:
+def _attrs(
+    avg: CrossAverages, segments: Sequence[Segment], binning: tuple, **extra: object
+) -> dict:
     bins, min_per_bin, factor = binning
     if bins is None:
         extra.update(min_per_bin=int(min_per_bin), factor=float(factor))
-    attrs = {"norm": _NORM, "taper": "hanning" if avg.taper else "none",
-             "n_segments": int(avg.n_segments), "dt": float(avg.dt),
-             "exposure": float(sum(s.length for s in segments)),
-             "frequencies": "positive Fourier frequencies, 0 and Nyquist excluded"}
+    attrs = {
+        "norm": _NORM,
+        "taper": "hanning" if avg.taper else "none",
+        "n_segments": int(avg.n_segments),
+        "dt": float(avg.dt),
+        "exposure": float(sum(s.length for s in segments)),
+        "frequencies": "positive Fourier frequencies, 0 and Nyquist excluded",
+    }
     attrs.update({k: v for k, v in extra.items() if v is not None})
     return attrs
 
@@ -168,7 +230,7 @@ def _attrs(avg: CrossAverages, segments: Sequence[Segment], binning: tuple, **ex
 def _cross_vars(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, NDArray]:
     """Derived cross-spectral quantities; rows with an empty reference are NaN."""
     fb = avg.bins
-    m, width = fb.count[None, :], fb.width[None, :]
+    m, width = avg.n_eff[None, :], fb.width[None, :]
     ps, ns, prf, nr, c = avg.power, avg.noise, avg.ref_power, avg.ref_noise, avg.cross
     phase, phase_err = pr.phase_lag(c, ps, prf, ns, nr, m)
     lag, lag_err = pr.time_lag(phase, phase_err, fb.centre[None, :])
@@ -178,12 +240,23 @@ def _cross_vars(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, NDArra
     mu_s, mu_r = avg.mean_rate[:, None], avg.ref_mean_rate[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {
-            "power": ps / mu_s**2, "power_err": pr.power_error(ps, m) / mu_s**2,
-            "noise": ns / mu_s**2, "ref_power": prf / mu_r**2, "ref_noise": nr / mu_r**2,
-            "cross_re": c.real / (mu_s * mu_r), "cross_im": c.imag / (mu_s * mu_r),
-            "phase": phase, "phase_err": phase_err, "lag": lag, "lag_err": lag_err,
-            "coherence": coh, "coherence_err": coh_err, "rms": rms, "rms_err": rms_err,
-            "covariance": cov, "covariance_err": cov_err,
+            "power": ps / mu_s**2,
+            "power_err": pr.power_error(ps, m) / mu_s**2,
+            "noise": ns / mu_s**2,
+            "ref_power": prf / mu_r**2,
+            "ref_noise": nr / mu_r**2,
+            "cross_re": c.real / (mu_s * mu_r),
+            "cross_im": c.imag / (mu_s * mu_r),
+            "phase": phase,
+            "phase_err": phase_err,
+            "lag": lag,
+            "lag_err": lag_err,
+            "coherence": coh,
+            "coherence_err": coh_err,
+            "rms": rms,
+            "rms_err": rms_err,
+            "covariance": cov,
+            "covariance_err": cov_err,
         }
     for key, val in out.items():
         out[key] = np.where(keep[:, None], val, np.nan)
@@ -191,38 +264,60 @@ def _cross_vars(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, NDArra
 
 
 _UNITS = {
-    **dict.fromkeys(("power", "power_err", "noise", "ref_power", "ref_noise", "cross_re",
-                     "cross_im"), "(rms/mean)^2/Hz"),
-    **dict.fromkeys(("phase", "phase_err"), "rad"), **dict.fromkeys(("lag", "lag_err"), "s"),
+    **dict.fromkeys(
+        ("power", "power_err", "noise", "ref_power", "ref_noise", "cross_re", "cross_im"),
+        "(rms/mean)^2/Hz",
+    ),
+    **dict.fromkeys(("phase", "phase_err"), "rad"),
+    **dict.fromkeys(("lag", "lag_err"), "s"),
     **dict.fromkeys(("coherence", "coherence_err"), "1"),
-    **dict.fromkeys(("rms", "rms_err", "covariance", "covariance_err", "mean_rate",
-                     "ref_mean_rate"), "counts/s"),
+    **dict.fromkeys(
+        ("rms", "rms_err", "covariance", "covariance_err", "mean_rate", "ref_mean_rate"), "counts/s"
+    ),
 }
 
 
-def _dataset(data: dict[str, NDArray], dims: tuple[str, ...], coords: dict, attrs: dict
-             ) -> xr.Dataset:
-    ds = xr.Dataset({k: (dims if np.ndim(v) == len(dims) else dims[:1], v)
-                     for k, v in data.items()}, coords=coords, attrs=attrs)
+def _dataset(
+    data: dict[str, NDArray], dims: tuple[str, ...], coords: dict, attrs: dict
+) -> xr.Dataset:
+    ds = xr.Dataset(
+        {k: (dims if np.ndim(v) == len(dims) else dims[:1], v) for k, v in data.items()},
+        coords=coords,
+        attrs=attrs,
+    )
     for k in ds.data_vars:
         if k in _UNITS:
             ds[k].attrs["units"] = _UNITS[k]
     return ds
 
 
-def _freq_coords(fb: FrequencyBins) -> dict:
-    return {"freq": ("freq", fb.centre), "f_lo": ("freq", fb.f_lo), "f_hi": ("freq", fb.f_hi),
-            "count": ("freq", fb.count)}
+def _freq_coords(avg: CrossAverages) -> dict:
+    fb = avg.bins
+    return {
+        "freq": ("freq", fb.centre),
+        "f_lo": ("freq", fb.f_lo),
+        "f_hi": ("freq", fb.f_hi),
+        "count": ("freq", fb.count),
+        "n_eff": ("freq", avg.n_eff),
+    }
 
 
-def power_spectrum(segments: Sequence[Segment], *, bins: FrequencyBins | ArrayLike | None = None,
-                   min_per_bin: int = 20, factor: float = 1.1, taper: bool = False,
-                   e_lo: ArrayLike | None = None, e_hi: ArrayLike | None = None) -> xr.Dataset:
+@_accepts_dataset
+def power_spectrum(
+    segments: Segments,
+    *,
+    bins: FrequencyBins | ArrayLike | None = None,
+    min_per_bin: int = 20,
+    factor: float = 1.1,
+    taper: bool = False,
+    e_lo: ArrayLike | None = None,
+    e_hi: ArrayLike | None = None,
+) -> xr.Dataset:
     """Averaged periodogram of every band, rms normalisation.
 
     Parameters
     ----------
-    segments : sequence of Segment
+    segments : sequence of Segment or xarray.Dataset
         Segments of one scheme (pooled over observations).
     bins : FrequencyBins or array_like or None
         Bins or edges (Hz); None: :func:`~catalog.timing.fourier.freq_bins` with
@@ -237,7 +332,7 @@ def power_spectrum(segments: Sequence[Segment], *, bins: FrequencyBins | ArrayLi
     Returns
     -------
     xarray.Dataset
-        dims (band, freq): ``power``, ``power_err`` (P / sqrt(K M)), ``noise``
+        dims (band, freq): ``power``, ``power_err`` (P / sqrt(n_eff)), ``noise``
         ((rms/mean)^2/Hz), ``rms``, ``rms_err`` (counts/s in each bin); (band,):
         ``mean_rate``; coords as in the module docstring.
 
@@ -250,29 +345,47 @@ def power_spectrum(segments: Sequence[Segment], *, bins: FrequencyBins | ArrayLi
     n_band = segments[0].n_band if segments else 0
     avg = average_cross_spectra(segments, np.eye(n_band), None, fb, taper=taper)
     fb = avg.bins
-    m = fb.count[None, :]
+    m = avg.n_eff[None, :]
     rms, rms_err = pr.rms_amplitude(avg.power, avg.noise, fb.width[None, :], m)
     mu2 = avg.mean_rate[:, None] ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        data = {"power": avg.power / mu2, "power_err": pr.power_error(avg.power, m) / mu2,
-                "noise": avg.noise / mu2, "rms": rms, "rms_err": rms_err,
-                "mean_rate": avg.mean_rate}
+        data = {
+            "power": avg.power / mu2,
+            "power_err": pr.power_error(avg.power, m) / mu2,
+            "noise": avg.noise / mu2,
+            "rms": rms,
+            "rms_err": rms_err,
+            "mean_rate": avg.mean_rate,
+        }
     lo, hi = _energies(n_band, e_lo, e_hi)
-    coords = {"band": ("band", np.arange(n_band)), "e_lo": ("band", lo), "e_hi": ("band", hi),
-              **_freq_coords(fb)}
+    coords = {
+        "band": ("band", np.arange(n_band)),
+        "e_lo": ("band", lo),
+        "e_hi": ("band", hi),
+        **_freq_coords(avg),
+    }
     attrs = _attrs(avg, segments, (bins, min_per_bin, factor), product="power spectrum")
     return _dataset(data, ("band", "freq"), coords, attrs)
 
 
-def cross_spectrum(segments: Sequence[Segment], *, bins: FrequencyBins | ArrayLike | None = None,
-                   min_per_bin: int = 20, factor: float = 1.1, reference: Reference = "others",
-                   overlap: int = 1, taper: bool = False, e_lo: ArrayLike | None = None,
-                   e_hi: ArrayLike | None = None) -> xr.Dataset:
+@_accepts_dataset
+def cross_spectrum(
+    segments: Segments,
+    *,
+    bins: FrequencyBins | ArrayLike | None = None,
+    min_per_bin: int = 20,
+    factor: float = 1.1,
+    reference: Reference = "others",
+    overlap: int = 1,
+    taper: bool = False,
+    e_lo: ArrayLike | None = None,
+    e_hi: ArrayLike | None = None,
+) -> xr.Dataset:
     """Cross spectrum of every band (or overlap window) against its reference.
 
     Parameters
     ----------
-    segments : sequence of Segment
+    segments : sequence of Segment or xarray.Dataset
         Segments of one scheme (pooled over observations).
     bins, min_per_bin, factor, taper, e_lo, e_hi
         As in :func:`power_spectrum`.
@@ -298,8 +411,9 @@ def cross_spectrum(segments: Sequence[Segment], *, bins: FrequencyBins | ArrayLi
         Bad reference/overlap, no segments or frequencies, mixed segments.
     """
     n_band = segments[0].n_band if segments else 0
-    sub, ref = band_selection(max(n_band, 1), reference=reference, overlap=overlap,
-                              e_lo=e_lo, e_hi=e_hi)
+    sub, ref = band_selection(
+        max(n_band, 1), reference=reference, overlap=overlap, e_lo=e_lo, e_hi=e_hi
+    )
     fb = _bins(segments, bins, min_per_bin, factor)
     avg = average_cross_spectra(segments, sub, ref, fb, taper=taper)
     keep = ref.any(axis=1)
@@ -308,23 +422,42 @@ def cross_spectrum(segments: Sequence[Segment], *, bins: FrequencyBins | ArrayLi
     data["ref_mean_rate"] = np.where(keep, avg.ref_mean_rate, np.nan)
     lo, hi = _energies(n_band, e_lo, e_hi)
     first = np.arange(sub.shape[0])
-    coords = {"band": ("band", first), "e_lo": ("band", lo[first]),
-              "e_hi": ("band", hi[first + overlap - 1]), **_freq_coords(avg.bins)}
-    attrs = _attrs(avg, segments, (bins, min_per_bin, factor), product="cross spectrum",
-                   reference=_describe(reference), overlap=int(overlap), lag_sign=_LAG_SIGN)
+    coords = {
+        "band": ("band", first),
+        "e_lo": ("band", lo[first]),
+        "e_hi": ("band", hi[first + overlap - 1]),
+        **_freq_coords(avg),
+    }
+    attrs = _attrs(
+        avg,
+        segments,
+        (bins, min_per_bin, factor),
+        product="cross spectrum",
+        reference=_describe(reference),
+        overlap=int(overlap),
+        lag_sign=_LAG_SIGN,
+    )
     return _dataset(data, ("band", "freq"), coords, attrs)
 
 
-def lag_frequency(segments: Sequence[Segment], subject: int | Sequence[int],
-                  reference: int | Sequence[int], *,
-                  bins: FrequencyBins | ArrayLike | None = None, min_per_bin: int = 20,
-                  factor: float = 1.1, taper: bool = False, e_lo: ArrayLike | None = None,
-                  e_hi: ArrayLike | None = None) -> xr.Dataset:
+@_accepts_dataset
+def lag_frequency(
+    segments: Segments,
+    subject: int | Sequence[int],
+    reference: int | Sequence[int],
+    *,
+    bins: FrequencyBins | ArrayLike | None = None,
+    min_per_bin: int = 20,
+    factor: float = 1.1,
+    taper: bool = False,
+    e_lo: ArrayLike | None = None,
+    e_hi: ArrayLike | None = None,
+) -> xr.Dataset:
     """Lag-frequency spectrum of one subject band (sum) against one reference (sum).
 
     Parameters
     ----------
-    segments : sequence of Segment
+    segments : sequence of Segment or xarray.Dataset
         Segments of one scheme (pooled over observations).
     subject, reference : int or sequence of int
         Band index, or indices summed; the reference must not share a band with
@@ -351,8 +484,10 @@ def lag_frequency(segments: Sequence[Segment], subject: int | Sequence[int],
         if idx.size == 0 or np.any((idx < 0) | (idx >= n_band)):
             raise ConfigError(f"lag-frequency bands {idx.tolist()} are not all in 0..{n_band - 1}")
     if np.intersect1d(s_idx, r_idx).size:
-        raise ConfigError(f"lag-frequency subject {s_idx.tolist()} and reference "
-                          f"{r_idx.tolist()} share bands; choose disjoint bands")
+        raise ConfigError(
+            f"lag-frequency subject {s_idx.tolist()} and reference "
+            f"{r_idx.tolist()} share bands; choose disjoint bands"
+        )
     sub = np.zeros((1, n_band))
     ref = np.zeros((1, n_band))
     sub[0, s_idx] = 1.0
@@ -363,21 +498,44 @@ def lag_frequency(segments: Sequence[Segment], subject: int | Sequence[int],
     data["mean_rate"] = avg.mean_rate[0]
     data["ref_mean_rate"] = avg.ref_mean_rate[0]
     lo, hi = _energies(n_band, e_lo, e_hi)
-    coords = {"e_lo": lo[s_idx].min(), "e_hi": hi[s_idx].max(), "ref_e_lo": lo[r_idx].min(),
-              "ref_e_hi": hi[r_idx].max(), **_freq_coords(avg.bins)}
-    attrs = _attrs(avg, segments, (bins, min_per_bin, factor), product="lag-frequency",
-                   lag_sign=_LAG_SIGN, subject_bands=",".join(map(str, s_idx)),
-                   reference="sum of bands " + ",".join(map(str, r_idx)))
-    ds = xr.Dataset({k: (("freq",) if np.ndim(v) else (), v) for k, v in data.items()},
-                    coords=coords, attrs=attrs)
+    coords = {
+        "e_lo": lo[s_idx].min(),
+        "e_hi": hi[s_idx].max(),
+        "ref_e_lo": lo[r_idx].min(),
+        "ref_e_hi": hi[r_idx].max(),
+        **_freq_coords(avg),
+    }
+    attrs = _attrs(
+        avg,
+        segments,
+        (bins, min_per_bin, factor),
+        product="lag-frequency",
+        lag_sign=_LAG_SIGN,
+        subject_bands=",".join(map(str, s_idx)),
+        reference="sum of bands " + ",".join(map(str, r_idx)),
+    )
+    ds = xr.Dataset(
+        {k: (("freq",) if np.ndim(v) else (), v) for k, v in data.items()},
+        coords=coords,
+        attrs=attrs,
+    )
     for k in ds.data_vars:
         ds[k].attrs["units"] = _UNITS[k]
     return ds
 
 
-def lag_energy(segments: Sequence[Segment], f_lo: float, f_hi: float, *,
-               reference: Reference = "others", overlap: int = 1, taper: bool = False,
-               e_lo: ArrayLike | None = None, e_hi: ArrayLike | None = None) -> xr.Dataset:
+@_accepts_dataset
+def lag_energy(
+    segments: Segments,
+    f_lo: float,
+    f_hi: float,
+    *,
+    reference: Reference = "others",
+    overlap: int = 1,
+    taper: bool = False,
+    e_lo: ArrayLike | None = None,
+    e_hi: ArrayLike | None = None,
+) -> xr.Dataset:
     """Lag-, rms-, covariance- and coherence-energy spectra over [f_lo, f_hi).
 
     The cross spectrum and powers are averaged over every (segment, frequency)
@@ -387,7 +545,7 @@ def lag_energy(segments: Sequence[Segment], f_lo: float, f_hi: float, *,
 
     Parameters
     ----------
-    segments : sequence of Segment
+    segments : sequence of Segment or xarray.Dataset
         Segments of one scheme; pool several observations by concatenating lists.
     f_lo, f_hi : float
         Frequency range, Hz.
@@ -407,13 +565,23 @@ def lag_energy(segments: Sequence[Segment], f_lo: float, f_hi: float, *,
         :func:`cross_spectrum`.
     """
     if not (np.isfinite(f_lo) and np.isfinite(f_hi) and 0 <= f_lo < f_hi):
-        raise ConfigError(f"lag-energy frequency range [{f_lo!r}, {f_hi!r}) Hz; use 0 <= f_lo < "
-                          "f_hi")
-    ds = cross_spectrum(segments, bins=np.array([f_lo, f_hi], dtype=np.float64),
-                        reference=reference, overlap=overlap, taper=taper, e_lo=e_lo, e_hi=e_hi)
+        raise ConfigError(
+            f"lag-energy frequency range [{f_lo!r}, {f_hi!r}) Hz; use 0 <= f_lo < f_hi"
+        )
+    ds = cross_spectrum(
+        segments,
+        bins=np.array([f_lo, f_hi], dtype=np.float64),
+        reference=reference,
+        overlap=overlap,
+        taper=taper,
+        e_lo=e_lo,
+        e_hi=e_hi,
+    )
     if int(ds["count"][0]) == 0:
-        raise ConfigError(f"lag-energy range [{f_lo:g}, {f_hi:g}) Hz holds no Fourier frequency "
-                          "of the segments; widen it or use longer segments")
+        raise ConfigError(
+            f"lag-energy range [{f_lo:g}, {f_hi:g}) Hz holds no Fourier frequency "
+            "of the segments; widen it or use longer segments"
+        )
     ds = ds.isel(freq=0)
     ds.attrs["product"] = "lag-energy"
     return ds

@@ -17,6 +17,7 @@ __all__ = ["BACKENDS", "get_backend"]
 #: Backend name -> "module:Class".
 BACKENDS: dict[str, str] = {
     "native": "pipeline.backends.native:NativeBackend",
+    "sas": "pipeline.backends.sas:SASBackend",
 }
 
 

@@ -30,7 +30,9 @@ CACHE_VERSION = 1
 def task_key(payload: Mapping[str, Any]) -> str:
     """SHA-256 of a JSON-able description of a task's inputs (sorted keys)."""
     text = json.dumps(
-        {"cache_version": CACHE_VERSION, **payload}, sort_keys=True, separators=(",", ":"),
+        {"cache_version": CACHE_VERSION, **payload},
+        sort_keys=True,
+        separators=(",", ":"),
         default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()
@@ -59,7 +61,9 @@ class BandCache:
         except (OSError, json.JSONDecodeError):
             return None
 
-    def put(self, key: str, folder: Path, files: tuple[str, ...], record: Mapping[str, Any]) -> Path:
+    def put(
+        self, key: str, folder: Path, files: tuple[str, ...], record: Mapping[str, Any]
+    ) -> Path:
         """Copy ``files`` from ``folder`` and the record into the entry ``key`` (atomic)."""
         self.root.mkdir(parents=True, exist_ok=True)
         entry = self.root / key

@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.backends.base import flare_text, screening_text
 from pipeline.binning import TimeGrid
 from pipeline.regions import RegionSet
+from pipeline.shapes import format_number
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
 
@@ -28,7 +29,6 @@ __all__ = [
     "CORRECTED_CURVE",
     "FLARE_CURVE",
     "FLARE_GTI",
-    "number",
     "band_expression",
     "rate_curve_command",
     "epiclccorr_command",
@@ -44,24 +44,6 @@ BACKGROUND_CURVE = "lc__b.fits"
 CORRECTED_CURVE = "lc.fits"
 FLARE_CURVE = "flare_rate.fits"
 FLARE_GTI = "flare_gti.fits"
-
-
-def number(value: float) -> str:
-    """Shortest text that reads back as exactly ``value`` (integers without '.0').
-
-    Parameters
-    ----------
-    value : float
-
-    Returns
-    -------
-    str
-        ``128.0 -> "128"``, ``300000000.5 -> "300000000.5"``, ``0.7 -> "0.7"``.
-    """
-    v = float(value)
-    if v.is_integer() and abs(v) < 1e16:
-        return str(int(v))
-    return repr(v)
 
 
 def band_expression(
@@ -124,10 +106,10 @@ def rate_curve_command(
         f"rateset={rateset}",
         "maketimecolumn=yes",
         "makeratecolumn=yes",
-        f"timebinsize={number(grid.dt)}",
+        f"timebinsize={format_number(grid.dt)}",
         "withtimeranges=yes",
-        f"timemin={number(grid.t0)}",
-        f"timemax={number(grid.stop)}",
+        f"timemin={format_number(grid.t0)}",
+        f"timemax={format_number(grid.stop)}",
         "energycolumn=PI",
         f"expression={expression}",
     ]
@@ -222,7 +204,7 @@ def flare_commands(
         "tabgtigen": [
             "tabgtigen",
             f"table={FLARE_CURVE}",
-            f"expression=RATE<{number(flare.threshold)}",
+            f"expression=RATE<{format_number(flare.threshold)}",
             f"gtiset={FLARE_GTI}",
         ],
     }

@@ -29,7 +29,7 @@ SAS_TASKS: tuple[str, ...] = ("sasversion", "evselect", "epiclccorr", "tabgtigen
 
 _SETUP_HINT = (
     "run the SAS setup first (e.g. 'source $SAS_DIR/setsas.sh' or 'sasinit'), "
-    "or set [sas] sas_dir in the build file, or use backend = \"native\""
+    'or set [sas] sas_dir in the build file, or use backend = "native"'
 )
 
 
@@ -84,18 +84,19 @@ def _overrides(options: SASOptions) -> dict[str, str]:
     return {"SAS_DIR": sas_dir, "PATH": path}
 
 
-_CACHE: dict[tuple[Any, ...], SASEnvironment] = {}
+#: ``sasversion`` output per (SAS_DIR, PATH, executable), so it runs once per process.
+_VERSIONS: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 def discover(options: SASOptions, tasks: Iterable[str] = SAS_TASKS) -> SASEnvironment:
-    """Find SAS and run ``sasversion`` (cached per process and environment).
+    """Find SAS and its tasks, and run ``sasversion`` (once per process and installation).
 
     Parameters
     ----------
     options : SASOptions
         The build's ``[sas]`` table (``sas_dir``, ``timeout``).
     tasks : iterable of str
-        Executables that must be on PATH.
+        Executables that must be on PATH (``sasversion`` always).
 
     Returns
     -------
@@ -110,22 +111,19 @@ def discover(options: SASOptions, tasks: Iterable[str] = SAS_TASKS) -> SASEnviro
     overrides = _overrides(options)
     env = dict(os.environ)
     env.update(overrides)
-    tasks = tuple(tasks)
-    key = (options.sas_dir, env.get("SAS_DIR"), env.get("PATH"), tasks)
-    if key in _CACHE:
-        return _CACHE[key]
     sas_dir = env.get("SAS_DIR")
     if not sas_dir:
         raise SASError(f"SAS is not set up: SAS_DIR is not set; {_SETUP_HINT}")
     if not Path(sas_dir).is_dir():
         raise SASError(f"SAS_DIR={sas_dir}: not a folder; {_SETUP_HINT}")
     found = {}
-    for name in tasks:
+    for name in dict.fromkeys(("sasversion", *tasks)):
         exe = shutil.which(name, path=env.get("PATH", ""))
         if exe is None:
             raise SASError(f"SAS task {name} is not on PATH (SAS_DIR={sas_dir}); {_SETUP_HINT}")
         found[name] = exe
-    if "sasversion" in found:
+    key = (sas_dir, env.get("PATH"), found["sasversion"])
+    if key not in _VERSIONS:
         rec = run_command(
             "sasversion", ["sasversion"], cwd=None, env=env, timeout=min(options.timeout, 120.0)
         )
@@ -135,19 +133,20 @@ def discover(options: SASOptions, tasks: Iterable[str] = SAS_TASKS) -> SASEnviro
                 f"{rec.last_stderr_line or '(empty)'}; {_SETUP_HINT}"
             )
         text = rec.stdout.strip() or rec.stderr.strip()
-        version = text.splitlines()[0].strip() if text else "unknown"
-    else:
-        text, version = "", "not checked"
-    result = SASEnvironment(sas_dir, version, text, found, overrides)
-    _CACHE[key] = result
-    return result
+        _VERSIONS[key] = (text.splitlines()[0].strip() if text else "unknown", text)
+    version, text = _VERSIONS[key]
+    return SASEnvironment(sas_dir, version, text, found, overrides)
 
 
 def ccf_candidates(events: str | os.PathLike) -> list[Path]:
-    """Where a ``ccf.cif`` is looked for: the event file's folder, ``..``, ``../..``, ``../../odf``."""
+    """Where ``ccf.cif`` is looked for: the event folder, ``..``, ``../..``, ``../../odf``."""
     d = Path(events).resolve().parent
-    return [d / "ccf.cif", d.parent / "ccf.cif", d.parent.parent / "ccf.cif",
-            d.parent.parent / "odf" / "ccf.cif"]
+    return [
+        d / "ccf.cif",
+        d.parent / "ccf.cif",
+        d.parent.parent / "ccf.cif",
+        d.parent.parent / "odf" / "ccf.cif",
+    ]
 
 
 def find_ccf(

@@ -37,9 +37,29 @@ __all__ = [
 #: A row is on a bin centre when its offset from one is below this fraction of a bin.
 ALIGN_TOLERANCE = 1e-6
 _KEYWORDS = (
-    "TSTART", "TSTOP", "TIMEDEL", "TIMEPIXR", "TIMEZERO", "TIMESYS", "TIMEREF", "TIMEUNIT",
-    "MJDREF", "MJDREFI", "MJDREFF", "HDUCLAS2", "HDUCLAS3", "BKGRATIO", "BACKAPP", "DEADAPP",
-    "VIGNAPP", "CHANTYPE", "CHANMIN", "CHANMAX", "EXPOSURE", "OBS_ID", "INSTRUME",
+    "TSTART",
+    "TSTOP",
+    "TIMEDEL",
+    "TIMEPIXR",
+    "TIMEZERO",
+    "TIMESYS",
+    "TIMEREF",
+    "TIMEUNIT",
+    "MJDREF",
+    "MJDREFI",
+    "MJDREFF",
+    "HDUCLAS2",
+    "HDUCLAS3",
+    "BKGRATIO",
+    "BACKAPP",
+    "DEADAPP",
+    "VIGNAPP",
+    "CHANTYPE",
+    "CHANMIN",
+    "CHANMAX",
+    "EXPOSURE",
+    "OBS_ID",
+    "INSTRUME",
 )
 
 
@@ -175,7 +195,10 @@ def read_lightcurve(path: str | os.PathLike) -> LightCurveFile:
             names = {c.upper() for c in ext.columns.names}
             if {"START", "STOP"} <= names:
                 gtis[ext.name.upper()] = np.column_stack(
-                    [np.asarray(ext.data["START"], np.float64), np.asarray(ext.data["STOP"], np.float64)]
+                    [
+                        np.asarray(ext.data["START"], np.float64),
+                        np.asarray(ext.data["STOP"], np.float64),
+                    ]
                 ).reshape(-1, 2)
     n = len(next(iter(columns.values()))) if columns else 0
     timedel = keywords.get("TIMEDEL")
@@ -259,8 +282,9 @@ def grid_indices(lc: LightCurveFile, grid: TimeGrid) -> tuple[NDArray[np.intp], 
     off = np.abs(pos - k)
     if np.any(off > ALIGN_TOLERANCE):
         i = int(np.argmax(off))
+        centre = float(lc.centres[i])
         raise InputFileError(
-            f"{where}: row {i} (bin centre {lc.centres[i]!r} s, TIMEPIXR {lc.timepixr:g}) is "
+            f"{where}: row {i} (bin centre {centre!r} s, TIMEPIXR {lc.timepixr:g}) is "
             f"{off[i] * grid.dt:.6g} s off the grid's bin centres (t0 = {grid.t0!r} s, "
             f"dt = {grid.dt!r} s); the file was not made on this grid"
         )
@@ -268,8 +292,8 @@ def grid_indices(lc: LightCurveFile, grid: TimeGrid) -> tuple[NDArray[np.intp], 
     if np.any(k < 0):
         i = int(np.argmax(k < 0))
         raise InputFileError(
-            f"{where}: row {i} (bin centre {lc.centres[i]!r} s) lies before the grid's start "
-            f"t0 = {grid.t0!r} s"
+            f"{where}: row {i} (bin centre {float(lc.centres[i])!r} s) lies before the grid's "
+            f"start t0 = {grid.t0!r} s"
         )
     after = np.flatnonzero(k >= grid.n_bins)
     if len(after) and not _is_empty(lc, after):
@@ -283,8 +307,10 @@ def grid_indices(lc: LightCurveFile, grid: TimeGrid) -> tuple[NDArray[np.intp], 
     kept = k[k >= 0]
     if len(np.unique(kept)) != len(kept):
         raise InputFileError(f"{where}: two rows fall in the same grid bin")
-    return k, {"dropped_trailing_rows": int(len(after)),
-               "missing_rows": int(grid.n_bins - len(kept))}
+    return k, {
+        "dropped_trailing_rows": int(len(after)),
+        "missing_rows": int(grid.n_bins - len(kept)),
+    }
 
 
 def common_grid(files: list[LightCurveFile]) -> TimeGrid:

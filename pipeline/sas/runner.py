@@ -74,7 +74,7 @@ class CommandRecord:
 
     @property
     def command_line(self) -> str:
-        """The argument list as one shell-quoted line (for people; it never runs through a shell)."""
+        """The argument list as one shell-quoted line (for people; it never runs in a shell)."""
         return shlex.join(self.argv)
 
     @property
@@ -308,7 +308,7 @@ class TaskFolder:
             self.fail(f"{type(exc).__name__}: {exc}")
 
     def finish(self) -> str | None:
-        """After success: remove the folder (or keep it, returning its path); drop stale failure logs."""
+        """After success: remove (or keep and name) the folder; drop stale failure logs."""
         if self.log_dir is not None and self.log_dir.exists():
             shutil.rmtree(self.log_dir, ignore_errors=True)
         if self.keep:

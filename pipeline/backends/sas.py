@@ -1,0 +1,405 @@
+"""The SAS backend: evselect and epiclccorr for each (obsid, band), as Dask tasks.
+
+``check`` finds SAS and each observation's calibration index before anything
+runs (:mod:`pipeline.sas.environment`). ``prepare`` (one task per observation)
+fixes the explicit grid (t0 = TSTART, ``ceil((TSTOP - TSTART)/dt)`` bins, the
+native grid), runs the flare filter (evselect + tabgtigen) when the build asks
+for it, and fixes the GTI as the native backend does (decision 4): [TSTART,
+TSTOP] intersected with the STDGTInn of the CCDs the screened source and
+background events lie on, the user GTI and the flare GTI. The prepared value
+holds GTI arrays, not paths, so band tasks may run on other machines.
+
+``extract`` (one task per band) writes that GTI into its own temporary folder,
+runs evselect for the source and the background on the grid, then epiclccorr
+(``applyabsolutecorrections`` from the scheme's ``abscorr``), and reads the
+outputs onto the grid by index (:mod:`pipeline.sas.lightcurve`). Each band's exact
+argument lists, stdout and stderr are kept, compressed, in its provenance
+record. A failed command names the obsid, band and command and leaves its folder
+in ``.<store>.sas-logs/<obsid>/<band>/``; successful bands are cached in
+``.<store>.sas-cache/`` so that a re-run repeats only what failed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from astropy.io import fits
+from numpy.typing import NDArray
+from pydantic import ValidationError
+
+from catalog import gti as gtilib
+from catalog.layout import encode_text_record
+from pipeline.backends.base import (
+    BandCurves,
+    ObservationJob,
+    ObservationSummary,
+    combine_curves,
+    flare_text,
+    screening_text,
+)
+from pipeline.binning import TimeGrid
+from pipeline.events import EventFileInfo, read_event_info, read_gti_file
+from pipeline.sas import commands as cmd
+from pipeline.sas.cache import BandCache, task_key
+from pipeline.sas.environment import SASEnvironment, discover, find_ccf
+from pipeline.sas.observation import macro_fallback, observation_gti, region_ccds
+from pipeline.sas.outputs import curves_from_outputs, write_gti_file
+from pipeline.sas.runner import TaskFolder
+from pipeline.shapes import format_number
+from schemas.build import SASOptions, SchemeOptions
+from schemas.energy import Band
+from schemas.errors import ConfigError, InputFileError, SASError
+
+__all__ = ["SASBackend", "SASPrepared"]
+
+_BAND_TASKS = ("sasversion", "evselect", "epiclccorr")
+_BAND_FILES = (cmd.SOURCE_CURVE, cmd.BACKGROUND_CURVE, cmd.CORRECTED_CURVE)
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SASPrepared:
+    """What every band task of one observation needs (picklable; arrays, not paths to temp files).
+
+    Attributes
+    ----------
+    job : ObservationJob
+    grid : TimeGrid
+    gti : ndarray, shape (n, 2)
+        The GTI every band applies with ``gti(file,TIME)``.
+    events_sha256, ccf, ccf_sha256 : str
+        For the band cache key and provenance.
+    summary : ObservationSummary
+    """
+
+    job: ObservationJob
+    grid: TimeGrid
+    gti: NDArray[np.float64]
+    events_sha256: str
+    ccf: str
+    ccf_sha256: str
+    summary: ObservationSummary
+
+
+def _band_text(band: Band) -> str:
+    return f"{band.pi_lo / 1000:g}-{band.pi_hi / 1000:g} keV (PI [{band.pi_lo}:{band.pi_hi}))"
+
+
+class SASBackend:
+    """Extraction with SAS (evselect + epiclccorr), one Dask task per band.
+
+    Parameters
+    ----------
+    options : dict, optional
+        The build file's ``[sas]`` table (see :class:`schemas.build.SASOptions`).
+
+    Raises
+    ------
+    ConfigError
+        If the options are invalid.
+    """
+
+    name: ClassVar[str] = "sas"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        try:
+            self.options = SASOptions.model_validate(dict(options or {}))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(
+                f"[sas] {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            ) from None
+        self.store: Path | None = None
+
+    # -- where files go ------------------------------------------------------------------
+    def for_store(self, store: str | os.PathLike) -> SASBackend:
+        """A copy that keeps failure logs and the band cache beside ``store``.
+
+        Logs of failed tasks go to ``.<store name>.sas-logs/<obsid>/<task>/`` and
+        the band cache to ``.<store name>.sas-cache/``, both in the store's folder.
+        """
+        other = copy.copy(self)
+        other.store = Path(store)
+        return other
+
+    def _beside_store(self, suffix: str) -> Path | None:
+        if self.store is None:
+            return None
+        return self.store.parent / f".{self.store.name}.{suffix}"
+
+    def _log_dir(self, obsid: str, label: str) -> Path | None:
+        root = self._beside_store("sas-logs")
+        return None if root is None else root / obsid / label
+
+    def _cache(self) -> BandCache | None:
+        root = self._beside_store("sas-cache")
+        return None if root is None or not self.options.cache else BandCache(root)
+
+    def _task(
+        self, where: str, env: SASEnvironment, ccf: str, obsid: str, label: str
+    ) -> TaskFolder:
+        return TaskFolder(
+            where,
+            env=env.process_env(ccf),
+            timeout=self.options.timeout,
+            log_dir=self._log_dir(obsid, label),
+            tmp_root=self.options.tmp_dir,
+            keep=self.options.keep_temp,
+        )
+
+    # -- the Backend protocol ----------------------------------------------------------------
+    def check(self, jobs: list[ObservationJob]) -> dict[str, Any]:
+        """Find SAS and every observation's CCF; raise one SASError if anything is missing.
+
+        Returns
+        -------
+        dict
+            ``applies_abscorr`` (True), the SAS folder, version (``sasversion``),
+            executables, the CCF of each obsid and how it was found, the options, and
+            ``identity`` (SAS version and CCFs: what an input hash should include).
+        """
+        tasks = _BAND_TASKS + (("tabgtigen",) if any(j.flare for j in jobs) else ())
+        env = discover(self.options, tasks)
+        ccf: dict[str, str] = {}
+        how: dict[str, str] = {}
+        errors = []
+        for job in jobs:
+            try:
+                path, found = find_ccf(job.events, self.options)
+            except SASError as exc:
+                errors.append(str(exc))
+                continue
+            ccf[job.obsid], how[job.obsid] = str(path), found
+        if errors:
+            more = f" (and {len(errors) - 1} more observations)" if len(errors) > 1 else ""
+            raise SASError(errors[0] + more)
+        return {
+            "backend": self.name,
+            "applies_abscorr": True,
+            **env.summary(),
+            "ccf": ccf,
+            "ccf_found": how,
+            "options": self.options.model_dump(),
+            # what determines SAS's numbers besides the inputs (for the groups' input hash)
+            "identity": {"sas_version": env.version, "ccf": ccf},
+        }
+
+    def _flare(
+        self, job: ObservationJob, info: EventFileInfo, env: SASEnvironment, ccf: str
+    ) -> tuple[NDArray[np.float64], dict[str, Any]]:
+        flare = job.flare
+        assert flare is not None
+        expression, notes = macro_fallback(flare.expression, info)
+        grid = TimeGrid.for_exposure(info.tstart, info.tstop, flare.bin)
+        commands = cmd.flare_commands(job.events, flare, expression, grid)
+        task = self._task(f"obsid {job.obsid} flare filter", env, ccf, job.obsid, "flare")
+        outputs = {"evselect (flare curve)": cmd.FLARE_CURVE, "tabgtigen": cmd.FLARE_GTI}
+        with task.guard():
+            for name, argv in commands.items():
+                task.run(name, argv, outputs=[outputs[name]])
+            gti = read_gti_file(task.path / cmd.FLARE_GTI, extensions=("STDGTI", "GTI"))
+        kept = task.finish()
+        span = [[info.tstart, info.tstop]]
+        record = {
+            "selection": flare_text(flare, expression),
+            "threshold": flare.threshold,
+            "bin": flare.bin,
+            "gti": gti.tolist(),
+            "rejected_s": float(gtilib.total(span) - gtilib.total(gtilib.intersect(gti, span))),
+            "notes": notes,
+            "method": "SAS evselect rate curve on the explicit grid + tabgtigen "
+            f"expression=RATE<{format_number(flare.threshold)}",
+            "kept_folder": kept,
+            "commands": encode_text_record([r.to_json() for r in task.records]),
+        }
+        return gti, record
+
+    def prepare(self, job: ObservationJob) -> SASPrepared:
+        """Grid, flare GTI (SAS), user GTI and CCD GTIs of one observation.
+
+        Raises
+        ------
+        SASError
+            If SAS or the CCF is missing on this worker, or the flare filter fails.
+        InputFileError
+            If an input file is unusable or no screened event lies in the source region.
+        """
+        info = read_event_info(job.events)
+        grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
+        ccf, ccf_how = find_ccf(job.events, self.options)
+        env = discover(self.options, _BAND_TASKS + (("tabgtigen",) if job.flare else ()))
+        ccds, src_ccd, bkg_ccd = region_ccds(job, info)
+        user = read_gti_file(job.gti_file) if job.gti_file else None
+        flare_gti, flare_record = (None, None)
+        if job.flare is not None:
+            flare_gti, flare_record = self._flare(job, info, env, str(ccf))
+        gti, notes = observation_gti(info, ccds, user, flare_gti)
+        events_sha = job.inputs.get("events_sha256") or _sha256(job.events)
+        provenance = {
+            "events_file": str(job.events),
+            "screening": screening_text(job.screening),
+            "ccds": ccds,
+            "src_counts_per_ccd": {str(c): n for c, n in sorted(src_ccd.items())},
+            "bkg_counts_per_ccd": {str(c): n for c, n in sorted(bkg_ccd.items())},
+            "gti_rule": "intersection of [TSTART, TSTOP], the STDGTInn of the CCDs the screened "
+            "source and background events lie on, the user GTI and the flare GTI; passed to "
+            "evselect as gti(gti.fits,TIME) (START <= t < STOP assumed, sas-semantics.md 1.6)",
+            "gti_notes": notes,
+            "user_gti_file": str(job.gti_file) if job.gti_file else None,
+            "flare": flare_record,
+            "grid": {
+                "t0": grid.t0,
+                "dt": grid.dt,
+                "n_bins": grid.n_bins,
+                "timemin": format_number(grid.t0),
+                "timemax": format_number(grid.stop),
+            },
+            "sas": {**env.summary(), "ccf": str(ccf), "ccf_found": ccf_how},
+            "frmtime_s": info.frmtime,
+            "tstart": info.tstart,
+            "tstop": info.tstop,
+            "obs_id_header": info.obs_id,
+            "telescop": info.telescop,
+            "instrume": info.instrume,
+        }
+        summary = ObservationSummary(
+            obsid=job.obsid,
+            t0=grid.t0,
+            dt=grid.dt,
+            n_bins=grid.n_bins,
+            gti=gti,
+            mjdref=info.mjdref,
+            timesys=info.timesys,
+            timeref=info.timeref,
+            provenance=provenance,
+        )
+        return SASPrepared(job, grid, gti, events_sha, str(ccf), _sha256(ccf), summary)
+
+    def summary(self, prepared: SASPrepared) -> ObservationSummary:
+        """The prepared observation's grid, GTI and provenance."""
+        return prepared.summary
+
+    def partition(self, bands: tuple[Band, ...]) -> list[tuple[Band, ...]]:
+        """One band per task: each band is its own SAS runs."""
+        return [(b,) for b in bands]
+
+    def _band(self, p: SASPrepared, band: Band, abscorr: bool) -> BandCurves:
+        job = p.job
+        env = discover(self.options, _BAND_TASKS)
+        commands = cmd.band_commands(job.events, job.regions, job.screening, p.grid, band, abscorr)
+        sas = {
+            "sas_dir": env.sas_dir,
+            "sas_version": env.version,
+            "ccf": p.ccf,
+            "ccf_sha256": p.ccf_sha256,
+        }
+        key = task_key(
+            {"events_sha256": p.events_sha256, "gti": p.gti.tolist(), "commands": commands, **sas}
+        )
+        label = f"PI{band.pi_lo}-{band.pi_hi}_abscorr-{'yes' if abscorr else 'no'}"
+        where = f"obsid {job.obsid} band {_band_text(band)}"
+        cache = self._cache()
+        hit = cache.get(key, _BAND_FILES) if cache is not None else None
+        if hit is not None:
+            entry, record = hit
+            try:
+                curves, _ = curves_from_outputs(entry, p.grid, band)
+            except InputFileError:
+                hit = None
+            else:
+                record = {**record, "cache": "hit"}
+        if hit is None:
+            task = self._task(where, env, p.ccf, job.obsid, label)
+            outputs = dict(zip(commands, _BAND_FILES, strict=True))
+            with task.guard():
+                write_gti_file(task.path / cmd.GTI_FILE, p.gti)
+                for name, argv in commands.items():
+                    task.run(name, argv, outputs=[outputs[name]])
+                curves, facts = curves_from_outputs(task.path, p.grid, band)
+            record = {
+                "backend": self.name,
+                "band": {"pi_lo": band.pi_lo, "pi_hi": band.pi_hi},
+                "abscorr": abscorr,
+                "task_key": key,
+                "sas": sas,
+                "outputs": facts,
+                "counts": "src_counts/bkg_counts from the raw evselect curves: "
+                + "; ".join(f"{k}: {v}" for k, v in facts["counts"].items()),
+                "commands": encode_text_record([r.to_json() for r in task.records]),
+            }
+            if cache is not None:
+                cache.put(key, task.path, _BAND_FILES, record)
+            record = {**record, "cache": "miss", "kept_folder": task.finish()}
+        return BandCurves(
+            bands=curves.bands,
+            rate=curves.rate,
+            error=curves.error,
+            backv=curves.backv,
+            backe=curves.backe,
+            fracexp=curves.fracexp,
+            src_counts=curves.src_counts,
+            bkg_counts=curves.bkg_counts,
+            band_provenance=(record,),
+        )
+
+    def extract(
+        self, prepared: SASPrepared, bands: tuple[Band, ...], options: SchemeOptions
+    ) -> BandCurves:
+        """Run evselect (source, background) and epiclccorr for each band; read the outputs.
+
+        Raises
+        ------
+        SASError
+            Naming the obsid, band and failed command, and the folder its logs are kept in.
+        """
+        abscorr = bool(options.abscorr)
+        return combine_curves([self._band(prepared, b, abscorr) for b in bands])
+
+    def reference_spectrum(self, prepared: SASPrepared) -> tuple[NDArray[np.float64], int]:
+        """Net counts per 5 eV channel (0..4095) from evselect source and background spectra.
+
+        Net = source - (A_src/A_bkg) background, with geometric region areas as in the
+        native backend. evselect's channel boundaries for integer columns may differ
+        from PI [5c, 5c + 5) by 2.5 eV (sas-semantics.md §4, [U]).
+        """
+        p, job = prepared, prepared.job
+        env = discover(self.options, ("sasversion", "evselect"))
+        task = self._task(
+            f"obsid {job.obsid} reference spectrum", env, p.ccf, job.obsid, "spectrum"
+        )
+        spectra = {}
+        with task.guard():
+            write_gti_file(task.path / cmd.GTI_FILE, p.gti)
+            for which, name in (("source", "src.pha"), ("background", "bkg.pha")):
+                expr = (
+                    f"{screening_text(job.screening)} && {job.regions.sas_expression(which)}"  # type: ignore[arg-type]
+                    f" && gti({cmd.GTI_FILE},TIME)"
+                )
+                task.run(
+                    f"evselect ({which} spectrum)",
+                    cmd.spectrum_command(job.events, name, expr),
+                    outputs=[name],
+                )
+                with fits.open(task.path / name) as hdul:
+                    table = next(h for h in hdul[1:] if "COUNTS" in h.columns.names)
+                    chan = np.asarray(table.data["CHANNEL"], dtype=np.int64)
+                    counts = np.asarray(table.data["COUNTS"], dtype=np.float64)
+                full = np.zeros(4096)
+                ok = (chan >= 0) & (chan < 4096)
+                np.add.at(full, chan[ok], counts[ok])
+                spectra[which] = full
+        task.finish()
+        return spectra["source"] - job.regions.area_ratio * spectra["background"], 0

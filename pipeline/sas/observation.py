@@ -1,0 +1,141 @@
+"""Observation-level facts the SAS backend fixes before any band runs (no SAS calls here).
+
+- :func:`region_ccds`: the CCDs holding screened source or background events (one
+  pass over the event file in row chunks, as the native backend makes);
+- :func:`observation_gti`: the GTI every band applies (decision 4): [TSTART, TSTOP]
+  intersected with those CCDs' STDGTInn, the user GTI and the flare GTI;
+- :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
+  ``(FLAG==0)`` (decision 7), so evselect is never given an undefined macro.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from numpy.typing import NDArray
+
+from catalog import gti as gtilib
+from pipeline.backends.base import ObservationJob
+from pipeline.events import EventFileInfo, iter_event_chunks
+from pipeline.expression import compile_expression
+from schemas.errors import InputFileError
+
+__all__ = ["region_ccds", "observation_gti", "macro_fallback"]
+
+_MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
+#: Rows per chunk when reading events.
+CHUNK_ROWS = 250_000
+
+
+def region_ccds(
+    job: ObservationJob, info: EventFileInfo, chunk_rows: int = CHUNK_ROWS
+) -> tuple[list[int], dict[int, int], dict[int, int]]:
+    """CCDs holding screened source or background events, and the counts per CCD.
+
+    Parameters
+    ----------
+    job : ObservationJob
+        Event file, regions and screening.
+    info : EventFileInfo
+        The event file's headers (for ``#NAME`` macros in the screening).
+    chunk_rows : int
+        Rows read at a time.
+
+    Returns
+    -------
+    (list of int, dict, dict)
+        Sorted CCD numbers, and CCD -> screened events in the source and in the
+        background region.
+
+    Raises
+    ------
+    InputFileError
+        If no screened event lies in the source region.
+    """
+    scr = job.screening
+    extra = (
+        compile_expression(scr.expression, macros=info.macro, source=f"screening of {job.obsid}")
+        if scr.expression
+        else None
+    )
+    columns = {"X", "Y", "PI", "PATTERN", "FLAG", "CCDNR"} | set(extra.columns if extra else ())
+    src: dict[int, int] = {}
+    bkg: dict[int, int] = {}
+    for chunk in iter_event_chunks(job.events, sorted(columns), chunk_rows):
+        pi = chunk["PI"]
+        ok = (chunk["PATTERN"] <= scr.pattern_max) & (pi >= scr.pi[0]) & (pi <= scr.pi[1])
+        if scr.flag_zero:
+            ok &= chunk["FLAG"] == 0
+        if extra is not None:
+            ok &= extra.evaluate(chunk)
+        i = np.flatnonzero(ok)
+        x, y, ccd = chunk["X"][i], chunk["Y"][i], chunk["CCDNR"][i]
+        for sel, acc in (
+            (job.regions.in_source(x, y), src),
+            (job.regions.in_background(x, y), bkg),
+        ):
+            for c, n in zip(*np.unique(ccd[sel], return_counts=True), strict=True):
+                acc[int(c)] = acc.get(int(c), 0) + int(n)
+    if not src:
+        raise InputFileError(
+            f"regions file {job.regions.path}: no screened event of {job.events} lies in the "
+            "source region; check that the region is in physical (sky pixel) coordinates of "
+            "this file"
+        )
+    return sorted(set(src) | set(bkg)), src, bkg
+
+
+def observation_gti(
+    info: EventFileInfo,
+    ccds: list[int],
+    user: NDArray[np.float64] | None,
+    flare: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], list[str]]:
+    """[TSTART, TSTOP] intersected with the CCDs' STDGTInn, the user and the flare GTI.
+
+    Returns
+    -------
+    (ndarray, list of str)
+        The GTI, shape (n, 2), and notes for provenance.
+
+    Raises
+    ------
+    InputFileError
+        If a CCD holding region events has no STDGTInn extension.
+    """
+    parts = [np.array([[info.tstart, info.tstop]])]
+    notes = []
+    if info.ccd_gtis:
+        for c in ccds:
+            if c not in info.ccd_gtis:
+                raise InputFileError(
+                    f"events file {info.path}: region events lie on CCD {c} but there is no "
+                    f"STDGTI{c:02d} extension"
+                )
+            parts.append(info.ccd_gtis[c])
+    else:
+        notes.append("no STDGTInn extensions in the event file; used [TSTART, TSTOP]")
+    parts += [g for g in (user, flare) if g is not None]
+    return gtilib.intersect(*parts), notes
+
+
+def macro_fallback(text: str, info: EventFileInfo) -> tuple[str, list[str]]:
+    """``text`` with every ``#NAME`` the EVENTS header lacks replaced by ``(FLAG==0)``.
+
+    Returns
+    -------
+    (str, list of str)
+        The expression and a note per replaced macro.
+    """
+    notes = []
+
+    def substitute(m: re.Match[str]) -> str:
+        if info.macro(m.group(1)) is None:
+            notes.append(
+                f"#{m.group(1)} is not in the EVENTS header of {info.path}; used (FLAG==0) instead"
+            )
+            return "(FLAG==0)"
+        return m.group(0)
+
+    return _MACRO.sub(substitute, text), notes

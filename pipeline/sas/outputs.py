@@ -1,0 +1,166 @@
+"""The files of one SAS band task: the GTI it applies, and its outputs read onto the grid."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from numpy.typing import NDArray
+
+from pipeline.backends.base import BandCurves
+from pipeline.binning import TimeGrid
+from pipeline.sas import commands as cmd
+from pipeline.sas.lightcurve import (
+    LightCurveFile,
+    grid_indices,
+    place,
+    raw_counts,
+    read_lightcurve,
+)
+from schemas.energy import Band
+from schemas.errors import InputFileError
+
+__all__ = ["write_gti_file", "curves_from_files", "curves_from_outputs"]
+
+
+def write_gti_file(path: str | os.PathLike, gti: NDArray[np.float64]) -> None:
+    """Write a GTI table (extension STDGTI, START/STOP in s) for ``gti(file,TIME)``."""
+    g = np.asarray(gti, dtype=np.float64).reshape(-1, 2)
+    hdu = fits.BinTableHDU.from_columns(
+        [fits.Column("START", "D", array=g[:, 0]), fits.Column("STOP", "D", array=g[:, 1])],
+        name="STDGTI",
+    )
+    for k, v in (
+        ("HDUCLASS", "OGIP"),
+        ("HDUCLAS1", "GTI"),
+        ("HDUCLAS2", "STANDARD"),
+        ("TIMEUNIT", "s"),
+    ):
+        hdu.header[k] = v
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+
+
+def curves_from_files(
+    corrected: LightCurveFile,
+    source: LightCurveFile | None,
+    background: LightCurveFile | None,
+    grid: TimeGrid,
+    band: Band,
+    *,
+    strict: bool = True,
+) -> tuple[BandCurves, dict[str, Any]]:
+    """Curves of one band from an epiclccorr output and the raw evselect curves, on a grid.
+
+    Parameters
+    ----------
+    corrected : LightCurveFile
+        epiclccorr output: RATE, ERROR, BACKV, BACKE, FRACEXP.
+    source, background : LightCurveFile or None
+        Raw evselect curves, for the counts (NaN when absent).
+    grid : TimeGrid
+        Rows are placed by index (:func:`pipeline.sas.lightcurve.grid_indices`);
+        grid bins without a row get NaN, and fracexp 0.
+    band : Band
+    strict : bool
+        True (the SAS backend): every column must be present and the raw curves on
+        the grid. False (import): a missing BACKV, BACKE or FRACEXP becomes NaN and
+        raw curves off the grid give NaN counts, each with a note.
+
+    Returns
+    -------
+    (BandCurves, dict)
+        The band's curves, and facts for provenance (keywords, TIMEPIXR, GTIs, notes).
+
+    Raises
+    ------
+    InputFileError
+        If the corrected file lacks RATE or ERROR (or, strict, any column), or a
+        file is not on the grid.
+    """
+    required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP") if strict else ("RATE", "ERROR")
+    missing = [c for c in required if c not in corrected.columns]
+    if missing:
+        raise InputFileError(
+            f"light-curve file {corrected.path}: column {missing[0]} is missing "
+            f"(columns: {', '.join(sorted(corrected.columns))})"
+        )
+    n = grid.n_bins
+    notes: list[str] = []
+    idx, rows = grid_indices(corrected, grid)
+    values = {}
+    for name, col in (
+        ("rate", "RATE"),
+        ("error", "ERROR"),
+        ("backv", "BACKV"),
+        ("backe", "BACKE"),
+        ("fracexp", "FRACEXP"),
+    ):
+        if col in corrected.columns:
+            values[name] = place(
+                corrected.columns[col], idx, n, 0.0 if col == "FRACEXP" else np.nan
+            )
+        else:
+            values[name] = np.full(n, np.nan)
+            notes.append(f"{corrected.path}: no {col} column; {name} is NaN")
+    facts: dict[str, Any] = {"corrected": {**corrected.facts(), **rows}}
+    how = {}
+    for role, raw, key in (
+        ("source", source, "src_counts"),
+        ("background", background, "bkg_counts"),
+    ):
+        values[key] = np.full(n, np.nan)
+        if raw is None:
+            how[role] = "no raw curve: counts not recovered"
+            continue
+        try:
+            ridx, rnotes = grid_indices(raw, grid)
+        except InputFileError as exc:
+            if strict:
+                raise
+            how[role] = (
+                f"raw curve not on the grid of the corrected one ({exc}): counts not recovered"
+            )
+            continue
+        counts, how[role] = raw_counts(raw)
+        if counts is not None:
+            values[key] = place(counts, ridx, n, np.nan)
+        f = raw.facts()
+        f["gtis"] = {k: len(v) for k, v in raw.gtis.items()}  # row counts only
+        facts[role] = {**f, **rnotes}
+    facts["counts"] = how
+    facts["notes"] = notes
+    curves = BandCurves(bands=(band,), **{k: v.reshape(1, n) for k, v in values.items()})
+    return curves, facts
+
+
+def curves_from_outputs(
+    folder: Path, grid: TimeGrid, band: Band
+) -> tuple[BandCurves, dict[str, Any]]:
+    """Read one band task's three outputs onto the grid (strict :func:`curves_from_files`).
+
+    Parameters
+    ----------
+    folder : Path
+        Holds ``lc.fits`` (epiclccorr), ``lc__s.fits`` and ``lc__b.fits`` (evselect).
+    grid : TimeGrid
+    band : Band
+
+    Returns
+    -------
+    (BandCurves, dict)
+
+    Raises
+    ------
+    InputFileError
+        If a file is unreadable, lacks a column, or is not on the grid.
+    """
+    return curves_from_files(
+        read_lightcurve(folder / cmd.CORRECTED_CURVE),
+        read_lightcurve(folder / cmd.SOURCE_CURVE),
+        read_lightcurve(folder / cmd.BACKGROUND_CURVE),
+        grid,
+        band,
+    )

@@ -1,0 +1,369 @@
+"""``xlcat psd``, ``xlcat lags`` and ``xlcat products``: timing analyses straight from a store.
+
+Both analyses read one scheme's light curves, cut them into continuous,
+gap-filled segments (:meth:`catalog.Catalog.segments`), compute the product
+(:func:`catalog.timing.power_spectrum`, :func:`catalog.timing.lag_energy`),
+print a table and optionally write the Dataset (``-o``), a figure (``--plot``)
+and save it into the store (``--save NAME``). Default taper: Hanning, as the
+reference workflow (``--no-taper`` switches it off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from schemas.errors import ConfigError
+
+__all__ = ["format_lag_table", "format_psd_table", "parse_reference", "register"]
+
+_INT = re.compile(r"^\s*-?\d+\s*$")
+_LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
+
+
+def parse_reference(text: str) -> Any:
+    """Parse ``--reference``: ``others``, a band index, ``i,j,k`` or an energy range ``LO-HI`` keV.
+
+    Returns
+    -------
+    str or int or list of int or (float, float)
+        As :func:`catalog.timing.band_selection` takes it.
+
+    Raises
+    ------
+    ConfigError
+        If the text is none of these.
+    """
+    from pipeline.cli import parse_range
+
+    t = text.strip()
+    if t.lower() == "others":
+        return "others"
+    if _INT.match(t):
+        return int(t)
+    if _LIST.match(t):
+        return [int(v) for v in t.split(",")]
+    t = re.sub(r"\s*kev\s*$", "", t, flags=re.IGNORECASE)
+    try:
+        return parse_range(t, "reference")
+    except ConfigError:
+        raise ConfigError(
+            f"--reference {text!r}: give 'others', a band index (0, 1, ...), a list "
+            "of band indices (0,1) or an energy range in keV (2-3)"
+        ) from None
+
+
+# -- shared -------------------------------------------------------------------------------
+def _check_outputs(args: argparse.Namespace) -> None:
+    from matplotlib.figure import Figure
+
+    for opt, path in (("-o", args.output), ("--plot", args.plot)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise ConfigError(
+                f"{opt} {path}: folder {Path(path).parent} does not exist; create it first"
+            )
+    if args.plot is not None:
+        kinds = Figure().canvas.get_supported_filetypes()
+        suffix = Path(args.plot).suffix.lstrip(".").lower()
+        if suffix not in kinds:
+            raise ConfigError(
+                f"--plot {args.plot}: unknown image type {suffix!r}; use .png, .pdf or .svg"
+            )
+    if args.output is not None and Path(args.output).suffix not in (".nc", ".zarr"):
+        raise ConfigError(f"-o {args.output}: use a .nc (netCDF) or .zarr file name")
+
+
+def _segments(args: argparse.Namespace) -> tuple[Any, xr.Dataset]:
+    import catalog
+
+    cat = catalog.open(args.store)
+    seg = cat.segments(
+        args.scheme,
+        args.obsid or None,
+        min_fracexp=args.min_fracexp,
+        fill_gaps=args.fill_gaps,
+        min_length=args.min_length,
+        segment_length=args.segment_length,
+        seed=args.seed,
+    )
+    return cat, seg
+
+
+def _finish(args: argparse.Namespace, cat: Any, ds: xr.Dataset, plot: Any) -> None:
+    from catalog.products import write_file
+
+    if args.output is not None:
+        print(f"wrote {write_file(ds, args.output)}")
+    if args.plot is not None:
+        plot(ds, args.plot)
+        print(f"wrote {args.plot}")
+    if args.save is not None:
+        where = cat.save_product(args.save, ds, overwrite=args.overwrite)
+        print(f"saved product {args.save} in {where}")
+
+
+def _g(x: float, width: int = 10) -> str:
+    return f"{x:>{width}.4g}" if np.isfinite(x) else f"{'-':>{width}}"
+
+
+def _header(ds: xr.Dataset) -> str:
+    from catalog.timing.plots import describe_obsids
+
+    used = ds.attrs.get("obsids_used") or []
+    return (
+        f"{ds.attrs.get('n_segments')} segments ({ds.attrs.get('exposure', 0) / 1e3:.1f} ks, "
+        f"dt {ds.attrs.get('dt'):g} s) from {describe_obsids(used, limit=6)}; "
+        f"taper {ds.attrs.get('taper')}"
+    )
+
+
+def format_psd_table(ds: xr.Dataset) -> str:
+    """The text table of a power-spectrum Dataset: one block per band.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`catalog.timing.power_spectrum`.
+
+    Returns
+    -------
+    str
+    """
+    lines = [
+        f"power spectra, scheme {ds.attrs.get('scheme', '')}, rms normalisation "
+        "((rms/mean)^2/Hz); rms in counts/s over each frequency bin",
+        _header(ds),
+    ]
+    cols = (
+        f"{'freq (Hz)':>10} {'f_lo':>10} {'f_hi':>10} {'K x M':>6} {'power':>10} "
+        f"{'error':>10} {'noise':>10} {'rms':>10} {'error':>10}"
+    )
+    for b in range(ds.sizes["band"]):
+        lines += [
+            "",
+            f"band {int(ds['band'][b])}: {float(ds['e_lo'][b]):g}-"
+            f"{float(ds['e_hi'][b]):g} keV, mean rate "
+            f"{float(ds['mean_rate'][b]):.4g} counts/s",
+            cols,
+        ]
+        for k in range(ds.sizes["freq"]):
+            v = [
+                float(ds[n].values[b, k]) for n in ("power", "power_err", "noise", "rms", "rms_err")
+            ]
+            lines.append(
+                f"{_g(float(ds['freq'][k]))} {_g(float(ds['f_lo'][k]))} "
+                f"{_g(float(ds['f_hi'][k]))} {int(ds['count'][k]):>6d} "
+                + " ".join(_g(x) for x in v)
+            )
+    return "\n".join(lines)
+
+
+def format_lag_table(ds: xr.Dataset) -> str:
+    """The text table of a lag-energy Dataset: one row per band.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`catalog.timing.lag_energy`.
+
+    Returns
+    -------
+    str
+    """
+    lines = [
+        f"lag-energy, scheme {ds.attrs.get('scheme', '')}, "
+        f"{float(ds['f_lo']):.3g}-{float(ds['f_hi']):.3g} Hz (mean {float(ds['freq']):.3g} "
+        f"Hz, {int(ds['count'])} segment x frequency pairs); reference: "
+        f"{ds.attrs.get('reference')}; lag > 0: the band lags",
+        _header(ds),
+        "rms and covariance in counts/s over the frequency range; coherence intrinsic",
+        "",
+        f"{'band':>4} {'E_lo':>7} {'E_hi':>7} {'lag (s)':>10} {'error':>10} "
+        f"{'coherence':>10} {'error':>10} {'rms':>10} {'error':>10} {'covariance':>10} "
+        f"{'error':>10}",
+    ]
+    for b in range(ds.sizes["band"]):
+        v = [
+            float(ds[n].values[b])
+            for n in (
+                "lag",
+                "lag_err",
+                "coherence",
+                "coherence_err",
+                "rms",
+                "rms_err",
+                "covariance",
+                "covariance_err",
+            )
+        ]
+        lines.append(
+            f"{int(ds['band'][b]):>4d} {float(ds['e_lo'][b]):>7.4g} "
+            f"{float(ds['e_hi'][b]):>7.4g} " + " ".join(_g(x) for x in v)
+        )
+    return "\n".join(lines)
+
+
+# -- commands -------------------------------------------------------------------------------
+def _cmd_psd(args: argparse.Namespace) -> int:
+    from catalog.timing import power_spectrum
+    from catalog.timing.plots import plot_power_spectrum
+
+    _check_outputs(args)
+    cat, seg = _segments(args)
+    ds = power_spectrum(
+        seg, min_per_bin=args.min_per_bin, factor=args.factor, taper=not args.no_taper
+    )
+    print(format_psd_table(ds))
+    _finish(args, cat, ds, plot_power_spectrum)
+    return 0
+
+
+def _cmd_lags(args: argparse.Namespace) -> int:
+    from catalog.timing import lag_energy
+    from catalog.timing.plots import plot_lag_energy
+
+    _check_outputs(args)
+    reference = parse_reference(args.reference)
+    f_lo, f_hi = args.freq
+    cat, seg = _segments(args)
+    ds = lag_energy(
+        seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
+    )
+    print(format_lag_table(ds))
+    _finish(args, cat, ds, plot_lag_energy)
+    return 0
+
+
+def _cmd_products(args: argparse.Namespace) -> int:
+    import catalog
+
+    cat = catalog.open(args.store)
+    if args.name:
+        ds = cat.product(args.name)
+        print(ds)
+        print(json.dumps({k: v for k, v in ds.attrs.items() if k != "software"}, indent=1))
+        return 0
+    table = cat.products
+    if table.empty:
+        print(f"{cat.path}: no saved products")
+        return 0
+    print(f"{cat.path}: {len(table)} products")
+    print(table.to_string(index=False))
+    return 0
+
+
+# -- parsers --------------------------------------------------------------------------------
+def _segment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    p.add_argument("--scheme", required=True, help="energy scheme (see xlcat ls STORE)")
+    p.add_argument(
+        "--obsid",
+        action="append",
+        help="observation (repeatable; default: every observation with the scheme)",
+    )
+    g = p.add_argument_group("segments")
+    g.add_argument(
+        "--min-fracexp",
+        type=float,
+        default=0.6,
+        help="good bin: fractional exposure >= this in every band (default 0.6)",
+    )
+    g.add_argument(
+        "--fill-gaps",
+        type=float,
+        default=1000.0,
+        help="fill gaps up to this many s by interpolation with noise (default 1000)",
+    )
+    g.add_argument(
+        "--min-length",
+        type=float,
+        default=14000.0,
+        help="shortest continuous segment kept, s (default 14000)",
+    )
+    g.add_argument(
+        "--segment-length",
+        type=float,
+        help="cut segments into equal pieces of this many s (a multiple of the bin)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of the gap-fill noise (default 0)")
+    g.add_argument(
+        "--no-taper",
+        action="store_true",
+        help="no Hanning taper (default: Hanning taper, as the reference workflow)",
+    )
+    o = p.add_argument_group("output")
+    o.add_argument("-o", "--output", help="write the product: .nc (netCDF) or .zarr")
+    o.add_argument("--plot", help="write a figure (.png, .pdf, .svg)")
+    o.add_argument("--save", metavar="NAME", help="save the product in STORE/products/NAME")
+    o.add_argument("--overwrite", action="store_true", help="replace a saved product NAME")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``psd``, ``lags`` and ``products`` to the ``xlcat`` subcommands."""
+    p = subparsers.add_parser(
+        "psd",
+        help="power spectra of every band of a scheme (rms normalisation)",
+        description="Averaged power spectra of every band, rms normalisation, log-binned, "
+        "averaged over all segments of the chosen observations. Hanning taper by default.",
+    )
+    _segment_options(p)
+    p.add_argument(
+        "--min-per-bin",
+        type=int,
+        default=20,
+        help="minimum segment x frequency pairs per frequency bin (default 20)",
+    )
+    p.add_argument(
+        "--factor",
+        type=float,
+        default=1.1,
+        help="minimum ratio of a bin's upper to lower frequency (default 1.1)",
+    )
+    p.set_defaults(func=_cmd_psd)
+
+    lg = subparsers.add_parser(
+        "lags",
+        help="lag-, coherence-, rms- and covariance-energy spectra over a frequency range",
+        description="Cross spectrum of every band against a reference band (default: the sum "
+        "of all other bands), averaged over F_LO <= f < F_HI and all segments; prints lag, "
+        "coherence, rms and covariance per band. Positive lag: the band lags the reference. "
+        "Hanning taper by default.",
+    )
+    _segment_options(lg)
+    lg.add_argument(
+        "--freq",
+        nargs=2,
+        type=float,
+        required=True,
+        metavar=("F_LO", "F_HI"),
+        help="frequency range, Hz (e.g. 1e-4 5e-4)",
+    )
+    lg.add_argument(
+        "--reference",
+        default="others",
+        help="'others' (default: the sum of all other bands), a band index, a list "
+        "of band indices (0,1), or an energy range LO-HI in keV",
+    )
+    lg.add_argument(
+        "--overlap",
+        type=int,
+        default=1,
+        help="sum this many adjacent bands into each subject (default 1)",
+    )
+    lg.set_defaults(func=_cmd_lags)
+
+    pr = subparsers.add_parser("products", help="list the products saved in a store, or show one")
+    pr.add_argument("store", type=Path)
+    pr.add_argument("name", nargs="?", help="show this product")
+    pr.set_defaults(func=_cmd_products)
+
+
+if __name__ == "__main__":  # pragma: no cover - use the xlcat entry point
+    sys.exit("run: xlcat psd|lags|products ...")
