@@ -10,7 +10,6 @@ net-rate formulas of :mod:`pipeline.netrate`. No absolute corrections
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,20 +27,25 @@ from pipeline.backends.base import (
 from pipeline.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
 from pipeline.events import (
     REQUIRED_COLUMNS,
-    EventFileInfo,
     iter_event_chunks,
     read_event_info,
     read_gti_file,
 )
-from pipeline.expression import Expression, compile_expression
+from pipeline.expression import compile_expression
 from pipeline.netrate import net_rate
+from pipeline.observation import (
+    header_facts,
+    macro_fallback,
+    observation_gti,
+    screened,
+    screening_expression,
+)
 from schemas.build import SchemeOptions
 from schemas.energy import Band
 from schemas.errors import InputFileError
 
 __all__ = ["NativeBackend", "NativePrepared", "bin_observation"]
 
-_MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
 #: Rows per chunk when reading events (about 7 MB of columns).
 CHUNK_ROWS = 250_000
 
@@ -52,49 +56,6 @@ class NativePrepared:
 
     binned: BinnedObservation
     summary: ObservationSummary
-
-
-def _flare_expression(text: str, info: EventFileInfo) -> tuple[Expression, list[str]]:
-    """Compile the flare selection, replacing macros the file lacks by FLAG==0 (decision 7)."""
-    notes = []
-
-    def substitute(m: re.Match[str]) -> str:
-        if info.macro(m.group(1)) is None:
-            notes.append(
-                f"#{m.group(1)} is not in the EVENTS header of {info.path}; used (FLAG==0) instead"
-            )
-            return "(FLAG==0)"
-        return m.group(0)
-
-    expanded = _MACRO.sub(substitute, text)
-    src = f"events file {info.path} flare expression"
-    return compile_expression(expanded, macros=info.macro, source=src), notes
-
-
-def _gti_for(
-    info: EventFileInfo,
-    ccds: list[int],
-    user: NDArray[np.float64] | None,
-    flare: NDArray[np.float64] | None,
-    job: ObservationJob,
-) -> tuple[NDArray[np.float64], list[str]]:
-    notes = []
-    parts = [np.array([[info.tstart, info.tstop]])]
-    if info.ccd_gtis:
-        for c in ccds:
-            if c not in info.ccd_gtis:
-                raise InputFileError(
-                    f"events file {info.path}: region events lie on CCD {c} but there is no "
-                    f"STDGTI{c:02d} extension"
-                )
-            parts.append(info.ccd_gtis[c])
-    else:
-        notes.append("no STDGTInn extensions in the event file; used [TSTART, TSTOP]")
-    if user is not None:
-        parts.append(user)
-    if flare is not None:
-        parts.append(flare)
-    return gtilib.intersect(*parts), notes
 
 
 def bin_observation(job: ObservationJob) -> NativePrepared:
@@ -116,15 +77,14 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     info = read_event_info(job.events)
     grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
     scr = job.screening
-    extra = (
-        compile_expression(scr.expression, macros=info.macro, source=f"screening of {job.obsid}")
-        if scr.expression
-        else None
-    )
+    extra = screening_expression(job, info)
     flare_expr, notes = (None, [])
     flare_grid = None
     if job.flare is not None:
-        flare_expr, notes = _flare_expression(job.flare.expression, info)
+        text, notes = macro_fallback(job.flare.expression, info)
+        flare_expr = compile_expression(
+            text, macros=info.macro, source=f"events file {info.path} flare expression"
+        )
         flare_grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.flare.bin)
     user_gti = read_gti_file(job.gti_file) if job.gti_file else None
     boundaries = [np.array([info.tstart, info.tstop])]
@@ -145,16 +105,11 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
             columns |= set(e.columns)
     regions = job.regions
     for chunk in iter_event_chunks(job.events, sorted(columns), CHUNK_ROWS):
-        pi, pattern, flag = chunk["PI"], chunk["PATTERN"], chunk["FLAG"]
-        screened = (pattern <= scr.pattern_max) & (pi >= scr.pi[0]) & (pi <= scr.pi[1])
-        if scr.flag_zero:
-            screened &= flag == 0
-        if extra is not None:
-            screened &= extra.evaluate(chunk)
+        pi, pattern = chunk["PI"], chunk["PATTERN"]
         x, y = chunk["X"], chunk["Y"]
         src = np.zeros(len(pi), bool)
         bkg = np.zeros(len(pi), bool)
-        idx = np.flatnonzero(screened)
+        idx = np.flatnonzero(screened(chunk, scr, extra))
         src[idx] = regions.in_source(x[idx], y[idx])
         bkg[idx] = regions.in_background(x[idx], y[idx])
         flare_sel = None
@@ -189,7 +144,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
             "notes": notes,
             "method": "tabgtigen emulation, TIME = bin centre, prefraction = postfraction = 0.5",
         }
-    gti, gti_notes = _gti_for(info, ccds, user_gti, flare_gti, job)
+    gti, gti_notes = observation_gti(info, ccds, user_gti, flare_gti)
     live_known = [c for c in ccds if c in info.live_fraction]
     if live_known:
         w = src_ccd[live_known].astype(float) + bkg_ccd[live_known]
@@ -212,12 +167,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         "flare": flare_prov or None,
         "live_fraction": live,
         "live_fraction_source": live_note,
-        "frmtime_s": info.frmtime,
-        "tstart": info.tstart,
-        "tstop": info.tstop,
-        "obs_id_header": info.obs_id,
-        "telescop": info.telescop,
-        "instrume": info.instrume,
+        **header_facts(info),
     }
     summary = ObservationSummary(
         obsid=job.obsid,

@@ -45,10 +45,10 @@ from pipeline.backends.base import (
 )
 from pipeline.binning import TimeGrid
 from pipeline.events import EventFileInfo, read_event_info, read_gti_file
+from pipeline.observation import header_facts, macro_fallback, observation_gti, region_ccds
 from pipeline.sas import commands as cmd
 from pipeline.sas.cache import BandCache, task_key
 from pipeline.sas.environment import SASEnvironment, discover, find_ccf
-from pipeline.sas.observation import macro_fallback, observation_gti, region_ccds
 from pipeline.sas.outputs import curves_from_outputs, write_gti_file
 from pipeline.sas.runner import TaskFolder
 from pipeline.shapes import format_number
@@ -268,12 +268,7 @@ class SASBackend:
                 "timemax": format_number(grid.stop),
             },
             "sas": {**env.summary(), "ccf": str(ccf), "ccf_found": ccf_how},
-            "frmtime_s": info.frmtime,
-            "tstart": info.tstart,
-            "tstop": info.tstop,
-            "obs_id_header": info.obs_id,
-            "telescop": info.telescop,
-            "instrume": info.instrume,
+            **header_facts(info),
         }
         summary = ObservationSummary(
             obsid=job.obsid,

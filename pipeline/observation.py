@@ -1,11 +1,13 @@
-"""Observation-level facts the SAS backend fixes before any band runs (no SAS calls here).
+"""Observation-level rules every backend applies the same way.
 
+- :func:`screened`: the screening mask of a chunk of events;
 - :func:`region_ccds`: the CCDs holding screened source or background events (one
-  pass over the event file in row chunks, as the native backend makes);
+  pass over the event file in row chunks; the native backend gets them from its own pass);
 - :func:`observation_gti`: the GTI every band applies (decision 4): [TSTART, TSTOP]
   intersected with those CCDs' STDGTInn, the user GTI and the flare GTI;
 - :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
-  ``(FLAG==0)`` (decision 7), so evselect is never given an undefined macro.
+  ``(FLAG==0)`` (decision 7), recorded;
+- :func:`header_facts`: what the provenance keeps of the EVENTS header.
 """
 
 from __future__ import annotations
@@ -18,14 +20,44 @@ from numpy.typing import NDArray
 from catalog import gti as gtilib
 from pipeline.backends.base import ObservationJob
 from pipeline.events import EventFileInfo, iter_event_chunks
-from pipeline.expression import compile_expression
+from pipeline.expression import Expression, compile_expression
+from schemas.build import Screening
 from schemas.errors import InputFileError
 
-__all__ = ["region_ccds", "observation_gti", "macro_fallback"]
+__all__ = [
+    "screening_expression",
+    "screened",
+    "region_ccds",
+    "observation_gti",
+    "macro_fallback",
+    "header_facts",
+]
 
 _MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
 #: Rows per chunk when reading events.
 CHUNK_ROWS = 250_000
+
+
+def screening_expression(job: ObservationJob, info: EventFileInfo) -> Expression | None:
+    """The screening's extra selection compiled against the file's header macros, if any."""
+    text = job.screening.expression
+    if not text:
+        return None
+    return compile_expression(text, macros=info.macro, source=f"screening of {job.obsid}")
+
+
+def screened(
+    chunk: dict[str, NDArray], screening: Screening, extra: Expression | None
+) -> NDArray[np.bool_]:
+    """Events of a chunk passing ``PATTERN <= p && FLAG == 0 && PI IN [lo:hi] && extra``."""
+    pi = chunk["PI"]
+    ok = (chunk["PATTERN"] <= screening.pattern_max) & (pi >= screening.pi[0])
+    ok &= pi <= screening.pi[1]
+    if screening.flag_zero:
+        ok &= chunk["FLAG"] == 0
+    if extra is not None:
+        ok &= extra.evaluate(chunk)
+    return ok
 
 
 def region_ccds(
@@ -53,23 +85,12 @@ def region_ccds(
     InputFileError
         If no screened event lies in the source region.
     """
-    scr = job.screening
-    extra = (
-        compile_expression(scr.expression, macros=info.macro, source=f"screening of {job.obsid}")
-        if scr.expression
-        else None
-    )
+    extra = screening_expression(job, info)
     columns = {"X", "Y", "PI", "PATTERN", "FLAG", "CCDNR"} | set(extra.columns if extra else ())
     src: dict[int, int] = {}
     bkg: dict[int, int] = {}
     for chunk in iter_event_chunks(job.events, sorted(columns), chunk_rows):
-        pi = chunk["PI"]
-        ok = (chunk["PATTERN"] <= scr.pattern_max) & (pi >= scr.pi[0]) & (pi <= scr.pi[1])
-        if scr.flag_zero:
-            ok &= chunk["FLAG"] == 0
-        if extra is not None:
-            ok &= extra.evaluate(chunk)
-        i = np.flatnonzero(ok)
+        i = np.flatnonzero(screened(chunk, job.screening, extra))
         x, y, ccd = chunk["X"][i], chunk["Y"][i], chunk["CCDNR"][i]
         for sel, acc in (
             (job.regions.in_source(x, y), src),
@@ -139,3 +160,15 @@ def macro_fallback(text: str, info: EventFileInfo) -> tuple[str, list[str]]:
         return m.group(0)
 
     return _MACRO.sub(substitute, text), notes
+
+
+def header_facts(info: EventFileInfo) -> dict[str, object]:
+    """What provenance keeps of an event file's EVENTS header."""
+    return {
+        "frmtime_s": info.frmtime,
+        "tstart": info.tstart,
+        "tstop": info.tstop,
+        "obs_id_header": info.obs_id,
+        "telescop": info.telescop,
+        "instrume": info.instrume,
+    }
