@@ -172,18 +172,29 @@ class Store:
         pathlib.Path
             The group folder.
         """
+        return self._replace(
+            ds, self.group_path(obsid, scheme), f"{obsid}-{scheme}", parent_attrs={}
+        )
+
+    def _replace(
+        self, ds: xr.Dataset, target: Path, label: str, parent_attrs: dict[str, Any]
+    ) -> Path:
+        """Write ``ds`` whole into the staging folder, then rename it onto ``target``.
+
+        The parent group (``target.parent``) is created with ``parent_attrs`` if missing.
+        """
         self.staging.mkdir(exist_ok=True)
-        tmp = self.staging / f"{obsid}-{scheme}-{uuid.uuid4().hex}"
+        tmp = self.staging / f"{label}-{uuid.uuid4().hex}"
         try:
             ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
-            obs_dir = self.path / obsid
-            obs_dir.mkdir(exist_ok=True)
-            if not (obs_dir / "zarr.json").exists():
-                _write_json_atomic(obs_dir / "zarr.json", dict(_GROUP_META))
-            target = self.group_path(obsid, scheme)
+            target.parent.mkdir(exist_ok=True)
+            if not (target.parent / "zarr.json").exists():
+                _write_json_atomic(
+                    target.parent / "zarr.json", {**_GROUP_META, "attributes": parent_attrs}
+                )
             old = None
             if target.exists():
-                old = self.staging / f"old-{obsid}-{scheme}-{uuid.uuid4().hex}"
+                old = self.staging / f"old-{label}-{uuid.uuid4().hex}"
                 os.rename(target, old)
             os.rename(tmp, target)
             if old is not None:
@@ -195,7 +206,7 @@ class Store:
                 self.staging.rmdir()
             except OSError:
                 pass
-        return self.group_path(obsid, scheme)
+        return target
 
     # -- products ----------------------------------------------------------------------
     def product_path(self, name: str) -> Path:
@@ -276,28 +287,9 @@ class Store:
             raise StoreError(
                 f"store {self.path}: product {name!r} exists; choose another name or overwrite it"
             )
-        self.staging.mkdir(exist_ok=True)
-        tmp = self.staging / f"product-{name}-{uuid.uuid4().hex}"
-        try:
-            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
-            folder = self.path / PRODUCTS_DIR
-            folder.mkdir(exist_ok=True)
-            if not (folder / "zarr.json").exists():
-                meta = dict(_GROUP_META)
-                meta["attributes"] = {"description": "xlcat derived products, one group each"}
-                _write_json_atomic(folder / "zarr.json", meta)
-            old = None
-            if target.exists():
-                old = self.staging / f"old-product-{name}-{uuid.uuid4().hex}"
-                os.rename(target, old)
-            os.rename(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-            try:
-                self.staging.rmdir()
-            except OSError:
-                pass
-        return target
+        return self._replace(
+            ds,
+            target,
+            f"product-{name}",
+            parent_attrs={"description": "xlcat derived products, one group each"},
+        )

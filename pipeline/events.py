@@ -18,6 +18,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
+from pipeline.fitsio import open_fits
 from schemas.errors import InputFileError
 
 __all__ = [
@@ -85,12 +86,7 @@ class EventFileInfo:
 
 
 def _open(path: str | os.PathLike) -> fits.HDUList:
-    if not os.path.exists(path):
-        raise InputFileError(f"events file {path}: not found")
-    try:
-        return fits.open(path, memmap=True)
-    except OSError as exc:
-        raise InputFileError(f"events file {path}: not a readable FITS file ({exc})") from None
+    return open_fits(path, "events file", memmap=True)
 
 
 def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike) -> fits.BinTableHDU:
@@ -279,13 +275,7 @@ def read_gti_file(
     InputFileError
         If the file is missing, not FITS, or has no START/STOP table.
     """
-    try:
-        hdul = fits.open(path, memmap=False)
-    except FileNotFoundError:
-        raise InputFileError(f"GTI file {path}: not found") from None
-    except OSError as exc:
-        raise InputFileError(f"GTI file {path}: not a readable FITS file ({exc})") from None
-    with hdul:
+    with open_fits(path, "GTI file") as hdul:
         wanted = [e.upper() for e in extensions]
         tables = [h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)]
         chosen = next((h for h in tables if h.name.upper() in wanted), None)

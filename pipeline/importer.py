@@ -37,6 +37,7 @@ from catalog.layout import lightcurve_dataset
 from catalog.store import Store
 from pipeline.backends.base import combine_curves
 from pipeline.events import XMM_MJDREF
+from pipeline.fitsio import file_sha256
 from pipeline.regions import read_regions
 from pipeline.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
 from pipeline.sas.outputs import curves_from_files
@@ -64,14 +65,6 @@ class ImportResult:
     status: str  # "written", "up to date" or "missing"
     bands: int
     detail: str
-
-
-def _sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def reference_files(
@@ -185,7 +178,7 @@ def _import_group(
     force: bool,
 ) -> ImportResult:
     dt, files = reference_files(folder, len(scheme.bands), dt)
-    hashes = [{r: (_sha256(p) if p else None) for r, p in roles.items()} for roles in files]
+    hashes = [{r: (file_sha256(p) if p else None) for r, p in roles.items()} for roles in files]
     input_hash = hashlib.sha256(
         _canonical_json(
             {

@@ -12,7 +12,6 @@ to date and is skipped, so a re-run resumes an interrupted build.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,21 +19,13 @@ from catalog.store import Store
 from pipeline.backends import get_backend
 from pipeline.backends.base import Backend, ObservationJob
 from pipeline.events import read_event_info, read_gti_file
+from pipeline.fitsio import file_sha256
 from pipeline.regions import read_regions
 from schemas.build import BuildConfig, canonical_json
 from schemas.errors import ConfigError
 from schemas.store_layout import FORMAT_VERSION
 
-__all__ = ["GroupSpec", "BuildPlan", "plan_build", "file_sha256"]
-
-
-def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
-    """SHA-256 of a file's content, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
+__all__ = ["GroupSpec", "BuildPlan", "plan_build", "binning_edges"]
 
 
 @dataclass(frozen=True)

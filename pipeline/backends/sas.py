@@ -22,7 +22,7 @@ in ``.<store>.sas-logs/<obsid>/<band>/``; successful bands are cached in
 from __future__ import annotations
 
 import copy
-import hashlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,7 @@ from pipeline.backends.base import (
 )
 from pipeline.binning import TimeGrid
 from pipeline.events import EventFileInfo, read_event_info, read_gti_file
+from pipeline.fitsio import file_sha256
 from pipeline.observation import header_facts, macro_fallback, observation_gti, region_ccds
 from pipeline.sas import commands as cmd
 from pipeline.sas.cache import BandCache, task_key
@@ -60,14 +61,6 @@ __all__ = ["SASBackend", "SASPrepared"]
 
 _BAND_TASKS = ("sasversion", "evselect", "epiclccorr")
 _BAND_FILES = (cmd.SOURCE_CURVE, cmd.BACKGROUND_CURVE, cmd.CORRECTED_CURVE)
-
-
-def _sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -247,7 +240,7 @@ class SASBackend:
         if job.flare is not None:
             flare_gti, flare_record = self._flare(job, info, env, str(ccf))
         gti, notes = observation_gti(info, ccds, user, flare_gti)
-        events_sha = job.inputs.get("events_sha256") or _sha256(job.events)
+        events_sha = job.inputs.get("events_sha256") or file_sha256(job.events)
         provenance = {
             "events_file": str(job.events),
             "screening": screening_text(job.screening),
@@ -281,7 +274,7 @@ class SASBackend:
             timeref=info.timeref,
             provenance=provenance,
         )
-        return SASPrepared(job, grid, gti, events_sha, str(ccf), _sha256(ccf), summary)
+        return SASPrepared(job, grid, gti, events_sha, str(ccf), file_sha256(ccf), summary)
 
     def summary(self, prepared: SASPrepared) -> ObservationSummary:
         """The prepared observation's grid, GTI and provenance."""
@@ -338,17 +331,7 @@ class SASBackend:
             if cache is not None:
                 cache.put(key, task.path, _BAND_FILES, record)
             record = {**record, "cache": "miss", "kept_folder": task.finish()}
-        return BandCurves(
-            bands=curves.bands,
-            rate=curves.rate,
-            error=curves.error,
-            backv=curves.backv,
-            backe=curves.backe,
-            fracexp=curves.fracexp,
-            src_counts=curves.src_counts,
-            bkg_counts=curves.bkg_counts,
-            band_provenance=(record,),
-        )
+        return dataclasses.replace(curves, band_provenance=(record,))
 
     def extract(
         self, prepared: SASPrepared, bands: tuple[Band, ...], options: SchemeOptions

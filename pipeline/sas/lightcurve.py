@@ -23,6 +23,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from pipeline.binning import TimeGrid
+from pipeline.fitsio import open_fits
 from schemas.errors import InputFileError
 
 __all__ = [
@@ -168,13 +169,7 @@ def read_lightcurve(path: str | os.PathLike) -> LightCurveFile:
         TIMEDEL, or has neither a TIME column nor TSTART.
     """
     path = os.fspath(path)
-    try:
-        hdul = fits.open(path, memmap=False)
-    except FileNotFoundError:
-        raise InputFileError(f"light-curve file {path}: not found") from None
-    except OSError as exc:
-        raise InputFileError(f"light-curve file {path}: not a readable FITS file ({exc})") from None
-    with hdul:
+    with open_fits(path, "light-curve file") as hdul:
         hdu = _rate_hdu(hdul, path)
         h = hdu.header
         data = hdu.data
