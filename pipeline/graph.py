@@ -28,7 +28,7 @@ from catalog.store import Store
 from pipeline.backends.base import Backend, BandCurves, ObservationSummary, combine_curves
 from pipeline.plan import BuildPlan, GroupSpec
 from schemas.build import SchemeOptions
-from schemas.energy import EnergyScheme
+from schemas.schemes import EnergyScheme
 
 __all__ = ["GroupFailure", "BuildReport", "write_group", "build_graph", "run_build"]
 

@@ -43,8 +43,8 @@ from pipeline.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
 from pipeline.sas.outputs import curves_from_files
 from schemas.build import Observation
 from schemas.build import canonical_json as _canonical_json
-from schemas.energy import EnergyScheme
 from schemas.errors import ConfigError, InputFileError, StoreError, XlcatError
+from schemas.schemes import EnergyScheme
 from schemas.store_layout import FORMAT_VERSION
 
 __all__ = ["LAYOUTS", "ImportResult", "reference_files", "import_reference"]

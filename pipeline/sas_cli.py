@@ -14,7 +14,7 @@ __all__ = ["register"]
 def _schemes(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Schemes, abscorr options and observations from --build or --preset."""
     from schemas.build import load_build
-    from schemas.energy import load_preset, scheme_from_spec
+    from schemas.schemes import load_preset, scheme_from_spec
 
     if args.build is not None:
         config = load_build(args.build)

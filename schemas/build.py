@@ -38,8 +38,8 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.energy import EnergyScheme, load_preset, scheme_from_spec
 from schemas.errors import ConfigError
+from schemas.schemes import EnergyScheme, load_preset, scheme_from_spec
 
 __all__ = [
     "Screening",

@@ -11,17 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from schemas.energy import (
-    Band,
-    EnergyScheme,
-    chan_to_pi,
-    equal_count_edges,
-    kev_to_pi,
-    load_preset,
-    preset_names,
-    scheme_from_spec,
-)
+from schemas.energy import Band, chan_to_pi, equal_count_edges, kev_to_pi
 from schemas.errors import ConfigError, XlcatError
+from schemas.schemes import EnergyScheme, load_preset, preset_names, scheme_from_spec
 
 PUBLISHED = Path("/work/shared/data/ngc5506_schemes.json")
 PRESET_NAMES = (

@@ -13,7 +13,8 @@ from pipeline.regions import parse_regions
 from pipeline.sas import commands as cmd
 from pipeline.shapes import format_number
 from schemas.build import FlareFilter, Screening
-from schemas.energy import Band, scheme_from_spec
+from schemas.energy import Band
+from schemas.schemes import scheme_from_spec
 
 EVT = "/data/0201830201/pn_filtered.fits"
 SCREEN = "(PATTERN<=4)&&(FLAG==0)&&(PI in [200:12000])"

@@ -24,8 +24,8 @@ import catalog
 from catalog.compare import compare_stores
 from pipeline.cli import main
 from pipeline.importer import reference_files
-from schemas.energy import load_preset, scheme_from_spec
 from schemas.errors import InputFileError
+from schemas.schemes import load_preset, scheme_from_spec
 
 T0, DT, N = 250000000.0, 128.0, 9
 OBSIDS = ("0201830201", "0201830301")

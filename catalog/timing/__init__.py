@@ -4,6 +4,8 @@
 - :mod:`catalog.timing.fourier`: Fourier frequencies, frequency bins, averaged
   periodograms and cross spectra (conventions in its module docstring).
 - :mod:`catalog.timing.products`: lag, coherence, rms and covariance formulas.
+- :mod:`catalog.timing.selection`: segments or segments Dataset in, subject and
+  reference bands.
 - :mod:`catalog.timing.spectra`: power/cross/lag-frequency/lag-energy Datasets.
 - :mod:`catalog.timing.catalogue`: catalogue light curves -> segments Dataset and back.
 - :mod:`catalog.timing.plots`: lag-energy and power-spectrum figures.
@@ -35,10 +37,8 @@ from catalog.timing.products import (
     time_lag,
 )
 from catalog.timing.segments import Segment, good_bins, make_segments
+from catalog.timing.selection import Reference, Segments, band_selection
 from catalog.timing.spectra import (
-    Reference,
-    Segments,
-    band_selection,
     cross_spectrum,
     lag_energy,
     lag_frequency,

@@ -5,8 +5,9 @@ and the CLI.  All take a list of :class:`~catalog.timing.segments.Segment`
 (several observations of one energy scheme are pooled by concatenating their
 lists), or the segments Dataset of :meth:`catalog.Catalog.segments` (then the
 band edges come from it and its provenance attributes -- scheme, obsids, input
-hashes, segment options -- are copied into the result), and return an
-:class:`xarray.Dataset`:
+hashes, segment options -- are copied into the result; see
+:mod:`catalog.timing.selection`, which also pairs each band with its reference),
+and return an :class:`xarray.Dataset`:
 
 - :func:`power_spectrum`: dims (band, freq).
 - :func:`cross_spectrum`: dims (band, freq), each band (or ``overlap`` window of
@@ -27,15 +28,13 @@ of :mod:`catalog.timing.fourier`; formulas of :mod:`catalog.timing.products`.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
 from catalog.timing import products as pr
-from catalog.timing.catalogue import as_segments, provenance_attrs
 from catalog.timing.fourier import (
     CrossAverages,
     FrequencyBins,
@@ -44,146 +43,28 @@ from catalog.timing.fourier import (
     segment_frequencies,
 )
 from catalog.timing.segments import Segment
+from catalog.timing.selection import (
+    Reference,
+    Segments,
+    accepts_dataset,
+    band_edges,
+    band_selection,
+    describe_reference,
+)
 from schemas.errors import ConfigError
 
 __all__ = [
-    "Reference",
-    "band_selection",
     "cross_spectrum",
     "lag_energy",
     "lag_frequency",
     "power_spectrum",
 ]
 
-Reference = str | int | tuple[float, float] | Sequence[int]
-"""``"others"`` | band index | (e_min, e_max) keV | list of band indices."""
-
-Segments = Sequence[Segment] | xr.Dataset
-"""A list of :class:`Segment`, or a segments Dataset (:meth:`catalog.Catalog.segments`)."""
-
-
-def _accepts_dataset(func: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset]:
-    """Let ``func(segments, ...)`` take a segments Dataset as well as a Segment list."""
-
-    @functools.wraps(func)
-    def wrapper(segments: Segments, *args: object, **kwargs: object) -> xr.Dataset:
-        if not isinstance(segments, xr.Dataset):
-            return func(segments, *args, **kwargs)
-        for key in ("e_lo", "e_hi"):
-            if kwargs.get(key) is None:
-                kwargs[key] = segments[key].values
-        out = func(as_segments(segments), *args, **kwargs)
-        out.attrs.update(provenance_attrs(segments))
-        return out
-
-    return wrapper
-
-
 _LAG_SIGN = "positive: the band lags (arrives after) the reference"
 _NORM = (
     "rms (Miyamoto et al. 1991): segment- and bin-averaged absolute power divided by "
     "the pooled mean rate squared"
 )
-
-
-def _energies(
-    n_band: int, e_lo: ArrayLike | None, e_hi: ArrayLike | None
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    lo = np.full(n_band, np.nan) if e_lo is None else np.asarray(e_lo, np.float64)
-    hi = np.full(n_band, np.nan) if e_hi is None else np.asarray(e_hi, np.float64)
-    if lo.shape != (n_band,) or hi.shape != (n_band,):
-        raise ValueError(f"e_lo/e_hi must have shape ({n_band},)")
-    return lo, hi
-
-
-def _ref_set(reference: Reference, n_band: int, lo: NDArray, hi: NDArray) -> NDArray[np.bool_]:
-    sel = np.zeros(n_band, dtype=bool)
-    if isinstance(reference, str):
-        if reference != "others":
-            raise ConfigError(
-                f"timing reference = {reference!r}; use 'others', a band index, "
-                "a list of band indices or an (e_min, e_max) range in keV"
-            )
-        sel[:] = True
-    elif isinstance(reference, (int, np.integer)):
-        if not -n_band <= reference < n_band:
-            raise ConfigError(
-                f"timing reference band {reference} does not exist; the scheme "
-                f"has bands 0..{n_band - 1}"
-            )
-        sel[reference] = True
-    elif isinstance(reference, tuple):
-        if len(reference) != 2 or np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
-            raise ConfigError(
-                f"timing reference = {reference!r}: an energy range needs "
-                "(e_min, e_max) in keV and the band edges e_lo/e_hi"
-            )
-        e_min, e_max = (float(x) for x in reference)
-        tol = 1e-9 * max(1.0, abs(e_max))
-        sel = (lo >= e_min - tol) & (hi <= e_max + tol)
-        if not sel.any():
-            raise ConfigError(
-                f"timing reference {e_min:g}-{e_max:g} keV contains no band of "
-                f"the scheme ({lo.min():g}-{hi.max():g} keV); widen the range"
-            )
-    else:
-        idx = np.asarray(reference, dtype=np.int64).ravel()
-        if idx.size == 0 or np.any((idx < -n_band) | (idx >= n_band)):
-            raise ConfigError(
-                f"timing reference bands {idx.tolist()} are not all in 0..{n_band - 1}"
-            )
-        sel[idx] = True
-    return sel
-
-
-def band_selection(
-    n_band: int,
-    *,
-    reference: Reference = "others",
-    overlap: int = 1,
-    e_lo: ArrayLike | None = None,
-    e_hi: ArrayLike | None = None,
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Subject windows and their reference bands.
-
-    Output row ``i`` (``i = 0 .. n_band - overlap``) has the subject
-    ``bands i .. i + overlap - 1`` summed (aztools' ``overlap``), and the reference
-    ``R \\ window``: the chosen reference set minus the subject window, so a band
-    never correlates with itself (the reference error is the quadrature sum).
-
-    Parameters
-    ----------
-    n_band : int
-        Number of bands of the scheme.
-    reference : {'others'} or int or (float, float) or list of int, default 'others'
-        ``'others'``: all bands (reference workflow ``iref=-1``); an int: that band;
-        a tuple: the bands with ``e_min <= e_lo`` and ``e_hi <= e_max`` (keV); a list:
-        those band indices.
-    overlap : int, default 1
-        Number of adjacent bands summed into each subject.
-    e_lo, e_hi : array_like, optional
-        (n_band,) band edges, keV (needed for an energy-range reference).
-
-    Returns
-    -------
-    subject, reference : NDArray[bool_]
-        (n_band - overlap + 1, n_band) selection matrices.  A row whose reference
-        is empty (e.g. the reference band itself) is all False.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown reference or an ``overlap`` outside 1..n_band.
-    """
-    if not (isinstance(overlap, (int, np.integer)) and 1 <= overlap <= n_band):
-        raise ConfigError(f"timing overlap = {overlap!r}; use an integer in 1..{n_band}")
-    lo, hi = _energies(n_band, e_lo, e_hi)
-    ref = _ref_set(reference, n_band, lo, hi)
-    n_out = n_band - overlap + 1
-    subject = np.zeros((n_out, n_band), dtype=bool)
-    for i in range(n_out):
-        subject[i, i : i + overlap] = True
-    return subject, ref[None, :] & ~subject
 
 
 def _bins(
@@ -197,16 +78,6 @@ def _bins(
     return freq_bins(
         segment_frequencies(segments), min_per_bin=min_per_bin, factor=factor, edges=bins
     )
-
-
-def _describe(reference: Reference) -> str:
-    if isinstance(reference, str):
-        return "sum of all other bands"
-    if isinstance(reference, (int, np.integer)):
-        return f"band {int(reference)}"
-    if isinstance(reference, tuple):
-        return f"sum of the other bands in {reference[0]:g}-{reference[1]:g} keV"
-    return "sum of the other bands among " + ",".join(str(int(i)) for i in reference)
 
 
 def _attrs(
@@ -302,7 +173,7 @@ def _freq_coords(avg: CrossAverages) -> dict:
     }
 
 
-@_accepts_dataset
+@accepts_dataset
 def power_spectrum(
     segments: Segments,
     *,
@@ -357,7 +228,7 @@ def power_spectrum(
             "rms_err": rms_err,
             "mean_rate": avg.mean_rate,
         }
-    lo, hi = _energies(n_band, e_lo, e_hi)
+    lo, hi = band_edges(n_band, e_lo, e_hi)
     coords = {
         "band": ("band", np.arange(n_band)),
         "e_lo": ("band", lo),
@@ -368,7 +239,7 @@ def power_spectrum(
     return _dataset(data, ("band", "freq"), coords, attrs)
 
 
-@_accepts_dataset
+@accepts_dataset
 def cross_spectrum(
     segments: Segments,
     *,
@@ -420,7 +291,7 @@ def cross_spectrum(
     data = _cross_vars(avg, keep)
     data["mean_rate"] = avg.mean_rate
     data["ref_mean_rate"] = np.where(keep, avg.ref_mean_rate, np.nan)
-    lo, hi = _energies(n_band, e_lo, e_hi)
+    lo, hi = band_edges(n_band, e_lo, e_hi)
     first = np.arange(sub.shape[0])
     coords = {
         "band": ("band", first),
@@ -433,14 +304,14 @@ def cross_spectrum(
         segments,
         (bins, min_per_bin, factor),
         product="cross spectrum",
-        reference=_describe(reference),
+        reference=describe_reference(reference),
         overlap=int(overlap),
         lag_sign=_LAG_SIGN,
     )
     return _dataset(data, ("band", "freq"), coords, attrs)
 
 
-@_accepts_dataset
+@accepts_dataset
 def lag_frequency(
     segments: Segments,
     subject: int | Sequence[int],
@@ -497,7 +368,7 @@ def lag_frequency(
     data = {k: v[0] for k, v in _cross_vars(avg, np.ones(1, bool)).items()}
     data["mean_rate"] = avg.mean_rate[0]
     data["ref_mean_rate"] = avg.ref_mean_rate[0]
-    lo, hi = _energies(n_band, e_lo, e_hi)
+    lo, hi = band_edges(n_band, e_lo, e_hi)
     coords = {
         "e_lo": lo[s_idx].min(),
         "e_hi": hi[s_idx].max(),
@@ -524,7 +395,7 @@ def lag_frequency(
     return ds
 
 
-@_accepts_dataset
+@accepts_dataset
 def lag_energy(
     segments: Segments,
     f_lo: float,

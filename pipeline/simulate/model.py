@@ -1,0 +1,200 @@
+"""The emission model: counts spectra, the King PSF, red-noise variability and the injected lag.
+
+Source, particle background and flare spectra are tabulated on the 1 eV PI grid
+(``PI_MIN``..``PI_MAX``) and drawn by the inverse CDF; the source light curve is red noise
+(Timmer & Koenig 1995, A&A 300, 707) and source photons are delayed by :func:`injected_lag`. The
+numbers are simulator choices described in :mod:`pipeline.simulate`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from pipeline.simulate.detector import singles_probability
+
+__all__ = [
+    "PI_MIN",
+    "PI_MAX",
+    "SRC_RADIUS",
+    "BKG_CIRCLES",
+    "KING_R0",
+    "KING_BETA",
+    "KING_RMAX",
+    "GAMMA",
+    "NH_22",
+    "SIGMA1_22",
+    "FE_KEV",
+    "FE_SIGMA_KEV",
+    "FE_EW_KEV",
+    "F_BREAK",
+    "PSD_INDEX_LO",
+    "PSD_INDEX_HI",
+    "FRAC_RMS",
+    "LC_FLOOR",
+    "LAG_MAX_S",
+    "LAG_E0_KEV",
+    "LAG_E1_KEV",
+    "LAG_MARGIN",
+    "BKG_RATE_10_12",
+    "BKG_INDEX",
+    "CU_KEV",
+    "CU_SIGMA_KEV",
+    "CU_EW_KEV",
+    "FLARE_INDEX",
+    "FLARE_PEAK",
+    "FLARE_DURATION",
+    "FLARE_MIN_SEGMENT",
+    "injected_lag",
+    "spectra",
+    "draw_pi",
+    "red_noise",
+    "king_fraction",
+]
+
+SRC_RADIUS = 800
+BKG_CIRCLES = ((900, -5500, 1000), (-1200, -8500, 700))  # (dx, dy, r) from the source, px
+PI_MIN, PI_MAX = 200, 15000
+KING_R0, KING_BETA, KING_RMAX = 110.0, 1.5, 20000.0
+GAMMA, NH_22, SIGMA1_22 = 1.8, 3.0, 2.4
+FE_KEV, FE_SIGMA_KEV, FE_EW_KEV = 6.4, 0.060, 0.100
+F_BREAK, PSD_INDEX_LO, PSD_INDEX_HI, FRAC_RMS, LC_FLOOR = 3e-4, 1.0, 2.5, 0.25, 0.02
+LAG_MAX_S, LAG_E0_KEV, LAG_E1_KEV = 150.0, 2.0, 10.0
+LAG_MARGIN = 190  # s, > injected_lag(15 keV) = 188 s
+BKG_RATE_10_12, BKG_INDEX, CU_KEV, CU_SIGMA_KEV, CU_EW_KEV = 0.15, 0.1, 8.04, 0.070, 0.6
+FLARE_INDEX, FLARE_PEAK, FLARE_DURATION = 0.3, (1.5, 5.0), (300.0, 2500.0)
+FLARE_MIN_SEGMENT = 1500.0
+
+
+# -- Lag ----------------------------------------------------------------------------------------
+def injected_lag(energy_kev: ArrayLike) -> NDArray:
+    """Return the time delay the simulator gives to source photons of a given energy.
+
+    tau(E) = 150 s ln(E / 2 keV) / ln(10 keV / 2 keV) for E >= 2 keV and 0 below (0 at 2 keV,
+    150 s at 10 keV). A pure delay: its phase lag 2 pi f tau is what a lag-energy analysis sees
+    below f = 1/(2 tau).
+
+    Parameters
+    ----------
+    energy_kev : array_like
+        Photon energies in keV (NaN propagates).
+
+    Returns
+    -------
+    NDArray
+        Delays in seconds, float64, same shape as the input.
+    """
+    e = np.asarray(energy_kev, dtype=np.float64)
+    scale = LAG_MAX_S / np.log(LAG_E1_KEV / LAG_E0_KEV)
+    return np.where(e < LAG_E0_KEV, 0.0, scale * np.log(np.maximum(e, LAG_E0_KEV) / LAG_E0_KEV))
+
+
+# -- Spectra ------------------------------------------------------------------------------------
+def _gauss(e: NDArray, mu: float, sigma: float) -> NDArray:
+    return np.exp(-0.5 * ((e - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+
+
+def _absorbed(e: NDArray | float) -> NDArray:
+    return e**-GAMMA * np.exp(-NH_22 * SIGMA1_22 * e**-2.5)
+
+
+@cache
+def spectra() -> dict[str, NDArray | float]:
+    """Return the inverse-CDF tables on the 1 eV PI grid and the rate normalisations from them.
+
+    Returns
+    -------
+    dict[str, NDArray or float]
+        ``tau``: :func:`injected_lag` at each PI bin centre, s; ``src_p``, ``bkg_p``,
+        ``flare_p``: probability of each PI; ``src_cdf``, ``bkg_cdf``, ``flare_cdf``: their
+        cumulative sums; ``bkg_frac_10_12``: fraction of background counts in PI 10000-12000;
+        ``flare_frac_10_12_p0``: fraction of flare counts in PI 10000-12000 with PATTERN == 0.
+        Cached: the same arrays are returned on every call, do not modify them.
+    """
+    pi = np.arange(PI_MIN, PI_MAX + 1)
+    e = (pi + 0.5) * 1e-3
+    area = (1 - np.exp(-((e / 0.6) ** 3))) / (1 + (e / 7.0) ** 3)
+    line = FE_EW_KEV * _absorbed(FE_KEV) * _gauss(e, FE_KEV, FE_SIGMA_KEV)
+    src = area * (_absorbed(e) + line)
+    bkg = e**-BKG_INDEX + CU_EW_KEV * CU_KEV**-BKG_INDEX * _gauss(e, CU_KEV, CU_SIGMA_KEV)
+    flare = e**-FLARE_INDEX
+    hard = (pi >= 10000) & (pi < 12000)
+    out: dict[str, NDArray | float] = {"tau": injected_lag(e)}
+    for name, pdf in (("src", src), ("bkg", bkg), ("flare", flare)):
+        out[name + "_p"] = pdf / pdf.sum()
+        out[name + "_cdf"] = np.cumsum(pdf) / np.sum(pdf)
+    out["bkg_frac_10_12"] = float(out["bkg_p"][hard].sum())
+    singles = out["flare_p"] * singles_probability(pi, True)
+    out["flare_frac_10_12_p0"] = float(singles[hard].sum())
+    return out
+
+
+def draw_pi(rng: np.random.Generator, cdf: NDArray, n: int) -> NDArray:
+    """Draw n PI values (eV, int16) by the inverse CDF ``cdf`` on the 1 eV grid from ``PI_MIN``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random stream.
+    cdf : NDArray
+        Cumulative distribution, one value per PI from ``PI_MIN`` to ``PI_MAX``.
+    n : int
+        Number of values.
+
+    Returns
+    -------
+    NDArray
+        PI in eV, int16.
+    """
+    return (PI_MIN + np.searchsorted(cdf, rng.random(n), side="right")).astype(np.int16)
+
+
+# -- Variability --------------------------------------------------------------------------------
+def red_noise(rng: np.random.Generator, n: int) -> NDArray:
+    """Return a Timmer & Koenig (1995) curve of n 1-s samples: mean 1, rms FRAC_RMS, >= LC_FLOOR.
+
+    Generated on 2n samples and cut to the first n; PSD
+    P(f) = f^-PSD_INDEX_LO / (1 + (f/F_BREAK)^(PSD_INDEX_HI - PSD_INDEX_LO)).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random stream.
+    n : int
+        Number of 1 s samples.
+
+    Returns
+    -------
+    NDArray
+        Relative source rate per 1 s sample, float64.
+    """
+    m = 2 * n
+    f = np.fft.rfftfreq(m, 1.0)[1:]
+    psd = f**-PSD_INDEX_LO / (1 + (f / F_BREAK) ** (PSD_INDEX_HI - PSD_INDEX_LO))
+    re, im = rng.standard_normal((2, f.size)) * np.sqrt(psd / 2)
+    im[-1] = 0.0  # the Nyquist term is real for even m
+    x = np.fft.irfft(np.concatenate([[0.0], re + 1j * im]), m)[:n]
+    return np.maximum(1 + FRAC_RMS * (x - x.mean()) / x.std(), LC_FLOOR)
+
+
+# -- PSF ----------------------------------------------------------------------------------------
+def king_fraction(r: float) -> float:
+    """Return the fraction of King-PSF counts within radius r (px) of the source centre.
+
+    F(r) = 1 - (1 + (r/KING_R0)^2)^(1 - KING_BETA), the integral of the King profile
+    (1 + (r/r0)^2)^-beta over the disc of radius r, normalised at infinity.
+
+    Parameters
+    ----------
+    r : float
+        Radius in sky pixels.
+
+    Returns
+    -------
+    float
+        Enclosed fraction.
+    """
+    return 1.0 - (1.0 + (r / KING_R0) ** 2) ** (1.0 - KING_BETA)
