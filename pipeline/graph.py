@@ -303,6 +303,5 @@ def run_build(
             else:
                 report.failed.append(GroupFailure(obsid, scheme, _error_text(fut.exception())))
             bar.advance(task)
-    del reused
     report.failed.sort(key=lambda f: (f.obsid, f.scheme))
     return report
