@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from pipeline.backends.native import NativeBackend, bin_observation
-from pipeline.cluster import connect
-from pipeline.events import iter_event_chunks
-from pipeline.graph import run_build
-from pipeline.plan import plan_build
+from pipeline.build.cluster import connect
+from pipeline.build.graph import run_build
+from pipeline.build.plan import plan_build
+from pipeline.extract.backends.native import NativeBackend, bin_observation
+from pipeline.read.events import iter_event_chunks
 from pipeline.simulate import simulate_observation, simulate_preset
 from schemas.build import SchemeOptions, load_build
 
@@ -53,9 +53,9 @@ if mode.startswith("load"):
             d = h["EVENTS"].data
             cols = {c: np.array(d[c]) for c in ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")}
 else:
-    from pipeline.backends.base import ObservationJob
-    from pipeline.backends.native import bin_observation
-    from pipeline.regions import read_regions
+    from pipeline.extract.jobs import ObservationJob
+    from pipeline.extract.backends.native import bin_observation
+    from pipeline.select.regions import read_regions
     from schemas.build import Screening
     if mode == "bin":
         edges = tuple(int(v) for v in sys.argv[4].split(","))
@@ -118,7 +118,7 @@ def main() -> None:
         )
         with connect(workers=args.workers) as client:
             t = time.perf_counter()
-            report = run_build(plan, client, progress=False)
+            report = run_build(plan, client)
             t_build = time.perf_counter() - t
         assert report.ok, report.failed
         n_bands = sum(len(s.bands) for s in config.schemes.values() if s.is_resolved)

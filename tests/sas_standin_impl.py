@@ -77,8 +77,8 @@ def _read_gti(path: str):
 def _select(expr: str, cols: dict, header):
     import numpy as np
 
-    from pipeline.expression import compile_expression
-    from pipeline.shapes import Annulus, Box, Circle, Ellipse
+    from pipeline.select.expression import compile_expression
+    from pipeline.select.shapes import Annulus, Box, Circle, Ellipse
 
     shapes = {"circle": Circle, "annulus": Annulus, "ellipse": Ellipse, "box": Box}
     ok = np.ones(len(cols["TIME"]), bool)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sas import environment
+from pipeline.extract.sas import environment
 
 TESTS = Path(__file__).resolve().parent
 TASKS = ("evselect", "epiclccorr", "tabgtigen", "sasversion")

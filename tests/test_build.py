@@ -21,8 +21,8 @@ from eventfiles import (
 
 import catalog
 from catalog.store import Store
-from pipeline.graph import run_build
-from pipeline.plan import plan_build
+from pipeline.build.graph import run_build
+from pipeline.build.plan import plan_build
 from schemas.build import load_build
 from schemas.energy import equal_count_edges
 from schemas.errors import ConfigError, InputFileError, StoreError
@@ -77,7 +77,7 @@ def workdir(tmp_path) -> Path:
 
 def _build(path: Path, client, **kw):
     plan = plan_build(load_build(path), **kw)
-    return plan, run_build(plan, client, progress=False)
+    return plan, run_build(plan, client)
 
 
 def _snapshot(store: Path) -> dict[str, float]:
@@ -184,7 +184,7 @@ def test_bad_input_writes_nothing(workdir):
 def test_failed_observation_does_not_stop_others(workdir, client):
     plan = plan_build(load_build(workdir / "build.toml"))
     (workdir / OBSIDS[1] / "ev.fits").write_bytes(b"not a FITS file")  # broken after planning
-    report = run_build(plan, client, progress=False)
+    report = run_build(plan, client)
     failed = sorted((f.obsid, f.scheme) for f in report.failed)
     assert failed == [(OBSIDS[1], "1a"), (OBSIDS[1], "4cch"), (OBSIDS[1], "8ch")]
     assert all("InputFileError" in f.message for f in report.failed)

@@ -19,7 +19,7 @@ from eventfiles import (
 )
 
 import catalog
-from pipeline.cli import main, parse_range
+from pipeline.cli.main import main, parse_range
 from schemas.errors import ConfigError
 
 BUILD = """

@@ -1,4 +1,4 @@
-"""Tests of pipeline.expression: grammar, masks, intervals, macros, and refusal of code."""
+"""Tests of pipeline.select.expression: grammar, masks, intervals, macros, and refusal of code."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.expression import Expression, compile_expression
+from pipeline.select.expression import Expression, compile_expression
 from schemas.errors import ConfigError, InputFileError
 
 RNG = np.random.default_rng(20261101)

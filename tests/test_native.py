@@ -19,10 +19,10 @@ from eventfiles import (
     write_event_file,
 )
 
-from pipeline.backends import native
-from pipeline.backends.base import ObservationJob
-from pipeline.backends.native import NativeBackend, bin_observation
-from pipeline.regions import parse_regions
+from pipeline.extract.backends import native
+from pipeline.extract.backends.native import NativeBackend, bin_observation
+from pipeline.extract.jobs import ObservationJob
+from pipeline.select.regions import parse_regions
 from schemas.build import FlareFilter, SchemeOptions, Screening
 from schemas.energy import Band
 from schemas.errors import InputFileError
@@ -337,7 +337,7 @@ def test_reading_memory_does_not_grow_with_the_file(tmp_path):
     """
     import tracemalloc
 
-    from pipeline.events import iter_event_chunks
+    from pipeline.read.events import iter_event_chunks
 
     ev = random_events(400_000, seed=2)
     path = write_event_file(tmp_path / "big.fits", ev, FileSpec(ccd_gtis=CCD_GTIS))

@@ -7,9 +7,9 @@ from eventfiles import T0, FileSpec, random_events, write_event_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.backends.base import ObservationJob
-from pipeline.backends.native import bin_observation
-from pipeline.regions import parse_regions
+from pipeline.extract.backends.native import bin_observation
+from pipeline.extract.jobs import ObservationJob
+from pipeline.select.regions import parse_regions
 from schemas.build import Screening
 from schemas.energy import Band
 

@@ -1,4 +1,4 @@
-"""Tests of pipeline.regions: ds9 parsing, inclusive borders, areas of unions, SAS text."""
+"""Tests of pipeline.select.regions: ds9 parsing, inclusive borders, areas of unions, SAS text."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.regions import RegionSet, parse_regions, read_regions
-from pipeline.shapes import Annulus, Box, Circle, Ellipse, union_area
+from pipeline.select.regions import RegionSet, parse_regions, read_regions
+from pipeline.select.shapes import Annulus, Box, Circle, Ellipse, union_area
 from schemas.errors import ConfigError, InputFileError
 
 HEADER = "# Region file format: DS9 version 4.1\n"

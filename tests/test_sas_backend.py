@@ -25,13 +25,13 @@ from eventfiles import (
 )
 from sas_standins import install
 
-from pipeline.backends import get_backend
-from pipeline.backends.base import ObservationJob
-from pipeline.backends.native import NativeBackend
-from pipeline.backends.sas import SASBackend
-from pipeline.regions import parse_regions
-from pipeline.sas import commands as cmd
-from pipeline.sas.runner import run_command
+from pipeline.extract.backends import get_backend
+from pipeline.extract.backends.native import NativeBackend
+from pipeline.extract.backends.sas import SASBackend
+from pipeline.extract.jobs import ObservationJob
+from pipeline.extract.sas import commands as cmd
+from pipeline.extract.sas.runner import run_command
+from pipeline.select.regions import parse_regions
 from schemas.build import FlareFilter, SchemeOptions, Screening
 from schemas.energy import Band
 from schemas.errors import ConfigError, SASError
@@ -312,7 +312,7 @@ def test_process_environment_has_sas_ccf(standins, obs, tmp_path, monkeypatch):
     b = _backend(tmp_path, sas_dir=str(standins.sas_dir))
     env = b._task(
         "t",
-        __import__("pipeline.sas.environment", fromlist=["discover"]).discover(b.options),
+        __import__("pipeline.extract.sas.environment", fromlist=["discover"]).discover(b.options),
         "/x/ccf.cif",
         "0123456789",
         "t",

@@ -22,9 +22,9 @@ from sas_standins import install
 
 import catalog
 from catalog import gti as gtilib
-from pipeline.cli import main
-from pipeline.plan import plan_build
-from pipeline.sas import commands as cmd
+from pipeline.build.plan import plan_build
+from pipeline.cli.main import main
+from pipeline.extract.sas import commands as cmd
 from pipeline.simulate import simulate_preset
 from schemas.build import load_build
 from schemas.energy import Band
@@ -184,8 +184,8 @@ def test_build_failure_summary_retry_and_provenance(standins, simulated, capsys)
 
 def test_band_of_a_scheme_is_a_command_golden():
     """The argv a build stores is band_commands' (what the golden tests fix)."""
-    from pipeline.binning import TimeGrid
-    from pipeline.regions import parse_regions
+    from pipeline.extract.binning import TimeGrid
+    from pipeline.select.regions import parse_regions
     from schemas.build import Screening
 
     r = parse_regions("physical\ncircle(1,2,3)\ncircle(4,5,6) # background\n", "r")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.binning import TimeGrid
-from pipeline.regions import parse_regions
-from pipeline.sas import commands as cmd
-from pipeline.shapes import format_number
+from pipeline.extract.binning import TimeGrid
+from pipeline.extract.sas import commands as cmd
+from pipeline.select.regions import parse_regions
+from pipeline.select.shapes import format_number
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
 from schemas.schemes import scheme_from_spec

@@ -22,8 +22,8 @@ from sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
 import catalog
 from catalog.compare import compare_stores
-from pipeline.cli import main
-from pipeline.importer import reference_files
+from pipeline.build.importer import reference_files
+from pipeline.cli.main import main
 from schemas.errors import InputFileError
 from schemas.schemes import load_preset, scheme_from_spec
 

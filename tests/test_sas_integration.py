@@ -74,7 +74,7 @@ def _sas_reason() -> str | None:
 def test_real_sas_build_matches_the_native_grid(tmp_path):  # pragma: no cover - needs SAS
     import catalog
     from catalog.compare import compare_stores
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     events, regions = os.environ["XLCAT_SAS_EVENTS"], os.environ["XLCAT_SAS_REGIONS"]
     for backend in ("native", "sas"):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
-from pipeline.binning import TimeGrid
-from pipeline.sas.lightcurve import common_grid, grid_indices, raw_counts, read_lightcurve
-from pipeline.sas.outputs import curves_from_files
+from pipeline.extract.binning import TimeGrid
+from pipeline.extract.sas.lightcurve import common_grid, grid_indices, raw_counts, read_lightcurve
+from pipeline.extract.sas.outputs import curves_from_files
 from schemas.energy import Band
 from schemas.errors import InputFileError
 

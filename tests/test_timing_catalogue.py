@@ -28,7 +28,7 @@ from catalog.timing import (
     power_spectrum,
     segment_frequencies,
 )
-from pipeline.cli import main
+from pipeline.cli.main import main
 from schemas.errors import ConfigError, StoreError
 
 OBSID = "0123456789"

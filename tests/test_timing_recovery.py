@@ -32,7 +32,7 @@ from astropy.io import fits
 from scipy import stats
 
 import catalog
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.simulate import injected_lag, simulate_observation
 
 OBSIDS = ("0123456790", "0123456791")

@@ -18,7 +18,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
-from pipeline.fitsio import open_fits
+from pipeline.read.fitsio import open_fits
 from schemas.errors import InputFileError
 
 __all__ = [

@@ -4,7 +4,7 @@
 events, counts them per (elementary interval, PI) in the source and background
 regions, builds the flare curve in the same pass, then fixes the GTI and sums
 into (time bin, PI) counts. ``extract`` is a sum over PI columns followed by the
-net-rate formulas of :mod:`pipeline.netrate`. No absolute corrections
+net-rate formulas of :mod:`pipeline.extract.netrate`. No absolute corrections
 (vignetting, PSF, QE, filter) are applied; the store says so.
 """
 
@@ -17,29 +17,26 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
-from pipeline.backends.base import (
-    BandCurves,
-    ObservationJob,
-    ObservationSummary,
+from pipeline.extract.backends.base import Backend
+from pipeline.extract.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
+from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary
+from pipeline.extract.netrate import net_rate
+from pipeline.extract.observation import (
     flare_text,
-    screening_text,
-)
-from pipeline.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
-from pipeline.events import (
-    REQUIRED_COLUMNS,
-    iter_event_chunks,
-    read_event_info,
-    read_gti_file,
-)
-from pipeline.expression import compile_expression
-from pipeline.netrate import net_rate
-from pipeline.observation import (
     header_facts,
     macro_fallback,
     observation_gti,
     screened,
     screening_expression,
+    screening_text,
 )
+from pipeline.read.events import (
+    REQUIRED_COLUMNS,
+    iter_event_chunks,
+    read_event_info,
+    read_gti_file,
+)
+from pipeline.select.expression import compile_expression
 from schemas.build import SchemeOptions
 from schemas.energy import Band
 from schemas.errors import InputFileError
@@ -183,14 +180,10 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     return NativePrepared(binned=binned, summary=summary)
 
 
-class NativeBackend:
+class NativeBackend(Backend[NativePrepared]):
     """One-pass numpy extraction (the default backend)."""
 
     name: ClassVar[str] = "native"
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        if options:
-            raise ValueError(f"the native backend takes no options, got {sorted(options)}")
 
     def check(self, jobs: list[ObservationJob]) -> dict[str, Any]:
         """Nothing external is needed; returns the backend's description."""
@@ -208,10 +201,6 @@ class NativeBackend:
     def summary(self, prepared: NativePrepared) -> ObservationSummary:
         """The prepared observation's grid, GTIs and provenance."""
         return prepared.summary
-
-    def partition(self, bands: tuple[Band, ...]) -> list[tuple[Band, ...]]:
-        """All bands of a scheme in one task: they are sums over one cube."""
-        return [tuple(bands)]
 
     def extract(
         self, prepared: NativePrepared, bands: tuple[Band, ...], options: SchemeOptions

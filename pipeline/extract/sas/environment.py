@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.sas.runner import run_command
+from pipeline.extract.sas.runner import run_command
 from schemas.build import SASOptions
 from schemas.errors import SASError
 

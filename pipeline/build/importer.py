@@ -35,12 +35,12 @@ import numpy as np
 
 from catalog.layout import lightcurve_dataset
 from catalog.store import Store
-from pipeline.backends.base import combine_curves
-from pipeline.events import XMM_MJDREF
-from pipeline.fitsio import file_sha256
-from pipeline.regions import read_regions
-from pipeline.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
-from pipeline.sas.outputs import curves_from_files
+from pipeline.extract.jobs import combine_curves
+from pipeline.read.events import XMM_MJDREF
+from pipeline.read.fitsio import file_sha256
+from pipeline.select.regions import read_regions
+from pipeline.extract.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
+from pipeline.extract.sas.outputs import curves_from_files
 from schemas.build import Observation
 from schemas.build import canonical_json as _canonical_json
 from schemas.errors import ConfigError, InputFileError, StoreError, XlcatError

@@ -2,7 +2,7 @@
 
 Used for the ``#XMMEA_EP``-style macros that event files carry in their headers (e.g.
 ``XMMEA_EM = '(FLAG & 0x766ba000) == 0'`` [G309]) and for similar user expressions.
-:mod:`pipeline.selection_parser` turns the text into a tree of tuples (its docstring gives the
+:mod:`pipeline.select.parser` turns the text into a tree of tuples (its docstring gives the
 grammar); this module evaluates the tree over numpy columns. Nothing is ever handed to
 Python's ``eval`` or ``ast``.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.selection_parser import SelectionParser
+from pipeline.select.parser import SelectionParser
 from schemas.errors import ConfigError, InputFileError, XlcatError
 
 __all__ = ["Expression", "compile_expression"]

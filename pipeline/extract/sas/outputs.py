@@ -10,10 +10,10 @@ import numpy as np
 from astropy.io import fits
 from numpy.typing import NDArray
 
-from pipeline.backends.base import BandCurves
-from pipeline.binning import TimeGrid
-from pipeline.sas import commands as cmd
-from pipeline.sas.lightcurve import (
+from pipeline.extract.binning import TimeGrid
+from pipeline.extract.jobs import BandCurves
+from pipeline.extract.sas import commands as cmd
+from pipeline.extract.sas.lightcurve import (
     LightCurveFile,
     grid_indices,
     place,
@@ -61,7 +61,7 @@ def curves_from_files(
     source, background : LightCurveFile or None
         Raw evselect curves, for the counts (NaN when absent).
     grid : TimeGrid
-        Rows are placed by index (:func:`pipeline.sas.lightcurve.grid_indices`);
+        Rows are placed by index (:func:`pipeline.extract.sas.lightcurve.grid_indices`);
         grid bins without a row get NaN, and fracexp 0.
     band : Band
     strict : bool

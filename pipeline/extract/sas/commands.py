@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.backends.base import flare_text, screening_text
-from pipeline.binning import TimeGrid
-from pipeline.regions import RegionSet
-from pipeline.shapes import format_number
+from pipeline.extract.binning import TimeGrid
+from pipeline.extract.observation import flare_text, screening_text
+from pipeline.select.regions import RegionSet
+from pipeline.select.shapes import format_number
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
 

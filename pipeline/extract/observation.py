@@ -7,7 +7,9 @@
   intersected with those CCDs' STDGTInn, the user GTI and the flare GTI;
 - :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
   ``(FLAG==0)`` (decision 7), recorded;
-- :func:`header_facts`: what the provenance keeps of the EVENTS header.
+- :func:`header_facts`: what the provenance keeps of the EVENTS header;
+- :func:`screening_text`, :func:`flare_text`: the screening and the flare-curve selection
+  in SAS selectlib syntax (provenance, and the SAS backend's expressions).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
-from pipeline.backends.base import ObservationJob
-from pipeline.events import EventFileInfo, iter_event_chunks
-from pipeline.expression import Expression, compile_expression
-from schemas.build import Screening
+from pipeline.extract.jobs import ObservationJob
+from pipeline.read.events import EventFileInfo, iter_event_chunks
+from pipeline.select.expression import Expression, compile_expression
+from schemas.build import FlareFilter, Screening
 from schemas.errors import InputFileError
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "observation_gti",
     "macro_fallback",
     "header_facts",
+    "screening_text",
+    "flare_text",
 ]
 
 _MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
@@ -172,3 +176,19 @@ def header_facts(info: EventFileInfo) -> dict[str, object]:
         "telescop": info.telescop,
         "instrume": info.instrume,
     }
+
+
+def screening_text(s: Screening) -> str:
+    """The screening in SAS selectlib syntax (for provenance and the SAS backend)."""
+    parts = [f"(PATTERN<={s.pattern_max})"]
+    if s.flag_zero:
+        parts.append("(FLAG==0)")
+    parts.append(f"(PI in [{s.pi[0]}:{s.pi[1]}])")
+    if s.expression:
+        parts.append(f"({s.expression})")
+    return "&&".join(parts)
+
+
+def flare_text(f: FlareFilter, expression: str) -> str:
+    """The flare-curve selection in SAS selectlib syntax."""
+    return f"(PI in [{f.pi[0]}:{f.pi[1]}])&&(PATTERN=={f.pattern})&&({expression})"

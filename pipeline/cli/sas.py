@@ -40,7 +40,7 @@ def _schemes(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], 
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from pipeline.importer import import_reference
+    from pipeline.build.importer import import_reference
 
     schemes, abscorr, observations = _schemes(args)
     results = import_reference(

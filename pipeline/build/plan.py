@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.store import Store
-from pipeline.backends import get_backend
-from pipeline.backends.base import Backend, ObservationJob
-from pipeline.events import read_event_info, read_gti_file
-from pipeline.fitsio import file_sha256
-from pipeline.regions import read_regions
+from pipeline.extract.backends import get_backend
+from pipeline.extract.backends.base import Backend
+from pipeline.extract.jobs import ObservationJob
+from pipeline.read.events import read_event_info, read_gti_file
+from pipeline.read.fitsio import file_sha256
+from pipeline.select.regions import read_regions
 from schemas.build import BuildConfig, canonical_json
 from schemas.errors import ConfigError
 from schemas.store_layout import FORMAT_VERSION

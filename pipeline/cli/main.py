@@ -7,25 +7,30 @@ with failed groups exits with status 1 after its summary.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import logging
 import math
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from schemas.errors import ConfigError, XlcatError
 
+if TYPE_CHECKING:
+    from pipeline.build.graph import BuildProgress, ProgressCallback
+
 __all__ = ["main", "parse_range"]
 
 #: Modules that add subcommands; each defines ``register(subparsers) -> None`` and
 #: sets ``func`` on its parsers (a function of the parsed arguments returning the exit status).
-COMMAND_MODULES: tuple[str, ...] = ("pipeline.sas_cli", "pipeline.timing_cli")
+COMMAND_MODULES: tuple[str, ...] = ("pipeline.cli.sas", "pipeline.cli.timing")
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
 
@@ -60,10 +65,34 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # -- build ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _progress_display(*, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar of groups finished, fed by the build's progress callback."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task("groups written", total=None)
+
+        def update(step: BuildProgress) -> None:
+            bar.update(task, completed=step.done, total=step.total)
+
+        yield update
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
-    from pipeline.cluster import connect
-    from pipeline.graph import run_build
-    from pipeline.plan import plan_build
+    from pipeline.build.cluster import connect
+    from pipeline.build.graph import run_build
+    from pipeline.build.plan import plan_build
     from schemas.build import load_build
 
     config = load_build(args.build_file)
@@ -85,7 +114,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         processes=not args.threads,
         jobqueue=args.jobqueue,
     ) as client:
-        report = run_build(plan, client, progress=not args.no_progress, retries=args.retries)
+        with _progress_display(enabled=not args.no_progress) as progress:
+            report = run_build(plan, client, progress=progress, retries=args.retries)
     print(
         f"built {len(report.built)} groups, {len(report.up_to_date)} up to date, "
         f"{len(report.failed)} failed; store {report.store}"
@@ -244,6 +274,13 @@ def _parser() -> argparse.ArgumentParser:
         description="X-ray light-curve catalogue: build many-band EPIC-pn light curves into one "
         "Zarr store, list, query and plot them.",
     )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log what the library does on standard error (-v: each step, -vv: debugging)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write simulated pn observations and a build file")
@@ -303,9 +340,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _CLIHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command line's log handler (replaced on every call of :func:`main`)."""
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Send the library's log records (loggers ``pipeline.*``, ``catalog.*``) to stderr.
+
+    Quiet by default (the CLI prints its own summary); ``-v`` shows INFO, ``-vv`` DEBUG.
+    """
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    formatter = logging.Formatter("xlcat: %(levelname)s: %(name)s: %(message)s")
+    for name in ("pipeline", "catalog", "schemas"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        for old in [h for h in logger.handlers if isinstance(h, _CLIHandler)]:
+            logger.removeHandler(old)
+        handler = _CLIHandler(sys.stderr)
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``xlcat``; returns the exit status."""
     args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
     try:
         return int(args.func(args))
     except XlcatError as exc:

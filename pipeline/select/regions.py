@@ -1,9 +1,10 @@
 """ds9 region files in physical (sky pixel) coordinates: the parser and the source/background sets.
 
-Only what the extraction needs is accepted: ``circle``, ``annulus`` (one ring), ``ellipse`` and
-``box`` (:mod:`pipeline.shapes`) in ``physical`` coordinates. A shape whose ds9 properties carry
-the word ``background`` is a background shape; every other shape is a source shape. Several shapes
-of one kind are OR-ed, inside one pair of parentheses in SAS text (see sas-semantics.md §8).
+Only what the extraction needs is accepted: ``circle``, ``annulus`` (one ring), ``ellipse``
+and ``box`` (:mod:`pipeline.select.shapes`) in ``physical`` coordinates. A shape whose ds9
+properties carry the word ``background`` is a background shape; every other shape is a source
+shape. Several shapes of one kind are OR-ed, inside one pair of parentheses in SAS text
+(see sas-semantics.md §8).
 Anything else is rejected with the file and line; text is never evaluated.
 """
 
@@ -19,7 +20,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pipeline.shapes import Annulus, Box, Circle, Ellipse, Shape, union_area
+from pipeline.select.shapes import Annulus, Box, Circle, Ellipse, Shape, union_area
 from schemas.errors import ConfigError, InputFileError
 
 __all__ = ["RegionSet", "read_regions", "parse_regions"]

@@ -41,7 +41,7 @@ def parse_reference(text: str) -> Any:
     ConfigError
         If the text is none of these.
     """
-    from pipeline.cli import parse_range
+    from pipeline.cli.main import parse_range
 
     t = text.strip()
     if t.lower() == "others":

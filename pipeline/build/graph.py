@@ -10,10 +10,16 @@ failed task can be retried)::
 Equal-count schemes are resolved first (phase 1): their reference
 observation is prepared, its net spectrum computed, and the edges fixed; the
 prepared observation is kept on the cluster and reused by phase 2.
+
+The library draws nothing: :func:`run_build` reports each finished group to an
+optional callback (a :class:`BuildProgress`) and to the ``logging`` logger of
+this module; the command line owns the progress display.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,16 +27,26 @@ from typing import Any
 import dask
 from dask.delayed import Delayed
 from distributed import Client, Future, as_completed
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalog.layout import lightcurve_dataset
 from catalog.store import Store
-from pipeline.backends.base import Backend, BandCurves, ObservationSummary, combine_curves
-from pipeline.plan import BuildPlan, GroupSpec
+from pipeline.extract.backends.base import Backend
+from pipeline.extract.jobs import BandCurves, ObservationSummary, combine_curves
+from pipeline.build.plan import BuildPlan, GroupSpec
 from schemas.build import SchemeOptions
 from schemas.schemes import EnergyScheme
 
-__all__ = ["GroupFailure", "BuildReport", "write_group", "build_graph", "run_build"]
+__all__ = [
+    "GroupFailure",
+    "BuildReport",
+    "BuildProgress",
+    "ProgressCallback",
+    "write_group",
+    "build_graph",
+    "run_build",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,31 @@ class GroupFailure:
     obsid: str
     scheme: str
     message: str
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """One finished group of a running build, as passed to a progress callback.
+
+    Attributes
+    ----------
+    done, total : int
+        Groups finished so far (written or failed) and groups to build.
+    obsid, scheme : str
+        The group that just finished.
+    failure : GroupFailure or None
+        Why it failed; None when it was written.
+    """
+
+    done: int
+    total: int
+    obsid: str
+    scheme: str
+    failure: GroupFailure | None = None
+
+
+#: What :func:`run_build` calls after each group.
+ProgressCallback = Callable[[BuildProgress], None]
 
 
 @dataclass
@@ -122,7 +163,7 @@ def _static_attrs(plan: BuildPlan, spec: GroupSpec, scheme: EnergyScheme) -> dic
     job = plan.jobs[spec.obsid]
     opts = cfg.scheme_options[spec.scheme]
     info = plan.backend_info[spec.backend]
-    applies_abscorr = bool(info.get("applies_abscorr", False)) and bool(opts.abscorr)
+    applies_abscorr = plan.backends[spec.backend].applies_abscorr and bool(opts.abscorr)
     return {
         "obsid": spec.obsid,
         "scheme": spec.scheme,
@@ -155,12 +196,6 @@ def _static_attrs(plan: BuildPlan, spec: GroupSpec, scheme: EnergyScheme) -> dic
     }
 
 
-def _for_store(backend: Backend, store_path: str) -> Backend:
-    """The backend told where the store is, if it keeps files beside it (SAS logs and cache)."""
-    bind = getattr(backend, "for_store", None)
-    return bind(store_path) if callable(bind) else backend
-
-
 def build_graph(
     plan: BuildPlan,
     resolved: dict[str, EnergyScheme],
@@ -187,7 +222,7 @@ def build_graph(
     summaries: dict[tuple[str, str], Delayed] = {}
     out: dict[tuple[str, str], Delayed] = {}
     store_path = str(plan.config.store)
-    backends = {n: _for_store(b, store_path) for n, b in plan.backends.items()}
+    backends = {n: b.for_store(store_path) for n, b in plan.backends.items()}
     for spec in plan.todo:
         backend: Backend = backends[spec.backend]
         key = (spec.backend, spec.obsid)
@@ -228,17 +263,23 @@ def _error_text(exc: BaseException) -> str:
 
 
 def run_build(
-    plan: BuildPlan, client: Client, *, progress: bool = True, retries: int = 0
+    plan: BuildPlan,
+    client: Client,
+    *,
+    progress: ProgressCallback | None = None,
+    retries: int = 0,
 ) -> BuildReport:
     """Run a planned build on a Dask distributed client.
 
     Parameters
     ----------
     plan : BuildPlan
-        From :func:`pipeline.plan.plan_build`.
+        From :func:`pipeline.build.plan.plan_build`.
     client : distributed.Client
-    progress : bool
-        Show a progress bar of groups written.
+    progress : callable, optional
+        Called with a :class:`BuildProgress` after each group is written or fails
+        (the command line draws its progress bar from it). Every group is also
+        logged on this module's logger: written at INFO, failed at WARNING.
     retries : int
         Times Dask retries a failed task.
 
@@ -250,7 +291,24 @@ def run_build(
     report = BuildReport(store=plan.config.store, up_to_date=list(plan.up_to_date))
     Store.create(plan.config.store)
     if not plan.todo:
+        log.info("store %s: every group is up to date", plan.config.store)
         return report
+    total = len(plan.todo)
+    log.info(
+        "building %d groups into %s (%d up to date)", total, plan.config.store, len(plan.up_to_date)
+    )
+
+    def finished(spec: GroupSpec, failure: GroupFailure | None) -> None:
+        if failure is None:
+            report.built.append(spec)
+            log.info("wrote %s/%s", spec.obsid, spec.scheme)
+        else:
+            report.failed.append(failure)
+            log.warning("group %s/%s failed: %s", spec.obsid, spec.scheme, failure.message)
+        if progress is not None:
+            done = len(report.built) + len(report.failed)
+            progress(BuildProgress(done, total, spec.obsid, spec.scheme, failure))
+
     schemes = plan.config.schemes
     resolved: dict[str, EnergyScheme] = {n: s for n, s in schemes.items() if s.is_resolved}
     reused: dict[tuple[str, str], Future] = {}
@@ -259,27 +317,29 @@ def run_build(
     for name in unresolved:
         scheme = schemes[name]
         backend_name = plan.config.scheme_backend(name)
-        backend = _for_store(plan.backends[backend_name], str(plan.config.store))
-        key = (backend_name, scheme.reference)
+        backend = plan.backends[backend_name].for_store(str(plan.config.store))
+        reference = scheme.reference
+        assert reference is not None  # an unresolved scheme is an equal-count scheme
+        key = (backend_name, reference)
         if key not in reused:
             reused[key] = client.submit(
                 backend.prepare,
-                plan.jobs[scheme.reference],
+                plan.jobs[reference],
                 pure=True,
                 retries=retries,
-                key=f"prepare-{backend_name}-{scheme.reference}",
+                key=f"prepare-{backend_name}-{reference}",
             )
         spectrum = client.submit(backend.reference_spectrum, reused[key], pure=True)
         try:
             resolved[name] = client.submit(_resolve, scheme, spectrum, pure=True).result()
         except Exception as exc:  # noqa: BLE001 - reported per group, never raised
             failed_schemes[name] = (
-                f"equal-count scheme {name}: reference {scheme.reference}: {_error_text(exc)}"
+                f"equal-count scheme {name}: reference {reference}: {_error_text(exc)}"
             )
     todo = [s for s in plan.todo if s.scheme not in failed_schemes]
     for spec in plan.todo:
         if spec.scheme in failed_schemes:
-            report.failed.append(GroupFailure(spec.obsid, spec.scheme, failed_schemes[spec.scheme]))
+            finished(spec, GroupFailure(spec.obsid, spec.scheme, failed_schemes[spec.scheme]))
     sub = BuildPlan(
         plan.config, plan.backends, plan.backend_info, plan.jobs, plan.fingerprints, todo
     )
@@ -288,20 +348,13 @@ def run_build(
     futures = client.compute([graph[k] for k in keys], retries=retries)
     where = {f.key: k for f, k in zip(futures, keys, strict=True)}
     specs = {(s.obsid, s.scheme): s for s in todo}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("groups written", total=len(futures))
-        for fut in as_completed(futures):
-            obsid, scheme = where[fut.key]
-            if fut.status == "finished":
-                report.built.append(specs[(obsid, scheme)])
-            else:
-                report.failed.append(GroupFailure(obsid, scheme, _error_text(fut.exception())))
-            bar.advance(task)
+    for fut in as_completed(futures):
+        obsid, scheme = where[fut.key]
+        failure = (
+            None
+            if fut.status == "finished"
+            else GroupFailure(obsid, scheme, _error_text(fut.exception()))
+        )
+        finished(specs[(obsid, scheme)], failure)
     report.failed.sort(key=lambda f: (f.obsid, f.scheme))
     return report

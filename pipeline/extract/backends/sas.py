@@ -1,7 +1,7 @@
 """The SAS backend: evselect and epiclccorr for each (obsid, band), as Dask tasks.
 
 ``check`` finds SAS and each observation's calibration index before anything
-runs (:mod:`pipeline.sas.environment`). ``prepare`` (one task per observation)
+runs (:mod:`pipeline.extract.sas.environment`). ``prepare`` (one task per observation)
 fixes the explicit grid (t0 = TSTART, ``ceil((TSTOP - TSTART)/dt)`` bins, the
 native grid), runs the flare filter (evselect + tabgtigen) when the build asks
 for it, and fixes the GTI as the native backend does (decision 4): [TSTART,
@@ -12,7 +12,7 @@ holds GTI arrays, not paths, so band tasks may run on other machines.
 ``extract`` (one task per band) writes that GTI into its own temporary folder,
 runs evselect for the source and the background on the grid, then epiclccorr
 (``applyabsolutecorrections`` from the scheme's ``abscorr``), and reads the
-outputs onto the grid by index (:mod:`pipeline.sas.lightcurve`). Each band's exact
+outputs onto the grid by index (:mod:`pipeline.extract.sas.lightcurve`). Each band's exact
 argument lists, stdout and stderr are kept, compressed, in its provenance
 record. A failed command names the obsid, band and command and leaves its folder
 in ``.<store>.sas-logs/<obsid>/<band>/``; successful bands are cached in
@@ -35,24 +35,25 @@ from pydantic import ValidationError
 
 from catalog import gti as gtilib
 from catalog.layout import encode_text_record
-from pipeline.backends.base import (
-    BandCurves,
-    ObservationJob,
-    ObservationSummary,
-    combine_curves,
+from pipeline.extract.backends.base import Backend
+from pipeline.extract.binning import TimeGrid
+from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary, combine_curves
+from pipeline.extract.observation import (
     flare_text,
+    header_facts,
+    macro_fallback,
+    observation_gti,
+    region_ccds,
     screening_text,
 )
-from pipeline.binning import TimeGrid
-from pipeline.events import EventFileInfo, read_event_info, read_gti_file
-from pipeline.fitsio import file_sha256
-from pipeline.observation import header_facts, macro_fallback, observation_gti, region_ccds
-from pipeline.sas import commands as cmd
-from pipeline.sas.cache import BandCache, task_key
-from pipeline.sas.environment import SASEnvironment, discover, find_ccf
-from pipeline.sas.outputs import curves_from_outputs, write_gti_file
-from pipeline.sas.runner import TaskFolder
-from pipeline.shapes import format_number
+from pipeline.extract.sas import commands as cmd
+from pipeline.extract.sas.cache import BandCache, task_key
+from pipeline.extract.sas.environment import SASEnvironment, discover, find_ccf
+from pipeline.extract.sas.outputs import curves_from_outputs, write_gti_file
+from pipeline.extract.sas.runner import TaskFolder
+from pipeline.read.events import EventFileInfo, read_event_info, read_gti_file
+from pipeline.read.fitsio import file_sha256
+from pipeline.select.shapes import format_number
 from schemas.build import SASOptions, SchemeOptions
 from schemas.energy import Band
 from schemas.errors import ConfigError, InputFileError, SASError
@@ -91,7 +92,7 @@ def _band_text(band: Band) -> str:
     return f"{band.pi_lo / 1000:g}-{band.pi_hi / 1000:g} keV (PI [{band.pi_lo}:{band.pi_hi}))"
 
 
-class SASBackend:
+class SASBackend(Backend[SASPrepared]):
     """Extraction with SAS (evselect + epiclccorr), one Dask task per band.
 
     Parameters
@@ -106,6 +107,7 @@ class SASBackend:
     """
 
     name: ClassVar[str] = "sas"
+    applies_abscorr: ClassVar[bool] = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         try:
@@ -118,7 +120,7 @@ class SASBackend:
         self.store: Path | None = None
 
     # -- where files go ------------------------------------------------------------------
-    def for_store(self, store: str | os.PathLike) -> SASBackend:
+    def for_store(self, store: str | os.PathLike[str]) -> SASBackend:
         """A copy that keeps failure logs and the band cache beside ``store``.
 
         Logs of failed tasks go to ``.<store name>.sas-logs/<obsid>/<task>/`` and
@@ -153,7 +155,7 @@ class SASBackend:
             keep=self.options.keep_temp,
         )
 
-    # -- the Backend protocol ----------------------------------------------------------------
+    # -- the Backend hooks ----------------------------------------------------------------
     def check(self, jobs: list[ObservationJob]) -> dict[str, Any]:
         """Find SAS and every observation's CCF; raise one SASError if anything is missing.
 

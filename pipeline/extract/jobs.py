@@ -1,28 +1,25 @@
-"""The extraction-backend interface that the Dask graph is written against.
+"""Values that travel between the build's tasks: the job of one observation and its results.
 
-A backend turns one observation and a set of energy bands into light curves on
-the observation's explicit time grid. The graph never branches on a backend's
-name: it asks the backend to ``prepare`` each observation (one task each), to
-``partition`` a scheme's bands into extraction units (all bands at once for the
-native one-pass backend, one band per task for SAS), to ``extract`` each unit,
-and it writes the assembled bands of each (obsid, scheme) through ``catalog``.
-Everything passed between tasks is a frozen, picklable value.
+These are the types every extraction backend and the observation-level rules
+(:mod:`pipeline.extract.observation`) share; they sit below both, so nothing
+imports upward from a backend. All are frozen, picklable values (they are shipped
+to Dask workers).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.regions import RegionSet
-from schemas.build import FlareFilter, SchemeOptions, Screening
+from pipeline.select.regions import RegionSet
+from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
 
-__all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "Backend", "combine_curves"]
+__all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "combine_curves"]
 
 
 @dataclass(frozen=True)
@@ -146,55 +143,3 @@ def combine_curves(parts: list[BandCurves]) -> BandCurves:
         bkg_counts=stack("bkg_counts"),
         band_provenance=prov,
     )
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """An extraction backend (see the module docstring).
-
-    Implementations must be picklable (they are shipped to Dask workers) and
-    their methods pure functions of their arguments, so a failed task can be
-    retried.
-    """
-
-    name: ClassVar[str]
-
-    def check(self, jobs: list[ObservationJob]) -> dict[str, Any]:
-        """Check the environment before any task runs; return provenance (versions...)."""
-        ...
-
-    def prepare(self, job: ObservationJob) -> Any:
-        """Per-observation work shared by all bands (one task per observation)."""
-        ...
-
-    def summary(self, prepared: Any) -> ObservationSummary:
-        """The grid, GTIs and provenance of a prepared observation."""
-        ...
-
-    def partition(self, bands: tuple[Band, ...]) -> list[tuple[Band, ...]]:
-        """Split a scheme's bands into extraction units (one task each)."""
-        ...
-
-    def extract(self, prepared: Any, bands: tuple[Band, ...], options: SchemeOptions) -> BandCurves:
-        """Light curves of ``bands``."""
-        ...
-
-    def reference_spectrum(self, prepared: Any) -> tuple[NDArray[np.float64], int]:
-        """Net counts per 5 eV channel (and the first channel), for equal-count schemes."""
-        ...
-
-
-def screening_text(s: Screening) -> str:
-    """The screening in SAS selectlib syntax (for provenance and the SAS backend)."""
-    parts = [f"(PATTERN<={s.pattern_max})"]
-    if s.flag_zero:
-        parts.append("(FLAG==0)")
-    parts.append(f"(PI in [{s.pi[0]}:{s.pi[1]}])")
-    if s.expression:
-        parts.append(f"({s.expression})")
-    return "&&".join(parts)
-
-
-def flare_text(f: FlareFilter, expression: str) -> str:
-    """The flare-curve selection in SAS selectlib syntax."""
-    return f"(PI in [{f.pi[0]}:{f.pi[1]}])&&(PATTERN=={f.pattern})&&({expression})"

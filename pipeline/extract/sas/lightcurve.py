@@ -22,8 +22,8 @@ import numpy as np
 from astropy.io import fits
 from numpy.typing import NDArray
 
-from pipeline.binning import TimeGrid
-from pipeline.fitsio import open_fits
+from pipeline.extract.binning import TimeGrid
+from pipeline.read.fitsio import open_fits
 from schemas.errors import InputFileError
 
 __all__ = [

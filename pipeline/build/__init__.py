@@ -1,0 +1,7 @@
+"""Building a catalogue: plan, Dask graph, cluster, and importing existing light curves.
+
+- :mod:`pipeline.build.plan`: validate every input and decide which groups to (re)build;
+- :mod:`pipeline.build.graph`: the Dask graph of a build and running it;
+- :mod:`pipeline.build.cluster`: a LocalCluster, a scheduler address, or dask-jobqueue;
+- :mod:`pipeline.build.importer`: SAS light curves already on disk into a store.
+"""

@@ -1,0 +1,12 @@
+"""Extracting light curves: binning, net rates, and the backends that do it.
+
+- :mod:`pipeline.extract.jobs`: the values that travel between tasks (an observation's job,
+  its summary, the band curves);
+- :mod:`pipeline.extract.observation`: rules every backend applies the same way (screening,
+  the observation's GTI, header macros);
+- :mod:`pipeline.extract.binning`: the explicit time grid and the one-pass counts per
+  (time bin, PI column);
+- :mod:`pipeline.extract.netrate`: net rate, error and background from counts;
+- :mod:`pipeline.extract.backends`: the backend base class and registry (``native``, ``sas``);
+- :mod:`pipeline.extract.sas`: running SAS tasks for the ``sas`` backend.
+"""
