@@ -1,6 +1,6 @@
 """Native extraction checked bin by bin against a brute-force selection of events.
 
-The event files are hand-made (tests/eventfiles.py): events sit exactly on
+The event files are hand-made (tests/helpers/eventfiles.py): events sit exactly on
 region borders, band edges, bin edges and GTI edges, plus seeded random events.
 """
 
@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from eventfiles import (
+
+from pipeline.extract.backends import native
+from pipeline.extract.backends.native import NativeBackend, bin_observation
+from pipeline.extract.jobs import ObservationJob
+from pipeline.select.regions import parse_regions
+from schemas.build import FlareFilter, SchemeOptions, Screening
+from schemas.energy import Band
+from schemas.errors import InputFileError
+from tests.helpers.eventfiles import (
     REGION_TEXT,
     T0,
     EventSet,
@@ -18,14 +26,6 @@ from eventfiles import (
     random_events,
     write_event_file,
 )
-
-from pipeline.extract.backends import native
-from pipeline.extract.backends.native import NativeBackend, bin_observation
-from pipeline.extract.jobs import ObservationJob
-from pipeline.select.regions import parse_regions
-from schemas.build import FlareFilter, SchemeOptions, Screening
-from schemas.energy import Band
-from schemas.errors import InputFileError
 
 SRC = [(1000.0, 1000.0, 100.0)]
 BKG = [(3000.0, 1000.0, 200.0), (1000.0, 3000.0, 150.0)]

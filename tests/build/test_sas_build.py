@@ -1,6 +1,6 @@
 """``xlcat build`` with backend "sas", end to end, through stand-in SAS executables.
 
-The stand-ins (tests/sas_standin_impl.py) test xlcat's handling of processes --
+The stand-ins (tests/helpers/sas_standin_impl.py) test xlcat's handling of processes --
 the graph, failures per group, the summary and exit status, retries of only what
 failed, logs kept, provenance stored -- never SAS's numbers. Their evselect really
 selects with the expression it is given, so the raw counts must equal the native
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sas_fixtures import corrected_from_counts
-from sas_standin_impl import C_ABS, RATIO
-from sas_standins import install
+from tests.helpers.sas_fixtures import corrected_from_counts
+from tests.helpers.sas_standin_impl import C_ABS, RATIO
 
 import catalog
 from catalog import gti as gtilib
@@ -30,11 +29,6 @@ from schemas.build import load_build
 from schemas.energy import Band
 from schemas.errors import SASError
 
-
-@pytest.fixture
-def standins(tmp_path, monkeypatch):
-    """Stand-in evselect, epiclccorr, tabgtigen and sasversion first on PATH (not SAS)."""
-    return install(tmp_path, monkeypatch)
 
 
 OBSID = "0201830201"

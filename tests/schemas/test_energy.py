@@ -15,7 +15,7 @@ from schemas.energy import Band, chan_to_pi, equal_count_edges, kev_to_pi
 from schemas.errors import ConfigError, XlcatError
 from schemas.schemes import EnergyScheme, load_preset, preset_names, scheme_from_spec
 
-PUBLISHED = Path("/work/shared/data/ngc5506_schemes.json")
+PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "ngc5506_schemes.json"
 PRESET_NAMES = (
     "1a 3a 4a 8a 8ch 8lch 12a 12ch 12lch 12cch 16a 16ch 16lch 24a 24ch 24lch 24cch "
     "32a 32ch 32lch 32cch 48lch 48cch 16a_lin"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
-from eventfiles import (
+from tests.helpers.eventfiles import (
     REGION_TEXT,
     T0,
     EventSet,
@@ -50,17 +50,6 @@ regions = "0123456790/ds9.reg"
 """
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 def _events(i: int) -> EventSet:
     return EventSet.concat([edge_events(), random_events(8000, seed=100 + i)])
 
@@ -84,8 +73,8 @@ def _snapshot(store: Path) -> dict[str, float]:
     return {str(p.relative_to(store)): p.stat().st_mtime_ns for p in store.rglob("*")}
 
 
-def test_build_stores_brute_force_counts(workdir, client):
-    _, report = _build(workdir / "build.toml", client)
+def test_build_stores_brute_force_counts(workdir, dask_client):
+    _, report = _build(workdir / "build.toml", dask_client)
     assert report.ok and len(report.built) == 6
     cat = catalog.open(workdir / "test.zarr")
     gti = [(T0, T0 + 400), (T0 + 430, T0 + 1000)]
@@ -106,8 +95,8 @@ def test_build_stores_brute_force_counts(workdir, client):
     np.testing.assert_allclose(eight.rate.sum("band").values, one.rate.values[0], rtol=1e-12)
 
 
-def test_index_rows_and_equal_count_scheme(workdir, client):
-    _build(workdir / "build.toml", client)
+def test_index_rows_and_equal_count_scheme(workdir, dask_client):
+    _build(workdir / "build.toml", dask_client)
     cat = catalog.open(workdir / "test.zarr")
     idx = cat.index
     assert len(idx) == 2 * (1 + 8 + 4)
@@ -135,36 +124,36 @@ def test_index_rows_and_equal_count_scheme(workdir, client):
     np.testing.assert_array_equal(cat.lightcurves(OBSIDS[1], "4cch").pi_lo, ref.pi_lo)
 
 
-def test_rebuild_skips_up_to_date_and_redoes_changed(workdir, client):
-    _build(workdir / "build.toml", client)
+def test_rebuild_skips_up_to_date_and_redoes_changed(workdir, dask_client):
+    _build(workdir / "build.toml", dask_client)
     store = workdir / "test.zarr"
     before = Store(store).group_attrs(OBSIDS[1], "8ch")["created"]
-    plan, _ = _build(workdir / "build.toml", client)
+    plan, _ = _build(workdir / "build.toml", dask_client)
     assert plan.todo == [] and len(plan.up_to_date) == 6
     # change one observation's regions: its groups (and schemes referencing it) are redone
     (workdir / OBSIDS[0] / "ds9.reg").write_text(
         REGION_TEXT.replace("circle(1000,1000,100)", "circle(1000,1000,90)")
     )
-    plan, report = _build(workdir / "build.toml", client)
+    plan, report = _build(workdir / "build.toml", dask_client)
     redo = sorted((s.obsid, s.scheme) for s in plan.todo)
     assert redo == [(OBSIDS[0], "1a"), (OBSIDS[0], "4cch"), (OBSIDS[0], "8ch"), (OBSIDS[1], "4cch")]
     assert report.ok
     assert Store(store).group_attrs(OBSIDS[1], "8ch")["created"] == before
 
 
-def test_resumed_build_equals_fresh_build(workdir, client):
-    _build(workdir / "build.toml", client)
+def test_resumed_build_equals_fresh_build(workdir, dask_client):
+    _build(workdir / "build.toml", dask_client)
     fresh = catalog.open(workdir / "test.zarr").lightcurves(OBSIDS[0], "8ch")
     shutil.rmtree(workdir / "test.zarr" / OBSIDS[0] / "8ch")  # as if interrupted
-    plan, report = _build(workdir / "build.toml", client)
+    plan, report = _build(workdir / "build.toml", dask_client)
     assert [(s.obsid, s.scheme) for s in plan.todo] == [(OBSIDS[0], "8ch")]
     resumed = catalog.open(workdir / "test.zarr").lightcurves(OBSIDS[0], "8ch")
     for v in ("rate", "error", "src_counts", "bkg_counts", "fracexp"):
         np.testing.assert_array_equal(resumed[v].values, fresh[v].values)
 
 
-def test_conflicting_scheme_definition_is_refused(workdir, client):
-    _build(workdir / "build.toml", client)
+def test_conflicting_scheme_definition_is_refused(workdir, dask_client):
+    _build(workdir / "build.toml", dask_client)
     snap = _snapshot(workdir / "test.zarr")
     (workdir / "build.toml").write_text(
         BUILD.replace("lin = [400, 2000, 8]", "lin = [400, 2000, 4]")
@@ -181,10 +170,10 @@ def test_bad_input_writes_nothing(workdir):
     assert not (workdir / "test.zarr").exists()
 
 
-def test_failed_observation_does_not_stop_others(workdir, client):
+def test_failed_observation_does_not_stop_others(workdir, dask_client):
     plan = plan_build(load_build(workdir / "build.toml"))
     (workdir / OBSIDS[1] / "ev.fits").write_bytes(b"not a FITS file")  # broken after planning
-    report = run_build(plan, client)
+    report = run_build(plan, dask_client)
     failed = sorted((f.obsid, f.scheme) for f in report.failed)
     assert failed == [(OBSIDS[1], "1a"), (OBSIDS[1], "4cch"), (OBSIDS[1], "8ch")]
     assert all("InputFileError" in f.message for f in report.failed)
@@ -216,8 +205,8 @@ def test_store_path_that_is_not_a_store(tmp_path):
         Store.create(tmp_path / "x.zarr")
 
 
-def test_query_energy_and_time(workdir, client):
-    _build(workdir / "build.toml", client)
+def test_query_energy_and_time(workdir, dask_client):
+    _build(workdir / "build.toml", dask_client)
     cat = catalog.open(workdir / "test.zarr")
     within = cat.lightcurves(OBSIDS[0], "8ch", energy=(2.1, 5.0))  # 8ch: 1 keV bands
     assert within.pi_lo.values.tolist() == [3000, 4000]
@@ -232,8 +221,8 @@ def test_query_energy_and_time(workdir, client):
     assert list(many) == list(OBSIDS)
 
 
-def test_to_stingray_round_trips_counts_and_gtis(workdir, client):
-    _build(workdir / "build.toml", client)
+def test_to_stingray_round_trips_counts_and_gtis(workdir, dask_client):
+    _build(workdir / "build.toml", dask_client)
     cat = catalog.open(workdir / "test.zarr")
     ds = cat.lightcurves(OBSIDS[0], "8ch")
     lcs = cat.to_stingray(OBSIDS[0], "8ch")

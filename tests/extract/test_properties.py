@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from eventfiles import T0, FileSpec, random_events, write_event_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +11,7 @@ from pipeline.extract.jobs import ObservationJob
 from pipeline.select.regions import parse_regions
 from schemas.build import Screening
 from schemas.energy import Band
+from tests.helpers.eventfiles import T0, FileSpec, random_events, write_event_file
 
 REGIONS = """physical
 circle(1000,1000,100)

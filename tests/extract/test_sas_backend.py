@@ -1,6 +1,6 @@
 """The SAS backend's handling of SAS processes, tested with stand-in executables.
 
-The stand-ins (tests/sas_standin_impl.py) are small Python scripts named evselect,
+The stand-ins (tests/helpers/sas_standin_impl.py) are small Python scripts named evselect,
 epiclccorr, tabgtigen and sasversion put first on PATH. They test xlcat's handling
 of processes -- argument lists, working folders, timeouts, non-zero exits, missing
 outputs, retries, logs kept, the environment check -- and never SAS's numbers.
@@ -14,16 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eventfiles import (
-    REGION_TEXT,
-    T0,
-    EventSet,
-    FileSpec,
-    edge_events,
-    random_events,
-    write_event_file,
-)
-from sas_standins import install
 
 from pipeline.extract.backends import get_backend
 from pipeline.extract.backends.native import NativeBackend
@@ -35,13 +25,15 @@ from pipeline.select.regions import parse_regions
 from schemas.build import FlareFilter, SchemeOptions, Screening
 from schemas.energy import Band
 from schemas.errors import ConfigError, SASError
-
-
-@pytest.fixture
-def standins(tmp_path, monkeypatch):
-    """Stand-in evselect, epiclccorr, tabgtigen and sasversion first on PATH (not SAS)."""
-    return install(tmp_path, monkeypatch)
-
+from tests.helpers.eventfiles import (
+    REGION_TEXT,
+    T0,
+    EventSet,
+    FileSpec,
+    edge_events,
+    random_events,
+    write_event_file,
+)
 
 CCD_GTIS = {4: [(T0, T0 + 400), (T0 + 430, T0 + 1000)], 5: [(T0, T0 + 600), (T0 + 650, T0 + 1000)]}
 BAND = Band(2000, 4000)

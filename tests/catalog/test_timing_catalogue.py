@@ -15,7 +15,6 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
-from eventfiles import REGION_TEXT, T0, EventSet, FileSpec, write_event_file
 
 import catalog
 from catalog.timing import (
@@ -30,6 +29,7 @@ from catalog.timing import (
 )
 from pipeline.cli.main import main
 from schemas.errors import ConfigError, StoreError
+from tests.helpers.eventfiles import REGION_TEXT, T0, EventSet, FileSpec, write_event_file
 
 OBSID = "0123456789"
 DT, SPAN, GAP = 10.0, 40000.0, (20000.0, 20500.0)

@@ -2,7 +2,7 @@
 
 No real SAS light-curve file exists on this machine (``../shared/data`` has none), so
 the fixture files are written as sas-semantics.md §1.4 and §2.4 describe evselect
-and epiclccorr output (tests/sas_fixtures.py), with the variations that are still
+and epiclccorr output (tests/helpers/sas_fixtures.py), with the variations that are still
 open (§11): TIMEPIXR 0, 0.5 or absent, NaN rows, rows missing or added at the end.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
 from pipeline.extract.binning import TimeGrid
 from pipeline.extract.sas.lightcurve import common_grid, grid_indices, raw_counts, read_lightcurve
 from pipeline.extract.sas.outputs import curves_from_files
 from schemas.energy import Band
 from schemas.errors import InputFileError
+from tests.helpers.sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
 T0, DT, N = 300000000.0, 128.0, 6
 GRID = TimeGrid(T0, DT, N)

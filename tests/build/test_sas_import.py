@@ -2,7 +2,7 @@
 
 No SAS light-curve files exist on this machine (``../shared/data`` holds none), so the
 folder is written here as sas-semantics.md describes epiclccorr and evselect output
-(tests/sas_fixtures.py), in the NGC 5506 study's layout
+(tests/helpers/sas_fixtures.py), in the NGC 5506 study's layout
 ``<obsid>/pn/lc/<scheme>/lc_<dt:03g>__<i>.fits`` (+ ``__s``, ``__b``), i counted from 1
 as aztools ``scripts/xmm_lc.py`` does (``ie + 1``).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from sas_fixtures import corrected_from_counts, write_corrected, write_raw
+from tests.helpers.sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
 import catalog
 from catalog.compare import compare_stores

@@ -8,7 +8,11 @@ import json
 
 import numpy as np
 import pytest
-from eventfiles import (
+
+import catalog
+from pipeline.cli.main import main, parse_range
+from schemas.errors import ConfigError
+from tests.helpers.eventfiles import (
     REGION_TEXT,
     T0,
     EventSet,
@@ -17,10 +21,6 @@ from eventfiles import (
     random_events,
     write_event_file,
 )
-
-import catalog
-from pipeline.cli.main import main, parse_range
-from schemas.errors import ConfigError
 
 BUILD = """
 store = "cli.zarr"

@@ -23,7 +23,8 @@ import pytest
 
 from pipeline.extract.sas import environment
 
-TESTS = Path(__file__).resolve().parent
+#: The repository root, put on the stand-ins' sys.path so they import ``tests.helpers``.
+ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("evselect", "epiclccorr", "tabgtigen", "sasversion")
 
 
@@ -60,8 +61,8 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
         exe.write_text(
             f"#!{sys.executable}\n"
             "import sys\n"
-            f"sys.path.insert(0, {str(TESTS)!r})\n"
-            "from sas_standin_impl import main\n"
+            f"sys.path.insert(0, {str(ROOT)!r})\n"
+            "from tests.helpers.sas_standin_impl import main\n"
             f"sys.exit(main({name!r}, sys.argv[1:]))\n"
         )
         exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

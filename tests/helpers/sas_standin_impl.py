@@ -3,7 +3,7 @@
 They exist to test how xlcat handles processes (argument lists, working folders,
 timeouts, non-zero exits, missing outputs, retries, logs kept), never SAS's
 numbers: they write *plausible* outputs in the layouts that sas-semantics.md
-describes (tests/sas_fixtures.py). evselect really selects events with the
+describes (tests/helpers/sas_fixtures.py). evselect really selects events with the
 expression it is given (its ``&&`` terms: region shapes, ``gti(file,TIME)`` and
 column tests through xlcat's selectlib evaluator) and counts them on the grid it
 is given, so a build through the stand-ins can be compared with the native one;
@@ -124,7 +124,7 @@ def _events(table: str):
 
 def _evselect(a: dict[str, str], action: str | None) -> int:
     import numpy as np
-    from sas_fixtures import write_raw
+    from tests.helpers.sas_fixtures import write_raw
 
     cols, header = _events(a["table"])
     ok = _select(a.get("expression", ""), cols, header)
@@ -168,7 +168,7 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
 def _epiclccorr(a: dict[str, str]) -> int:
     import numpy as np
     from astropy.io import fits
-    from sas_fixtures import corrected_from_counts, write_corrected
+    from tests.helpers.sas_fixtures import corrected_from_counts, write_corrected
 
     def read(p):
         with fits.open(p) as hdul:
