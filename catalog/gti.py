@@ -2,8 +2,8 @@
 
 A GTI table is an ``(n, 2)`` float64 array of ``[start, stop)`` intervals in
 seconds (mission elapsed time), sorted and non-overlapping once normalised. An
-instant ``t`` is good when ``start <= t < stop`` for some row (project decision 4
-in ``sas-semantics.md``).
+instant ``t`` is good when ``start <= t < stop`` for some row (see
+``docs/semantics.md`` §4).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def from_good_samples(
     Each maximal run ``a..b`` of good samples becomes
     ``[t_a - pre * (t_a - t_{a-1}), t_b + post * (t_{b+1} - t_b)]``; at the first
     or last sample the single available neighbour spacing is used
-    (``sas-semantics.md`` section 3.1). Touching runs merge.
+    (``docs/semantics.md`` §9). Touching runs merge.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Net (background-subtracted) light curves from source and background counts.
 
-Project decision 5 (``sas-semantics.md`` section 0 and section 2.5): with N_s and
+The project's rule (``docs/semantics.md`` §6): with N_s and
 N_b the source and background counts in a bin, f its fractional exposure, dt the
 bin width and r = A_src / A_bkg the geometric area ratio,
 

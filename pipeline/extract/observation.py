@@ -3,10 +3,10 @@
 - :func:`screened`: the screening mask of a chunk of events;
 - :func:`region_ccds`: the CCDs holding screened source or background events (one
   pass over the event file in row chunks; the native backend gets them from its own pass);
-- :func:`observation_gti`: the GTI every band applies (decision 4): [TSTART, TSTOP]
+- :func:`observation_gti`: the GTI every band applies (docs/semantics.md §4): [TSTART, TSTOP]
   intersected with those CCDs' STDGTInn, the user GTI and the flare GTI;
 - :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
-  ``(FLAG==0)`` (decision 7), recorded;
+  ``(FLAG==0)`` (docs/semantics.md §8), recorded;
 - :func:`header_facts`: what the provenance keeps of the EVENTS header;
 - :func:`screening_text`, :func:`flare_text`: the screening and the flare-curve selection
   in SAS selectlib syntax (provenance, and the SAS backend's expressions).

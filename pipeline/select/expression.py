@@ -1,7 +1,8 @@
 """A small, safe evaluator for selectlib-style selection expressions over event columns.
 
 Used for the ``#XMMEA_EP``-style macros that event files carry in their headers (e.g.
-``XMMEA_EM = '(FLAG & 0x766ba000) == 0'`` [G309]) and for similar user expressions.
+``XMMEA_EM = '(FLAG & 0x766ba000) == 0'``; docs/semantics.md §8, ref 25) and for similar
+user expressions.
 :mod:`pipeline.select.parser` turns the text into a tree of tuples (its docstring gives the
 grammar); this module evaluates the tree over numpy columns. Nothing is ever handed to
 Python's ``eval`` or ``ast``.

@@ -1,9 +1,9 @@
 """The syntax of selectlib-style selection expressions: tokeniser and recursive-descent parser.
 
 Used for the ``#XMMEA_EP``-style macros that event files carry in their headers (e.g.
-``XMMEA_EM = '(FLAG & 0x766ba000) == 0'`` [G309]) and for similar user expressions. The text is
-tokenised and parsed by recursive descent into a tree of tuples; nothing is ever handed to
-Python's ``eval`` or ``ast``. Grammar, lowest precedence first (sas-semantics.md §1.6, [SL3]):
+``XMMEA_EM = '(FLAG & 0x766ba000) == 0'`` [ref 25]) and for similar user expressions. The text
+is tokenised and parsed by recursive descent into a tree of tuples; nothing is ever handed to
+Python's ``eval`` or ``ast``. Grammar, lowest precedence first (docs/semantics.md §10, [ref 6]):
 
     or      := and  (('||' | '.or.')  and)*
     and     := not  (('&&' | '.and.') not)*
@@ -17,7 +17,7 @@ Python's ``eval`` or ``ast``. Grammar, lowest precedence first (sas-semantics.md
 
 ``&`` and ``|`` bind tighter than comparisons (unlike C), so ``FLAG & 0x10 == 0`` means
 ``(FLAG & 0x10) == 0``. Comparisons do not chain. Numbers in a logical context mean "!= 0" (C).
-Intervals [SL21]: ``[lo:hi]`` or ``lo:hi`` lo <= x <= hi; ``[lo:hi)``; ``(lo:hi]``; ``(lo:hi)``;
+Intervals [ref 8]: ``[lo:hi]`` or ``lo:hi`` lo <= x <= hi; ``[lo:hi)``; ``(lo:hi]``; ``(lo:hi)``;
 ``val`` x == val; ``lo:`` x >= lo; ``:hi`` x <= hi; a comma list is OR-ed.
 """
 

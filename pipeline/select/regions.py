@@ -4,7 +4,7 @@ Only what the extraction needs is accepted: ``circle``, ``annulus`` (one ring), 
 and ``box`` (:mod:`pipeline.select.shapes`) in ``physical`` coordinates. A shape whose ds9
 properties carry the word ``background`` is a background shape; every other shape is a source
 shape. Several shapes of one kind are OR-ed, inside one pair of parentheses in SAS text
-(see sas-semantics.md §8).
+(see docs/semantics.md §2).
 Anything else is rejected with the file and line; text is never evaluated.
 """
 
@@ -77,7 +77,7 @@ class RegionSet:
         """selectlib filter, e.g. ``((X,Y) IN circle(a) || (X,Y) IN circle(b))``.
 
         The shapes are OR-ed inside ONE pair of parentheses, so ``A && <region> && B`` never lets
-        a shape bypass A or B (sas-semantics.md §8).
+        a shape bypass A or B (docs/semantics.md §2).
 
         Raises
         ------

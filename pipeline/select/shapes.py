@@ -1,8 +1,9 @@
 """Region shapes in physical (sky pixel) coordinates: membership, areas of unions, SAS text.
 
 ``circle``, ``annulus`` (one ring), ``ellipse`` and ``box``, as ds9 and SAS selectlib define
-them, in XMM sky pixels (1 px = 0.05 arcsec [THR8]). Borders are inclusive, as selectlib's region
-functions are true "inside or on the border" [SL15].
+them, in XMM sky pixels (1 px = 0.05 arcsec [ref 16]). Borders are inclusive, as selectlib's
+region functions are true "inside or on the border" [ref 7]. Rules: docs/semantics.md §2;
+``[ref N]`` is entry N of its reference list.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Annulus:
             )
 
     def contains(self, X: ArrayLike, Y: ArrayLike) -> NDArray[np.bool_]:
-        """True where r_in^2 <= (X-x)^2 + (Y-y)^2 <= r_out^2 (both borders inclusive [SL15])."""
+        """True where r_in^2 <= (X-x)^2 + (Y-y)^2 <= r_out^2 (both borders inclusive [ref 7])."""
         X, Y = _xy(X, Y)
         dx, dy = X - self.x, Y - self.y
         d2 = dx * dx + dy * dy
@@ -159,7 +160,7 @@ class Annulus:
 class Ellipse:
     """Ellipse of centre (x, y), semi-axes a (along ``angle``) and b, sky pixels.
 
-    ``angle`` is in degrees, counter-clockwise from +X (ds9 and selectlib convention [I]).
+    ``angle`` is in degrees, counter-clockwise from +X (ds9 and selectlib convention, assumed).
     Contains u^2 b^2 + v^2 a^2 <= a^2 b^2 with (u, v) the point in the ellipse's frame.
     """
 
@@ -221,7 +222,7 @@ class Ellipse:
 class Box:
     """Rectangle of centre (x, y), full width and height (ds9 convention), sky pixels.
 
-    ``angle`` is in degrees, counter-clockwise from +X [I]. Contains |u| <= width/2 and
+    ``angle`` is in degrees, counter-clockwise from +X (assumed). Contains |u| <= width/2 and
     |v| <= height/2 with (u, v) the point in the box's frame.
     """
 
@@ -259,7 +260,7 @@ class Box:
 
     @property
     def sas(self) -> str:
-        """selectlib text ``box(x,y,width/2,height/2,angle)``, in half widths [SL15]."""
+        """selectlib text ``box(x,y,width/2,height/2,angle)``, in half widths [ref 7]."""
         vals = (self.x, self.y, self.width / 2, self.height / 2, self.angle)
         return "box(" + ",".join(format_number(v) for v in vals) + ")"
 

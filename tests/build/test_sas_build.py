@@ -4,7 +4,7 @@ The stand-ins (tests/helpers/sas_standin_impl.py) test xlcat's handling of proce
 the graph, failures per group, the summary and exit status, retries of only what
 failed, logs kept, provenance stored -- never SAS's numbers. Their evselect really
 selects with the expression it is given, so the raw counts must equal the native
-backend's; their epiclccorr applies the §2.5 formulas with a made-up area ratio
+backend's; their epiclccorr applies the formulas of docs/semantics.md §6 with a made-up area ratio
 (0.25) and absolute correction (x1.1).
 """
 

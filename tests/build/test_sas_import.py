@@ -1,7 +1,7 @@
 """``xlcat import`` of a reference-layout folder of SAS light curves, and ``xlcat compare``.
 
-No SAS light-curve files exist on this machine (``../shared/data`` holds none), so the
-folder is written here as sas-semantics.md describes epiclccorr and evselect output
+No real SAS light-curve file ships with the repository, so the
+folder is written here as docs/semantics.md §11.2 describes epiclccorr and evselect output
 (tests/helpers/sas_fixtures.py), in the NGC 5506 study's layout
 ``<obsid>/pn/lc/<scheme>/lc_<dt:03g>__<i>.fits`` (+ ``__s``, ``__b``), i counted from 1
 as aztools ``scripts/xmm_lc.py`` does (``ie + 1``).

@@ -269,7 +269,7 @@ def test_flare_filter_through_evselect_and_tabgtigen(standins, obs, tmp_path):
     p = _backend(tmp_path).prepare(job)
     calls = standins.calls()
     assert [c["task"] for c in calls] == ["sasversion", "evselect", "tabgtigen"]
-    # the file has no XMMEA_EP keyword: FLAG==0 is used and recorded (decision 7)
+    # the file has no XMMEA_EP keyword: FLAG==0 is used and recorded (docs/semantics.md §8)
     assert calls[1]["argv"][-1] == "expression=(PI in [10000:12000])&&(PATTERN==0)&&((FLAG==0))"
     flare = p.summary.provenance["flare"]
     assert flare["notes"][0].startswith("#XMMEA_EP is not in the EVENTS header")

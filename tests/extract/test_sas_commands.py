@@ -1,7 +1,7 @@
 """Golden tests of the exact SAS argument lists (bands, regions, grids, flare, epiclccorr).
 
 No SAS runs here: the lists are compared with literal expected lists written out by hand
-from sas-semantics.md §0, §1.2, §1.6, §2.1 and §3.2.
+from docs/semantics.md §2, §3, §9, §10 and §11.1.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ EPIC-pn imaging event file with a ds9 region file in physical coordinates::
 
 It builds two bands with the SAS backend and with the native one, and checks that
 the SAS light curves lie on the native grid (by index), that the raw counts agree,
-and prints the comparison and the answers to sas-semantics.md §11 (TIMEPIXR, ...).
+and prints the comparison and the answers to docs/semantics.md §17-§18 (TIMEPIXR, ...).
 Without SAS it is reported as skipped, with the reason.
 """
 
@@ -96,16 +96,16 @@ def test_real_sas_build_matches_the_native_grid(tmp_path):  # pragma: no cover -
     ds = sas.lightcurves("0000000000", "2a")
     rec = sas.provenance("0000000000", "2a", 0)["band_record"]
     print(
-        "sas-semantics 11.2: TIMEPIXR of evselect output:",
+        "semantics §17.1: TIMEPIXR of evselect output:",
         rec["outputs"]["source"]["timepixr"],
         rec["outputs"]["source"]["timepixr_source"],
     )
     print(
-        "sas-semantics 11.2: TIMEPIXR of epiclccorr output:",
+        "semantics §17.1: TIMEPIXR of epiclccorr output:",
         rec["outputs"]["corrected"]["timepixr"],
         rec["outputs"]["corrected"]["timepixr_source"],
     )
-    print("sas-semantics 11.4: epiclccorr keywords:", rec["outputs"]["corrected"]["keywords"])
+    print("semantics §17.5: epiclccorr keywords:", rec["outputs"]["corrected"]["keywords"])
     # the same events in the same bins: raw counts agree (gti() taken as START <= t < STOP)
     np.testing.assert_array_equal(ds.src_counts.values, nat.src_counts.values)
     assert Path(rec["sas"]["ccf"]).is_file()

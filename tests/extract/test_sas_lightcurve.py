@@ -1,7 +1,7 @@
 """Parsing SAS light-curve files onto the explicit grid.
 
-No real SAS light-curve file exists on this machine (``../shared/data`` has none), so
-the fixture files are written as sas-semantics.md §1.4 and §2.4 describe evselect
+No real SAS light-curve file ships with the repository, so
+the fixture files are written as docs/semantics.md §11.2 describes evselect
 and epiclccorr output (tests/helpers/sas_fixtures.py), with the variations that are still
 open (§11): TIMEPIXR 0, 0.5 or absent, NaN rows, rows missing or added at the end.
 """

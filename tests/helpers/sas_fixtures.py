@@ -1,4 +1,4 @@
-"""Writers of SAS light-curve files for tests, laid out as sas-semantics.md describes them.
+"""Writers of SAS light-curve files for tests, laid out as docs/semantics.md describes them.
 
 There are no real SAS light-curve files on this machine (``../shared/data`` holds
 none), so these files are written from the semantics document, not copied from
@@ -119,7 +119,7 @@ def write_corrected(
 
 
 def corrected_from_counts(src, bkg, dt: float, fracexp, ratio: float, c_abs: float = 1.0):
-    """RATE, ERROR, BACKV, BACKE of sas-semantics.md §2.5 (NaN where fracexp = 0)."""
+    """RATE, ERROR, BACKV, BACKE of docs/semantics.md §6 and §17.5 (NaN where fracexp = 0)."""
     src, bkg, f = (np.asarray(a, np.float64) for a in (src, bkg, fracexp))
     with np.errstate(divide="ignore", invalid="ignore"):
         e = np.where(f > 0, dt * f, np.nan)

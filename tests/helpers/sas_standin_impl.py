@@ -2,8 +2,8 @@
 
 They exist to test how xlcat handles processes (argument lists, working folders,
 timeouts, non-zero exits, missing outputs, retries, logs kept), never SAS's
-numbers: they write *plausible* outputs in the layouts that sas-semantics.md
-describes (tests/helpers/sas_fixtures.py). evselect really selects events with the
+numbers: they write *plausible* outputs in the layouts that docs/semantics.md
+§11.2 describes (tests/helpers/sas_fixtures.py). evselect really selects events with the
 expression it is given (its ``&&`` terms: region shapes, ``gti(file,TIME)`` and
 column tests through xlcat's selectlib evaluator) and counts them on the grid it
 is given, so a build through the stand-ins can be compared with the native one;

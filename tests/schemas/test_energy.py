@@ -85,7 +85,7 @@ def test_log_snap_chan_rule(published, n):
 
 def test_log_snap_chan_rule_differs_for_48lch_at_sixth_edge(published):
     # 2 * 5**(5/48) keV = channel 473.009: the ceil rule gives 474; the study's edges came from
-    # the response EBOUNDS (argmin |E_centre - E| + 1, sas-semantics section 4) and have 473.
+    # the response EBOUNDS (argmin |E_centre - E| + 1, docs/semantics.md §12) and have 473.
     rule = edges_of({"unit": "keV", "log": [2, 10, 48], "snap": "chan"})
     pub = published_pi(published, "48lch")
     assert [i for i, (a, b) in enumerate(zip(rule, pub, strict=True)) if a != b] == [5]

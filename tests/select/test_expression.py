@@ -127,7 +127,7 @@ def test_bitwise_or_and_big_literals(events):
 
 
 # ---------------------------------------------------------------------------------------------
-# intervals (sas-semantics.md §1.6)
+# intervals (docs/semantics.md §10)
 
 
 INTERVALS = [

@@ -4,7 +4,7 @@
 runs (:mod:`pipeline.extract.sas.environment`). ``prepare`` (one task per observation)
 fixes the explicit grid (t0 = TSTART, ``ceil((TSTOP - TSTART)/dt)`` bins, the
 native grid), runs the flare filter (evselect + tabgtigen) when the build asks
-for it, and fixes the GTI as the native backend does (decision 4): [TSTART,
+for it, and fixes the GTI as the native backend does (docs/semantics.md §4): [TSTART,
 TSTOP] intersected with the STDGTInn of the CCDs the screened source and
 background events lie on, the user GTI and the flare GTI. The prepared value
 holds GTI arrays, not paths, so band tasks may run on other machines.
@@ -251,7 +251,7 @@ class SASBackend(Backend[SASPrepared]):
             "bkg_counts_per_ccd": {str(c): n for c, n in sorted(bkg_ccd.items())},
             "gti_rule": "intersection of [TSTART, TSTOP], the STDGTInn of the CCDs the screened "
             "source and background events lie on, the user GTI and the flare GTI; passed to "
-            "evselect as gti(gti.fits,TIME) (START <= t < STOP assumed, sas-semantics.md 1.6)",
+            "evselect as gti(gti.fits,TIME) (START <= t < STOP assumed, docs/semantics.md §4)",
             "gti_notes": notes,
             "user_gti_file": str(job.gti_file) if job.gti_file else None,
             "flare": flare_record,
@@ -353,7 +353,7 @@ class SASBackend(Backend[SASPrepared]):
 
         Net = source - (A_src/A_bkg) background, with geometric region areas as in the
         native backend. evselect's channel boundaries for integer columns may differ
-        from PI [5c, 5c + 5) by 2.5 eV (sas-semantics.md §4, [U]).
+        from PI [5c, 5c + 5) by 2.5 eV (unconfirmed; docs/semantics.md §11.1, §18).
         """
         p, job = prepared, prepared.job
         env = discover(self.options, ("sasversion", "evselect"))

@@ -1,8 +1,8 @@
 """The exact argument lists the SAS backend runs (never through a shell).
 
 Every light curve is made on the observation's explicit grid (``withtimeranges=yes
-timemin timemax timebinsize``, sas-semantics.md §0.3 and §1.2), with a parenthesised
-selection (§0.2, §8)::
+timemin timemax timebinsize``, docs/semantics.md §3 and §11.1), with a parenthesised
+selection (§2)::
 
     (PI in [lo:hi)) && <screening> && (<region shapes OR-ed>) && gti(gti.fits,TIME)
 
@@ -118,7 +118,7 @@ def rate_curve_command(
 def epiclccorr_command(
     source: str, background: str, events: str | Path, outset: str, abscorr: bool
 ) -> list[str]:
-    """epiclccorr with a background series (sas-semantics.md §2.1).
+    """epiclccorr with a background series (docs/semantics.md §11.1).
 
     Parameters
     ----------
@@ -178,7 +178,7 @@ def band_commands(
 def flare_commands(
     events: str | Path, flare: FlareFilter, expression: str, grid: TimeGrid
 ) -> dict[str, list[str]]:
-    """The flare curve and its GTI (sas-semantics.md §3.2, on an explicit grid).
+    """The flare curve and its GTI (docs/semantics.md §9, on an explicit grid).
 
     Parameters
     ----------
@@ -217,7 +217,7 @@ def spectrum_command(events: str | Path, spectrumset: str, expression: str) -> l
     -------
     list of str
         ``spectralbinsize=5 withspecranges=yes specchannelmin=0 specchannelmax=20479``
-        (the standard pn binning, sas-semantics.md §4).
+        (the standard pn binning, docs/semantics.md §1).
     """
     return [
         "evselect",

@@ -6,7 +6,7 @@ then put first on PATH; its tasks (``evselect``, ``epiclccorr``, ``tabgtigen``,
 ``sasversion``) must be executables on that PATH. The calibration index file is
 ``[sas] ccf``, else ``$SAS_CCF``, else the first ``ccf.cif`` in the event file's
 folder, ``..``, ``../..`` or ``../../odf`` (the places the reference workflow
-searched, sas-semantics.md §9).
+searched, docs/semantics.md §11.3).
 """
 
 from __future__ import annotations

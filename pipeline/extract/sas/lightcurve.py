@@ -1,9 +1,10 @@
 """Reading SAS light-curve files (evselect rate sets, epiclccorr output) onto a time grid.
 
-What is read (sas-semantics.md §1.3-§1.5, §2.4): the ``RATE`` table (else the first
+What is read (docs/semantics.md §11.2): the ``RATE`` table (else the first
 table) with ``TIME`` and ``RATE`` (or ``COUNTS``), ``ERROR``, and for epiclccorr
 output ``BACKV``, ``BACKE``, ``FRACEXP``; the keywords ``TIMEDEL``, ``TIMEPIXR``
-(0 when absent, the OGIP default, so TIME is the bin start), ``TIMEZERO``,
+(0 when absent, the OGIP default, so TIME is the bin start; real SAS files write
+centres without TIMEPIXR, docs/semantics.md §17.1), ``TIMEZERO``,
 ``TSTART``; and the ``SRC_GTIS`` / ``BKG_GTIS`` tables. Times are normalised to
 bin centres, ``centre = TIME + TIMEZERO + (0.5 - TIMEPIXR) TIMEDEL``, and rows are
 placed on the grid *by index*, ``k = (centre - t0)/dt - 1/2`` rounded, after
@@ -341,8 +342,8 @@ def place(
 def raw_counts(lc: LightCurveFile) -> tuple[NDArray[np.float64] | None, str]:
     """Counts per row of a raw evselect curve: COUNTS, or RATE x TIMEDEL when integral.
 
-    evselect's RATE is counts / TIMEDEL without exposure correction (sas-semantics.md
-    §1.5), so RATE x TIMEDEL gives the counts back to float32 rounding; they are
+    evselect's RATE is counts / TIMEDEL without exposure correction (docs/semantics.md
+    §17.2), so RATE x TIMEDEL gives the counts back to float32 rounding; they are
     rounded to integers only when every row is within 1e-3 (relative 1e-5) of one.
 
     Returns
