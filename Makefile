@@ -2,6 +2,7 @@
 #   make demo   simulate the NGC 5506 observations, build the catalogue, query and plot it,
 #               and plot the lag-energy spectrum of the 8lch scheme
 #   make test   run the test suite
+#   make typecheck   run mypy with the configuration in pyproject.toml
 # Each creates the virtual environment .venv on first use (Python >= 3.11 as $(PYTHON)).
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO   ?= demo
 
-.PHONY: demo test bench clean
+.PHONY: demo test typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy --config-file pyproject.toml
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_build.py

@@ -15,7 +15,7 @@ from catalog.query import Catalog
 __all__ = ["Catalog", "open"]
 
 
-def open(path: str | os.PathLike) -> Catalog:  # noqa: A001 - the documented entry point
+def open(path: str | os.PathLike[str]) -> Catalog:  # noqa: A001 - the documented entry point
     """Open an xlcat store.
 
     Parameters

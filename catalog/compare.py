@@ -141,7 +141,8 @@ class ComparisonReport:
 def _good(ds: xr.Dataset, b: int, min_fracexp: float) -> np.ndarray:
     f = ds["fracexp"].values[b]
     r = ds["rate"].values[b]
-    return (f >= min_fracexp) & np.isfinite(r)
+    good: np.ndarray = (f >= min_fracexp) & np.isfinite(r)
+    return good
 
 
 def compare_groups(
@@ -233,8 +234,8 @@ def compare_groups(
 
 
 def compare_stores(
-    store_a: str | os.PathLike,
-    store_b: str | os.PathLike,
+    store_a: str | os.PathLike[str],
+    store_b: str | os.PathLike[str],
     *,
     obsids: Iterable[str] | None = None,
     schemes: Iterable[str] | None = None,

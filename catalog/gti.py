@@ -110,7 +110,8 @@ def contains(gti: ArrayLike, t: ArrayLike) -> NDArray[np.bool_]:
     k = np.searchsorted(g[:, 0], t, side="right") - 1
     ok = k >= 0
     kk = np.where(ok, k, 0)
-    return ok & (t < g[kk, 1])
+    inside: NDArray[np.bool_] = ok & (t < g[kk, 1])
+    return inside
 
 
 def overlap_with_bins(gti: ArrayLike, edges: ArrayLike) -> NDArray[np.float64]:

@@ -21,7 +21,7 @@ MAX_PANELS = 6
 
 def plot_lightcurves(
     ds: xr.Dataset,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     bands: Sequence[int] | None = None,
     min_fracexp: float = 0.0,

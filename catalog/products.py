@@ -163,7 +163,7 @@ def _netcdf_attr(value: Any) -> Any:
     return json.dumps(value)
 
 
-def write_file(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+def write_file(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Write a product to a file: Zarr v3 for ``*.zarr``, else netCDF-3 (scipy).
 
     netCDF attributes cannot hold dicts, lists of strings, booleans or None, so

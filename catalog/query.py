@@ -86,7 +86,7 @@ class Catalog:
     >>> ds.rate.sel(band=0)                                       # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.store = Store(path)
 
     @property
@@ -304,7 +304,8 @@ class Catalog:
             out["band"] = bands[band]
             per_band = a.get("band_provenance")
             out["band_record"] = per_band[band] if per_band else None
-        return decode_text_records(out)
+        decoded: dict[str, Any] = decode_text_records(out)
+        return decoded
 
     def to_stingray(
         self, obsid: str, scheme: str, *, band: int | None = None, min_fracexp: float = 0.0

@@ -63,7 +63,7 @@ class Store:
         If the folder does not exist or is not an xlcat store (use :meth:`create`).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         meta = self.path / "zarr.json"
         if not meta.is_file():
@@ -88,7 +88,7 @@ class Store:
         self.attrs = attrs
 
     @classmethod
-    def create(cls, path: str | os.PathLike) -> Store:
+    def create(cls, path: str | os.PathLike[str]) -> Store:
         """Open the store at ``path``, creating an empty one if nothing is there.
 
         Raises
@@ -135,7 +135,8 @@ class Store:
         """Attributes of a group, read from its metadata only (no arrays)."""
         meta = self.group_path(obsid, scheme) / "zarr.json"
         try:
-            return json.loads(meta.read_text())["attributes"]
+            attrs: dict[str, Any] = json.loads(meta.read_text())["attributes"]
+            return attrs
         except FileNotFoundError:
             raise StoreError(
                 f"store {self.path}: no group {obsid}/{scheme}; see xlcat ls {self.path}"
@@ -155,7 +156,8 @@ class Store:
         with xr.open_zarr(
             self.path, group=f"{obsid}/{scheme}", consolidated=False, zarr_format=3
         ) as ds:
-            return ds.load()
+            loaded: xr.Dataset = ds.load()
+            return loaded
 
     def write_group(self, obsid: str, scheme: str, ds: xr.Dataset) -> Path:
         """Write a group atomically, replacing any previous one.
@@ -235,7 +237,8 @@ class Store:
         """Attributes of a product, read from its metadata only (no arrays)."""
         meta = self.product_path(name) / "zarr.json"
         try:
-            return json.loads(meta.read_text())["attributes"]
+            attrs: dict[str, Any] = json.loads(meta.read_text())["attributes"]
+            return attrs
         except FileNotFoundError:
             raise StoreError(
                 f"store {self.path}: no product {name!r}; see xlcat products {self.path}"
@@ -255,7 +258,8 @@ class Store:
         with xr.open_zarr(
             self.path, group=f"{PRODUCTS_DIR}/{name}", consolidated=False, zarr_format=3
         ) as ds:
-            return ds.load()
+            loaded: xr.Dataset = ds.load()
+            return loaded
 
     def write_product(self, name: str, ds: xr.Dataset, *, overwrite: bool = False) -> Path:
         """Write a product atomically into ``<store>/products/<name>``.

@@ -269,7 +269,7 @@ def _first_error(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"build file {source}: {_loc(loc)}: {msg}{more}")
 
 
-def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
+def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
     """Validate build-file text and resolve paths and schemes.
 
     Parameters
@@ -348,15 +348,15 @@ def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
         c = scheme.canonical
         pi_lo, pi_hi = (
             (c["pi_lo"], c["pi_hi"])
-            if not scheme.is_resolved
+            if scheme.pi_edges is None
             else (scheme.pi_edges[0], scheme.pi_edges[-1])
         )
-        for obs in observations:
-            lo, hi = obs.screening.pi
+        for resolved in observations:
+            lo, hi = resolved.screening.pi
             if pi_lo < lo or pi_hi > hi + 1:
                 raise ConfigError(
                     f"build file {path}: scheme '{name}' spans PI [{pi_lo}, {pi_hi}), outside "
-                    f"observation {obs.obsid}'s screening PI range [{lo}, {hi}]; widen "
+                    f"observation {resolved.obsid}'s screening PI range [{lo}, {hi}]; widen "
                     "screening.pi or change the scheme"
                 )
     sas_options = spec.sas.model_dump(exclude_unset=True)
@@ -376,7 +376,7 @@ def parse_build(text: str, path: str | os.PathLike) -> BuildConfig:
     )
 
 
-def load_build(path: str | os.PathLike) -> BuildConfig:
+def load_build(path: str | os.PathLike[str]) -> BuildConfig:
     """Read and validate a build file.
 
     Parameters

@@ -252,7 +252,9 @@ def _format_error(err: Mapping[str, Any]) -> str:
     loc = [str(x) for x in err["loc"]]
     typ = err["type"]
     if typ == "extra_forbidden":
-        model = EqualCountsSpec if loc[:1] == ["equal_counts"] else SchemeSpec
+        model: type[BaseModel] = SchemeSpec
+        if loc[:1] == ["equal_counts"]:
+            model = EqualCountsSpec
         allowed = [f.alias or k for k, f in model.model_fields.items()]
         msg = f"unknown key; allowed keys are {', '.join(allowed)}"
     elif typ == "missing":

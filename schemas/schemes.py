@@ -66,7 +66,7 @@ class EnergyScheme:
     """
 
     name: str
-    spec: dict
+    spec: dict[str, Any]
     pi_edges: tuple[int, ...] | None
     reference: str | None = None
 
@@ -88,8 +88,8 @@ class EnergyScheme:
         return self.pi_edges is not None
 
     @property
-    def bands(self) -> tuple[Band, ...]:
-        """The bands, low to high.
+    def resolved_pi_edges(self) -> tuple[int, ...]:
+        """The PI edges of a resolved scheme.
 
         Raises
         ------
@@ -101,7 +101,18 @@ class EnergyScheme:
                 f"scheme {self.name!r} is an equal_counts scheme not yet resolved; "
                 f"call resolve() with the net spectrum of {self.reference}"
             )
-        e = self.pi_edges
+        return self.pi_edges
+
+    @property
+    def bands(self) -> tuple[Band, ...]:
+        """The bands, low to high.
+
+        Raises
+        ------
+        ValueError
+            If the scheme is data-dependent and not yet resolved (call :meth:`resolve`).
+        """
+        e = self.resolved_pi_edges
         return tuple(Band(a, b) for a, b in zip(e[:-1], e[1:], strict=True))
 
     def _equal_counts(self) -> EqualCountsSpec:

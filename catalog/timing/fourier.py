@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -304,7 +305,7 @@ def _pair_correlation_sum(
     return np.where(m > 0, m * a[0] + 2.0 * inner, 0.0)
 
 
-def _bin_sum(values: NDArray, idx: NDArray[np.int64], n_bin: int) -> NDArray:
+def _bin_sum(values: NDArray[Any], idx: NDArray[np.int64], n_bin: int) -> NDArray[Any]:
     """Sum ``values[..., j]`` into bins ``idx[j]`` (sorted, -1/n_bin = outside)."""
     ok = (idx >= 0) & (idx < n_bin)
     out = np.zeros(values.shape[:-1] + (n_bin,), dtype=values.dtype)

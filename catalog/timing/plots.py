@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 __all__ = ["describe_obsids", "plot_lag_energy", "plot_power_spectrum", "sci"]
@@ -53,7 +55,7 @@ def _obsids(ds: xr.Dataset) -> list[str]:
     return list(ds.attrs.get("obsids_used") or ds.attrs.get("obsids") or [])
 
 
-def _energy_axis(ax: plt.Axes, lo: float, hi: float) -> None:
+def _energy_axis(ax: Axes, lo: float, hi: float) -> None:
     ax.set_xscale("log")
     ax.set_xlim(lo / 1.04, hi * 1.04)
     ticks = [t for t in _ENERGY_TICKS if lo / 1.04 <= t <= hi * 1.04]
@@ -65,7 +67,9 @@ def _energy_axis(ax: plt.Axes, lo: float, hi: float) -> None:
     ax.set_xlabel("Energy (keV)")
 
 
-def plot_lag_energy(ds: xr.Dataset, path: str | os.PathLike, *, title: str | None = None) -> None:
+def plot_lag_energy(
+    ds: xr.Dataset, path: str | os.PathLike[str], *, title: str | None = None
+) -> None:
     """Draw a lag-energy spectrum to a file.
 
     Parameters
@@ -115,7 +119,7 @@ def plot_lag_energy(ds: xr.Dataset, path: str | os.PathLike, *, title: str | Non
 
 
 def plot_power_spectrum(
-    ds: xr.Dataset, path: str | os.PathLike, *, title: str | None = None
+    ds: xr.Dataset, path: str | os.PathLike[str], *, title: str | None = None
 ) -> None:
     """Draw power spectra (frequency x power, rms normalisation) to a file.
 
@@ -137,7 +141,7 @@ def plot_power_spectrum(
     e_lo = ds["e_lo"].values
     span = float(np.nanmax(e_lo) - np.nanmin(e_lo)) or 1.0
     # the top 15 % of viridis (pale yellow) is hard to see on white: stop below it
-    norm = plt.Normalize(float(np.nanmin(e_lo)), float(np.nanmin(e_lo)) + span / 0.85)
+    norm = Normalize(float(np.nanmin(e_lo)), float(np.nanmin(e_lo)) + span / 0.85)
     colours = plt.get_cmap("viridis")(norm(e_lo))
     fig, ax = plt.subplots(figsize=(7.4, 4.6))
     for b in range(n_band):

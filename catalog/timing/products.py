@@ -19,6 +19,8 @@ energy bands that vary coherently.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 
-def _f(x: ArrayLike) -> NDArray:
+def _f(x: ArrayLike) -> NDArray[Any]:
     return np.asarray(x)
 
 
@@ -60,7 +62,8 @@ def power_error(power: ArrayLike, count: ArrayLike) -> NDArray[np.float64]:
         Same units as ``power``.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _f(power) / np.sqrt(_f(count))
+        err: NDArray[np.float64] = _f(power) / np.sqrt(_f(count))
+    return err
 
 
 def noise_bias(
@@ -88,7 +91,8 @@ def noise_bias(
     """
     ps, pr, ns, nr = _f(power), _f(ref_power), _f(noise), _f(ref_noise)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ((ps - ns) * nr + (pr - nr) * ns + ns * nr) / _f(count)
+        n2: NDArray[np.float64] = ((ps - ns) * nr + (pr - nr) * ns + ns * nr) / _f(count)
+    return n2
 
 
 def raw_coherence(
@@ -120,7 +124,8 @@ def raw_coherence(
     """
     n2 = noise_bias(power, ref_power, noise, ref_noise, count)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.abs(_f(cross)) ** 2 - n2) / (_f(power) * _f(ref_power))
+        coh: NDArray[np.float64] = (np.abs(_f(cross)) ** 2 - n2) / (_f(power) * _f(ref_power))
+    return coh
 
 
 def intrinsic_coherence(

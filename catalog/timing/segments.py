@@ -142,7 +142,8 @@ def good_bins(
     fracexp = _as_bands("fracexp", fracexp, n_time, n_band)
     with np.errstate(invalid="ignore"):
         ok = (fracexp >= min_fracexp) & np.isfinite(rate) & np.isfinite(error)
-    return np.all(ok, axis=0)
+    good: NDArray[np.bool_] = np.all(ok, axis=0)
+    return good
 
 
 def make_segments(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec
 
 import numpy as np
 import xarray as xr
@@ -38,7 +39,12 @@ Segments = Sequence[Segment] | xr.Dataset
 """A list of :class:`Segment`, or a segments Dataset (:meth:`catalog.Catalog.segments`)."""
 
 
-def accepts_dataset(func: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset]:
+_P = ParamSpec("_P")
+
+
+def accepts_dataset(
+    func: Callable[Concatenate[Sequence[Segment], _P], xr.Dataset],
+) -> Callable[Concatenate[Segments, _P], xr.Dataset]:
     """Let ``func(segments, ...)`` take a segments Dataset as well as a Segment list.
 
     Given a Dataset (:meth:`catalog.Catalog.segments`), the wrapper calls `func` with
@@ -58,7 +64,7 @@ def accepts_dataset(func: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset
     """
 
     @functools.wraps(func)
-    def wrapper(segments: Segments, *args: object, **kwargs: object) -> xr.Dataset:
+    def wrapper(segments: Segments, *args: _P.args, **kwargs: _P.kwargs) -> xr.Dataset:
         if not isinstance(segments, xr.Dataset):
             return func(segments, *args, **kwargs)
         for key in ("e_lo", "e_hi"):
@@ -100,7 +106,9 @@ def band_edges(
     return lo, hi
 
 
-def _ref_set(reference: Reference, n_band: int, lo: NDArray, hi: NDArray) -> NDArray[np.bool_]:
+def _ref_set(
+    reference: Reference, n_band: int, lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> NDArray[np.bool_]:
     sel = np.zeros(n_band, dtype=bool)
     if isinstance(reference, str):
         if reference != "others":

@@ -29,6 +29,7 @@ of :mod:`catalog.timing.fourier`; formulas of :mod:`catalog.timing.products`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -45,7 +46,6 @@ from catalog.timing.fourier import (
 from catalog.timing.segments import Segment
 from catalog.timing.selection import (
     Reference,
-    Segments,
     accepts_dataset,
     band_edges,
     band_selection,
@@ -81,12 +81,15 @@ def _bins(
 
 
 def _attrs(
-    avg: CrossAverages, segments: Sequence[Segment], binning: tuple, **extra: object
-) -> dict:
+    avg: CrossAverages,
+    segments: Sequence[Segment],
+    binning: tuple[FrequencyBins | ArrayLike | None, int, float],
+    **extra: object,
+) -> dict[str, object]:
     bins, min_per_bin, factor = binning
     if bins is None:
         extra.update(min_per_bin=int(min_per_bin), factor=float(factor))
-    attrs = {
+    attrs: dict[str, object] = {
         "norm": _NORM,
         "taper": "hanning" if avg.taper else "none",
         "n_segments": int(avg.n_segments),
@@ -98,17 +101,20 @@ def _attrs(
     return attrs
 
 
-def _cross_vars(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, NDArray]:
+def _cross_vars(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, NDArray[Any]]:
     """Derived cross-spectral quantities; rows with an empty reference are NaN."""
     fb = avg.bins
     m, width = avg.n_eff[None, :], fb.width[None, :]
     ps, ns, prf, nr, c = avg.power, avg.noise, avg.ref_power, avg.ref_noise, avg.cross
+    mu_ref = avg.ref_mean_rate
+    # the callers average with a reference, which sets every reference product
+    assert prf is not None and nr is not None and c is not None and mu_ref is not None
     phase, phase_err = pr.phase_lag(c, ps, prf, ns, nr, m)
     lag, lag_err = pr.time_lag(phase, phase_err, fb.centre[None, :])
     coh, coh_err = pr.intrinsic_coherence(c, ps, prf, ns, nr, m)
     rms, rms_err = pr.rms_amplitude(ps, ns, width, m)
     cov, cov_err = pr.covariance(c, ps, prf, ns, nr, width, m)
-    mu_s, mu_r = avg.mean_rate[:, None], avg.ref_mean_rate[:, None]
+    mu_s, mu_r = avg.mean_rate[:, None], mu_ref[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {
             "power": ps / mu_s**2,
@@ -149,7 +155,10 @@ _UNITS = {
 
 
 def _dataset(
-    data: dict[str, NDArray], dims: tuple[str, ...], coords: dict, attrs: dict
+    data: dict[str, NDArray[Any]],
+    dims: tuple[str, ...],
+    coords: dict[str, Any],
+    attrs: dict[str, object],
 ) -> xr.Dataset:
     ds = xr.Dataset(
         {k: (dims if np.ndim(v) == len(dims) else dims[:1], v) for k, v in data.items()},
@@ -158,11 +167,11 @@ def _dataset(
     )
     for k in ds.data_vars:
         if k in _UNITS:
-            ds[k].attrs["units"] = _UNITS[k]
+            ds[k].attrs["units"] = _UNITS[str(k)]
     return ds
 
 
-def _freq_coords(avg: CrossAverages) -> dict:
+def _freq_coords(avg: CrossAverages) -> dict[str, Any]:
     fb = avg.bins
     return {
         "freq": ("freq", fb.centre),
@@ -175,7 +184,7 @@ def _freq_coords(avg: CrossAverages) -> dict:
 
 @accepts_dataset
 def power_spectrum(
-    segments: Segments,
+    segments: Sequence[Segment],
     *,
     bins: FrequencyBins | ArrayLike | None = None,
     min_per_bin: int = 20,
@@ -241,7 +250,7 @@ def power_spectrum(
 
 @accepts_dataset
 def cross_spectrum(
-    segments: Segments,
+    segments: Sequence[Segment],
     *,
     bins: FrequencyBins | ArrayLike | None = None,
     min_per_bin: int = 20,
@@ -287,9 +296,10 @@ def cross_spectrum(
     )
     fb = _bins(segments, bins, min_per_bin, factor)
     avg = average_cross_spectra(segments, sub, ref, fb, taper=taper)
-    keep = ref.any(axis=1)
+    keep = cast(NDArray[np.bool_], ref.any(axis=1))  # ref is 2-d: one flag per row
     data = _cross_vars(avg, keep)
     data["mean_rate"] = avg.mean_rate
+    assert avg.ref_mean_rate is not None  # averaged with a reference
     data["ref_mean_rate"] = np.where(keep, avg.ref_mean_rate, np.nan)
     lo, hi = band_edges(n_band, e_lo, e_hi)
     first = np.arange(sub.shape[0])
@@ -313,7 +323,7 @@ def cross_spectrum(
 
 @accepts_dataset
 def lag_frequency(
-    segments: Segments,
+    segments: Sequence[Segment],
     subject: int | Sequence[int],
     reference: int | Sequence[int],
     *,
@@ -367,6 +377,7 @@ def lag_frequency(
     avg = average_cross_spectra(segments, sub, ref, fb, taper=taper)
     data = {k: v[0] for k, v in _cross_vars(avg, np.ones(1, bool)).items()}
     data["mean_rate"] = avg.mean_rate[0]
+    assert avg.ref_mean_rate is not None  # averaged with a reference
     data["ref_mean_rate"] = avg.ref_mean_rate[0]
     lo, hi = band_edges(n_band, e_lo, e_hi)
     coords = {
@@ -391,13 +402,13 @@ def lag_frequency(
         attrs=attrs,
     )
     for k in ds.data_vars:
-        ds[k].attrs["units"] = _UNITS[k]
+        ds[k].attrs["units"] = _UNITS[str(k)]
     return ds
 
 
 @accepts_dataset
 def lag_energy(
-    segments: Segments,
+    segments: Sequence[Segment],
     f_lo: float,
     f_hi: float,
     *,

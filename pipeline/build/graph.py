@@ -31,8 +31,8 @@ from distributed import Client, Future, as_completed
 from catalog.layout import lightcurve_dataset
 from catalog.store import Store
 from pipeline.extract.backends.base import Backend
-from pipeline.extract.jobs import BandCurves, ObservationSummary, combine_curves
 from pipeline.build.plan import BuildPlan, GroupSpec
+from pipeline.extract.jobs import BandCurves, ObservationSummary, combine_curves
 from schemas.build import SchemeOptions
 from schemas.schemes import EnergyScheme
 
@@ -123,7 +123,7 @@ def write_group(
     attrs = dict(static_attrs)
     attrs.update(
         scheme_definition=scheme.canonical,
-        pi_edges=list(scheme.pi_edges),
+        pi_edges=list(scheme.resolved_pi_edges),
         dt=summary.dt,
         tstart=summary.t0,
         tstop=summary.t0 + summary.dt * summary.n_bins,
@@ -349,12 +349,12 @@ def run_build(
     where = {f.key: k for f, k in zip(futures, keys, strict=True)}
     specs = {(s.obsid, s.scheme): s for s in todo}
     for fut in as_completed(futures):
-        obsid, scheme = where[fut.key]
+        obsid, scheme_name = where[fut.key]
         failure = (
             None
             if fut.status == "finished"
-            else GroupFailure(obsid, scheme, _error_text(fut.exception()))
+            else GroupFailure(obsid, scheme_name, _error_text(fut.exception()))
         )
-        finished(specs[(obsid, scheme)], failure)
+        finished(specs[(obsid, scheme_name)], failure)
     report.failed.sort(key=lambda f: (f.obsid, f.scheme))
     return report

@@ -36,11 +36,11 @@ import numpy as np
 from catalog.layout import lightcurve_dataset
 from catalog.store import Store
 from pipeline.extract.jobs import combine_curves
+from pipeline.extract.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
+from pipeline.extract.sas.outputs import curves_from_files
 from pipeline.read.events import XMM_MJDREF
 from pipeline.read.fitsio import file_sha256
 from pipeline.select.regions import read_regions
-from pipeline.extract.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
-from pipeline.extract.sas.outputs import curves_from_files
 from schemas.build import Observation
 from schemas.build import canonical_json as _canonical_json
 from schemas.errors import ConfigError, InputFileError, StoreError, XlcatError
@@ -200,17 +200,24 @@ def _import_group(
     read: list[dict[str, LightCurveFile | None]] = [
         {r: (read_lightcurve(p) if p else None) for r, p in roles.items()} for roles in files
     ]
-    corrected = [r["corrected"] for r in read]
-    grid = common_grid(corrected)  # type: ignore[arg-type]
+    corrected: list[LightCurveFile] = []
+    for r in read:
+        lc = r["corrected"]
+        if lc is None:  # reference_files lists only the bands that have a corrected curve
+            raise InputFileError(f"import folder {folder}: a band has no corrected light curve")
+        corrected.append(lc)
+    grid = common_grid(corrected)
     parts, records = [], []
-    for band, files_k, hashes_k, lcs in zip(scheme.bands, files, hashes, read, strict=True):
+    for band, files_k, hashes_k, lcs, corrected_k in zip(
+        scheme.bands, files, hashes, read, corrected, strict=True
+    ):
         curves, facts = curves_from_files(
-            lcs["corrected"],
+            corrected_k,
             lcs["source"],
             lcs["background"],
             grid,
             band,
-            strict=False,  # type: ignore[arg-type]
+            strict=False,
         )
         parts.append(curves)
         records.append(
@@ -227,8 +234,8 @@ def _import_group(
         )
     curves = combine_curves(parts)
     first = corrected[0]
-    kw = first.keywords  # type: ignore[union-attr]
-    src_gtis = first.gtis.get("SRC_GTIS")  # type: ignore[union-attr]
+    kw = first.keywords
+    src_gtis = first.gtis.get("SRC_GTIS")
     gti = src_gtis if src_gtis is not None else np.array([[grid.t0, grid.stop]])
     attrs = {
         "obsid": obsid,
@@ -236,11 +243,11 @@ def _import_group(
         "scheme_hash": scheme.hash,
         "scheme_spec": scheme.spec,
         "scheme_definition": scheme.canonical,
-        "pi_edges": list(scheme.pi_edges),
+        "pi_edges": list(scheme.resolved_pi_edges),
         "dt": grid.dt,
         "tstart": grid.t0,
         "tstop": grid.stop,
-        "MJDREF": first.mjdref if first.mjdref is not None else XMM_MJDREF,  # type: ignore[union-attr]
+        "MJDREF": first.mjdref if first.mjdref is not None else XMM_MJDREF,
         "TIMESYS": str(kw.get("TIMESYS", "TT")),
         "TIMEREF": str(kw.get("TIMEREF", "LOCAL")),
         "gti": np.asarray(gti).tolist(),
@@ -289,10 +296,10 @@ def _import_group(
 
 
 def import_reference(
-    directory: str | os.PathLike,
+    directory: str | os.PathLike[str],
     schemes: dict[str, EnergyScheme],
     abscorr: dict[str, bool | None],
-    store: str | os.PathLike,
+    store: str | os.PathLike[str],
     *,
     obsids: list[str] | None = None,
     dt: float | None = None,
@@ -357,7 +364,7 @@ def import_reference(
     explicit = obsids is not None
     candidates = (
         sorted(obsids)
-        if explicit
+        if obsids is not None
         else sorted(
             p.name for p in root.iterdir() if p.is_dir() and re.fullmatch(r"\d{10}", p.name)
         )

@@ -61,7 +61,7 @@ class BuildPlan:
     """
 
     config: BuildConfig
-    backends: dict[str, Backend]
+    backends: dict[str, Backend[Any]]
     backend_info: dict[str, dict[str, Any]]
     jobs: dict[str, ObservationJob]
     fingerprints: dict[str, dict[str, Any]]
@@ -79,7 +79,7 @@ def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[i
     lo, hi = screening_pi[0], screening_pi[1] + 1
     edges = {lo, hi}
     for scheme in config.schemes.values():
-        if scheme.is_resolved:
+        if scheme.pi_edges is not None:
             edges.update(scheme.pi_edges)
         else:
             c = scheme.canonical

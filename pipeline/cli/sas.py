@@ -79,7 +79,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``import`` and ``compare`` to the ``xlcat`` command."""
     im = sub.add_parser(
         "import",

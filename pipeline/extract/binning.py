@@ -175,7 +175,7 @@ class ObservationBinner:
             ).tocsr()
             self._cubes[name] = self._cubes[name] + chunk
             self._ccd[name] += np.bincount(ccd[m].astype(np.int64), minlength=_MAX_CCD)[:_MAX_CCD]
-        if flare is not None and self.flare_counts is not None:
+        if flare is not None and self.flare_edges is not None and self.flare_counts is not None:
             k = np.searchsorted(self.flare_edges, time[flare], side="right") - 1
             k = k[(k >= 0) & (k < len(self.flare_counts))]
             self.flare_counts += np.bincount(k, minlength=len(self.flare_counts))
@@ -341,8 +341,8 @@ def finalize(
     agg = sparse.csr_matrix(
         (np.ones(len(idx), np.int64), (elem_bin[idx], idx)), shape=(grid.n_bins, binner.n_elem)
     )
-    gti_fraction = np.bincount(elem_bin[idx], weights=(hi - lo)[idx], minlength=grid.n_bins)
-    gti_fraction = np.clip(gti_fraction / grid.dt, 0.0, 1.0)
+    good_time = np.bincount(elem_bin[idx], weights=(hi - lo)[idx], minlength=grid.n_bins)
+    gti_fraction = np.clip(good_time / grid.dt, 0.0, 1.0)
     return BinnedObservation(
         grid=grid,
         gti=g,

@@ -91,7 +91,7 @@ class ObservationSummary:
     @property
     def time(self) -> NDArray[np.float64]:
         """Bin centres, seconds (MET)."""
-        return self.t0 + self.dt * (np.arange(self.n_bins) + 0.5)
+        return self.t0 + self.dt * (np.arange(self.n_bins, dtype=np.float64) + 0.5)
 
 
 @dataclass(frozen=True)

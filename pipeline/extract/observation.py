@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,7 +52,7 @@ def screening_expression(job: ObservationJob, info: EventFileInfo) -> Expression
 
 
 def screened(
-    chunk: dict[str, NDArray], screening: Screening, extra: Expression | None
+    chunk: dict[str, NDArray[Any]], screening: Screening, extra: Expression | None
 ) -> NDArray[np.bool_]:
     """Events of a chunk passing ``PATTERN <= p && FLAG == 0 && PI IN [lo:hi] && extra``."""
     pi = chunk["PI"]

@@ -85,11 +85,11 @@ class EventFileInfo:
         return self.string_keywords.get(name.upper())
 
 
-def _open(path: str | os.PathLike) -> fits.HDUList:
+def _open(path: str | os.PathLike[str]) -> fits.HDUList:
     return open_fits(path, "events file", memmap=True)
 
 
-def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike) -> fits.BinTableHDU:
+def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike[str]) -> fits.BinTableHDU:
     try:
         hdu = hdul["EVENTS"]
     except KeyError:
@@ -101,7 +101,7 @@ def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike) -> fits.BinTableHDU
     return hdu
 
 
-def _float_key(header: fits.Header, key: str, path: str | os.PathLike) -> float:
+def _float_key(header: fits.Header, key: str, path: str | os.PathLike[str]) -> float:
     if key not in header:
         raise InputFileError(f"events file {path} EVENTS header: keyword {key} is missing")
     try:
@@ -112,7 +112,7 @@ def _float_key(header: fits.Header, key: str, path: str | os.PathLike) -> float:
         ) from None
 
 
-def read_event_info(path: str | os.PathLike) -> EventFileInfo:
+def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
     """Read and check the headers and GTI extensions of an event file.
 
     Parameters
@@ -191,8 +191,8 @@ def read_event_info(path: str | os.PathLike) -> EventFileInfo:
 
 
 def iter_event_chunks(
-    path: str | os.PathLike, columns: Sequence[str], chunk_rows: int = 1_000_000
-) -> Iterator[dict[str, NDArray]]:
+    path: str | os.PathLike[str], columns: Sequence[str], chunk_rows: int = 1_000_000
+) -> Iterator[dict[str, NDArray[Any]]]:
     """Yield the chosen EVENTS columns, ``chunk_rows`` rows at a time.
 
     The table is memory-mapped; each chunk is converted to native byte order
@@ -233,9 +233,9 @@ def iter_event_chunks(
 
 def _convert(
     block: np.ndarray, columns: Sequence[str], coldefs: dict[str, tuple[str, Any, Any]]
-) -> dict[str, NDArray]:
+) -> dict[str, NDArray[Any]]:
     """Native-endian, scaled copies of some columns of a block of raw records."""
-    out: dict[str, NDArray] = {}
+    out: dict[str, NDArray[Any]] = {}
     for name in columns:
         fits_name, bscale, bzero = coldefs[name.upper()]
         values = block[fits_name]
@@ -251,7 +251,7 @@ def _convert(
 
 
 def read_gti_file(
-    path: str | os.PathLike, *, extensions: Iterable[str] = ("GTI", "STDGTI")
+    path: str | os.PathLike[str], *, extensions: Iterable[str] = ("GTI", "STDGTI")
 ) -> NDArray[np.float64]:
     """Read a user GTI file: a FITS table with START and STOP columns.
 

@@ -12,7 +12,7 @@ from schemas.errors import InputFileError
 __all__ = ["open_fits", "file_sha256"]
 
 
-def open_fits(path: str | os.PathLike, what: str, *, memmap: bool = False) -> fits.HDUList:
+def open_fits(path: str | os.PathLike[str], what: str, *, memmap: bool = False) -> fits.HDUList:
     """Open a FITS file, or raise an InputFileError naming it.
 
     Parameters
@@ -43,7 +43,7 @@ def open_fits(path: str | os.PathLike, what: str, *, memmap: bool = False) -> fi
         ) from None
 
 
-def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
+def file_sha256(path: str | os.PathLike[str], block: int = 1 << 22) -> str:
     """SHA-256 of a file's content, read in blocks of ``block`` bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:

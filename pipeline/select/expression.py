@@ -14,12 +14,12 @@ import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.select.parser import SelectionParser
+from pipeline.select.parser import SelectionParser, Tree
 from schemas.errors import ConfigError, InputFileError, XlcatError
 
 __all__ = ["Expression", "compile_expression"]
@@ -33,7 +33,7 @@ def _truth(value: Any) -> Any:
     return bool(value)
 
 
-def _integer(value: Any, op: str, fail: Callable[[str], None]) -> Any:
+def _integer(value: Any, op: str, fail: Callable[[str], NoReturn]) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype == np.bool_ or np.issubdtype(value.dtype, np.integer):
             return value.astype(np.int64, copy=False)
@@ -45,7 +45,7 @@ def _integer(value: Any, op: str, fail: Callable[[str], None]) -> Any:
     return value
 
 
-def _interval_mask(x: Any, intervals: tuple) -> Any:
+def _interval_mask(x: Any, intervals: tuple[Tree, ...]) -> Any:
     result: Any = False
     for lo, lo_closed, hi, hi_closed in intervals:
         inside: Any = True
@@ -67,7 +67,7 @@ _CMP = {
 }
 
 
-def _eval(tree: tuple, data: Mapping[str, Any], fail: Callable[[str], None]) -> Any:
+def _eval(tree: Tree, data: Mapping[str, Any], fail: Callable[[str], NoReturn]) -> Any:
     kind = tree[0]
     if kind == "num":
         return tree[1]
@@ -113,7 +113,7 @@ class Expression:
     text: str
     columns: frozenset[str]
     source: str = "expression"
-    _tree: tuple | None = field(default=None, repr=False, compare=False)
+    _tree: Tree | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self._tree is None:
@@ -121,7 +121,7 @@ class Expression:
             object.__setattr__(self, "_tree", compiled._tree)
             object.__setattr__(self, "columns", compiled.columns)
 
-    def evaluate(self, columns: Mapping[str, NDArray]) -> NDArray[np.bool_]:
+    def evaluate(self, columns: Mapping[str, NDArray[Any]]) -> NDArray[np.bool_]:
         """Evaluate over event columns; True where an event is selected.
 
         Parameters
@@ -150,10 +150,12 @@ class Expression:
                 )
             data[name] = np.asarray(columns[keys[name]])
 
-        def fail(msg: str) -> None:
+        def fail(msg: str) -> NoReturn:
             raise InputFileError(f"{self.source}: '{self.text}': {msg}")
 
-        result = _truth(_eval(self._tree, data, fail))
+        tree = self._tree
+        assert tree is not None  # __post_init__ compiles the text when no tree is given
+        result = _truth(_eval(tree, data, fail))
         shapes = [a.shape for a in data.values()]
         if not shapes and keys:
             shapes = [np.shape(columns[next(iter(keys.values()))])]

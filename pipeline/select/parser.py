@@ -26,11 +26,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from schemas.errors import InputFileError, XlcatError
 
-__all__ = ["SelectionParser"]
+__all__ = ["SelectionParser", "Tree"]
 
 _INT64_MAX = 2**63 - 1
 _MAX_DEPTH = 40
@@ -61,6 +61,10 @@ _TOKEN = re.compile(
 _COMPARE = {"==", "!=", "<", "<=", ">", ">="}
 
 
+Tree = tuple[Any, ...]
+"""A parsed expression node: ``(kind, *operands)``, operands being nodes or values."""
+
+
 @dataclass(frozen=True)
 class _Token:
     kind: str  # "num", "name", "macro", "op", "end"
@@ -68,7 +72,7 @@ class _Token:
     pos: int
 
 
-def _tokenise(text: str, fail: Callable[[str, int], None]) -> list[_Token]:
+def _tokenise(text: str, fail: Callable[[str, int], NoReturn]) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
     while pos < len(text):
@@ -132,7 +136,7 @@ class SelectionParser:
         self.columns: set[str] = set()
         self.expansions: list[tuple[int, int, str]] = []  # (start, end, "(expanded body)")
 
-    def fail(self, msg: str, pos: int) -> None:
+    def fail(self, msg: str, pos: int) -> NoReturn:
         at = "end of text" if pos >= len(self.text) else f"character {pos + 1}"
         raise self.error(f"{self.where}: {msg} (at {at} of '{self.text}')")
 
@@ -150,7 +154,7 @@ class SelectionParser:
         tok = self.take(op)
         if tok is None:
             self.fail(f"expected {what}, found {self.describe()}", self.tok.pos)
-        return tok  # type: ignore[return-value]
+        return tok
 
     def describe(self) -> str:
         t = self.tok
@@ -158,7 +162,7 @@ class SelectionParser:
             return "the end"
         return f"'{self.text[t.pos : self.tokens[self.i + 1].pos].strip()}'"
 
-    def parse(self) -> tuple:
+    def parse(self) -> Tree:
         tree = self.or_()
         if self.tok.kind != "end":
             self.fail(f"unexpected {self.describe()} after a complete expression", self.tok.pos)
@@ -172,19 +176,19 @@ class SelectionParser:
         return "".join(out) + self.text[last:]
 
     # ---- grammar, lowest precedence first
-    def or_(self) -> tuple:
+    def or_(self) -> Tree:
         items = [self.and_()]
         while self.take("||"):
             items.append(self.and_())
         return items[0] if len(items) == 1 else ("or", tuple(items))
 
-    def and_(self) -> tuple:
+    def and_(self) -> Tree:
         items = [self.not_()]
         while self.take("&&"):
             items.append(self.not_())
         return items[0] if len(items) == 1 else ("and", tuple(items))
 
-    def not_(self) -> tuple:
+    def not_(self) -> Tree:
         if self.take("!"):
             self.enter()
             tree = ("not", self.not_())
@@ -192,9 +196,10 @@ class SelectionParser:
             return tree
         return self.compare()
 
-    def compare(self) -> tuple:
+    def compare(self) -> Tree:
         left = self.bitor()
         op = self.take(*_COMPARE)
+        tree: Tree
         if op is not None:
             tree = ("cmp", op.value, left, self.bitor())
         elif self.take("in"):
@@ -208,19 +213,19 @@ class SelectionParser:
             self.fail("comparisons do not chain; join them with && or ||", self.tok.pos)
         return tree
 
-    def bitor(self) -> tuple:
+    def bitor(self) -> Tree:
         items = [self.bitand()]
         while self.take("|"):
             items.append(self.bitand())
         return items[0] if len(items) == 1 else ("bitor", tuple(items))
 
-    def bitand(self) -> tuple:
+    def bitand(self) -> Tree:
         items = [self.unary()]
         while self.take("&"):
             items.append(self.unary())
         return items[0] if len(items) == 1 else ("bitand", tuple(items))
 
-    def unary(self) -> tuple:
+    def unary(self) -> Tree:
         if self.take("-"):
             self.enter()
             tree = self.unary()
@@ -228,7 +233,7 @@ class SelectionParser:
             return ("num", -tree[1]) if tree[0] == "num" else ("neg", tree)
         return self.primary()
 
-    def primary(self) -> tuple:
+    def primary(self) -> Tree:
         tok = self.tok
         if tok.kind == "num":
             self.i += 1
@@ -265,9 +270,10 @@ class SelectionParser:
                 self.fail(f"expected a number after '-', found {self.describe()}", self.tok.pos)
             return None
         self.i += 1
-        return sign * self.tokens[self.i - 1].value
+        value: float | int = self.tokens[self.i - 1].value
+        return sign * value
 
-    def interval(self) -> tuple:
+    def interval(self) -> Tree:
         """One interval as (lo, lo_closed, hi, hi_closed); None for a missing bound."""
         start = self.tok.pos
         opener = self.take("[", "(")
@@ -295,7 +301,7 @@ class SelectionParser:
             self.fail(f"interval from {lo} to {hi} selects nothing; give lo < hi", start)
         return (lo, lo_closed, hi, hi_closed)
 
-    def macro(self, tok: _Token) -> tuple:
+    def macro(self, tok: _Token) -> Tree:
         name = tok.value
         if name in self.stack:
             chain = " -> ".join(f"#{n}" for n in self.stack + (name,))

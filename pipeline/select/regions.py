@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NoReturn
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -52,11 +53,15 @@ class RegionSet:
 
     def in_source(self, X: ArrayLike, Y: ArrayLike) -> NDArray[np.bool_]:
         """True where (X, Y), sky pixels, lies in any source shape (borders inclusive)."""
-        return np.logical_or.reduce([shape.contains(X, Y) for shape in self.source])
+        inside: NDArray[np.bool_] = np.logical_or.reduce([s.contains(X, Y) for s in self.source])
+        return inside
 
     def in_background(self, X: ArrayLike, Y: ArrayLike) -> NDArray[np.bool_]:
         """True where (X, Y), sky pixels, lies in any background shape (borders inclusive)."""
-        return np.logical_or.reduce([shape.contains(X, Y) for shape in self.background])
+        inside: NDArray[np.bool_] = np.logical_or.reduce(
+            [s.contains(X, Y) for s in self.background]
+        )
+        return inside
 
     @cached_property
     def source_area(self) -> float:
@@ -124,8 +129,11 @@ _SHAPE = re.compile(r"([+-]?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)")
 _QUOTED = re.compile(r"\{[^}]*\}|\"[^\"]*\"|'[^']*'")
 _PHYSICAL_HINT = "use physical coordinates; in ds9: Region > Save > coordinate system physical"
 
+_Fail = Callable[[str], NoReturn]
+"""Reports a problem of one regions-file line: raises InputFileError, never returns."""
 
-def _number(tok: str, name: str, fail) -> float:
+
+def _number(tok: str, name: str, fail: _Fail) -> float:
     s = tok.strip()
     if _NUMBER.fullmatch(s):
         value = float(s)
@@ -148,7 +156,7 @@ def _number(tok: str, name: str, fail) -> float:
     raise AssertionError  # fail() always raises
 
 
-def _role(props: str, fail) -> str:
+def _role(props: str, fail: _Fail) -> str:
     words = _QUOTED.sub(" ", props).lower().split()
     if "include=0" in words:
         fail(
@@ -160,7 +168,7 @@ def _role(props: str, fail) -> str:
     return "background" if "background" in words else "source"
 
 
-def _shape(item: str, fail) -> Shape:
+def _shape(item: str, fail: _Fail) -> Shape:
     m = _SHAPE.fullmatch(item)
     if m is None:
         if re.match(r"[+-]?[A-Za-z]+\s", item):
@@ -193,7 +201,13 @@ def _shape(item: str, fail) -> Shape:
         )
     values = [_number(tok, f"{name} {n}", fail) for tok, n in zip(args, names, strict=False)]
     try:
-        return {"circle": Circle, "annulus": Annulus, "ellipse": Ellipse, "box": Box}[name](*values)
+        kinds: dict[str, type[Shape]] = {
+            "circle": Circle,
+            "annulus": Annulus,
+            "ellipse": Ellipse,
+            "box": Box,
+        }
+        return kinds[name](*values)
     except ConfigError as exc:
         fail(f"'{item}': {str(exc).split(': ', 1)[1]}")
         raise  # unreachable
@@ -228,7 +242,7 @@ def parse_regions(text: str, path: str = "<string>") -> RegionSet:
     for lineno, raw in enumerate(lines, 1):
         line = raw.strip()
 
-        def fail(msg: str, _n: int = lineno) -> None:
+        def fail(msg: str, _n: int = lineno) -> NoReturn:
             raise InputFileError(f"regions file {path} line {_n}: {msg}")
 
         if not line or line.startswith("#"):

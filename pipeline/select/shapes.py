@@ -20,6 +20,9 @@ from schemas.errors import ConfigError
 
 __all__ = ["Circle", "Annulus", "Ellipse", "Box", "Shape", "union_area", "format_number"]
 
+_Chords: TypeAlias = list[tuple[NDArray[np.float64], NDArray[np.float64]]]
+"""Horizontal chords of a shape: (x_lo, x_hi) arrays over the y values asked for."""
+
 
 def format_number(value: float) -> str:
     """Shortest text that reads back as exactly ``value`` (integers without '.0')."""
@@ -92,7 +95,7 @@ class Circle:
         """selectlib text ``circle(x,y,r)``."""
         return f"circle({format_number(self.x)},{format_number(self.y)},{format_number(self.r)})"
 
-    def _chords(self, y: NDArray[np.float64]) -> list[tuple[NDArray, NDArray]]:
+    def _chords(self, y: NDArray[np.float64]) -> _Chords:
         dy = y - self.y
         w = np.sqrt(np.maximum(self.r * self.r - dy * dy, 0.0))
         return [(self.x - w, self.x + w)]
@@ -146,7 +149,7 @@ class Annulus:
         vals = (self.x, self.y, self.r_in, self.r_out)
         return "annulus(" + ",".join(format_number(v) for v in vals) + ")"
 
-    def _chords(self, y: NDArray[np.float64]) -> list[tuple[NDArray, NDArray]]:
+    def _chords(self, y: NDArray[np.float64]) -> _Chords:
         dy2 = (y - self.y) ** 2
         wo = np.sqrt(np.maximum(self.r_out * self.r_out - dy2, 0.0))
         wi = np.sqrt(np.maximum(self.r_in * self.r_in - dy2, 0.0))
@@ -202,7 +205,7 @@ class Ellipse:
         vals = (self.x, self.y, self.a, self.b, self.angle)
         return "ellipse(" + ",".join(format_number(v) for v in vals) + ")"
 
-    def _chords(self, y: NDArray[np.float64]) -> list[tuple[NDArray, NDArray]]:
+    def _chords(self, y: NDArray[np.float64]) -> _Chords:
         # A dx^2 + B dx + C <= 0 for fixed dy (the ellipse equation expanded in dx)
         c, s = _cos_sin(self.angle)
         ia2, ib2 = 1.0 / (self.a * self.a), 1.0 / (self.b * self.b)
@@ -264,7 +267,7 @@ class Box:
         vals = (self.x, self.y, self.width / 2, self.height / 2, self.angle)
         return "box(" + ",".join(format_number(v) for v in vals) + ")"
 
-    def _chords(self, y: NDArray[np.float64]) -> list[tuple[NDArray, NDArray]]:
+    def _chords(self, y: NDArray[np.float64]) -> _Chords:
         c, s = _cos_sin(self.angle)
         dy = y - self.y
         lo = np.full_like(dy, -np.inf)
@@ -308,7 +311,8 @@ def _union_length(shapes: Sequence[Shape], y: NDArray[np.float64]) -> NDArray[np
     lo, hi = np.take_along_axis(lo, order, -1), np.take_along_axis(hi, order, -1)
     reach = np.maximum.accumulate(hi, axis=-1)
     prev = np.concatenate([np.full(lo.shape[:-1] + (1,), -np.inf), reach[..., :-1]], axis=-1)
-    return np.clip(hi - np.maximum(lo, prev), 0.0, None).sum(axis=-1)
+    length: NDArray[np.float64] = np.clip(hi - np.maximum(lo, prev), 0.0, None).sum(axis=-1)
+    return length
 
 
 def _integrate(shapes: Sequence[Shape], rel_tol: float = 1e-11) -> float:
@@ -320,9 +324,10 @@ def _integrate(shapes: Sequence[Shape], rel_tol: float = 1e-11) -> float:
     edges = np.concatenate([np.linspace(lo, hi, 5)[:-1] for lo, hi in pieces])
     a, b = edges, np.append(edges[1:], breaks[-1])
 
-    def quad(a: NDArray, b: NDArray) -> NDArray:
+    def quad(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
         y = a[:, None] + (b - a)[:, None] * _SUB_Y
-        return (_union_length(shapes, y) * _SUB_W).sum(axis=1) * (b - a)
+        integral: NDArray[np.float64] = (_union_length(shapes, y) * _SUB_W).sum(axis=1) * (b - a)
+        return integral
 
     whole = quad(a, b)
     total = 0.0

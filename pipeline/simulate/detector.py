@@ -172,11 +172,11 @@ def in_gtis(t: NDArray, ccd: NDArray, gtis: dict[int, list[tuple[float, float]]]
         Boolean mask, same length as ``t``.
     """
     keep = np.zeros(t.size, dtype=bool)
-    for n, g in gtis.items():
+    for n, intervals in gtis.items():
         sel = np.flatnonzero(ccd == n)
-        if not g or sel.size == 0:
+        if not intervals or sel.size == 0:
             continue
-        g = np.asarray(g)
+        g = np.asarray(intervals)
         i = np.searchsorted(g[:, 0], t[sel], side="right") - 1
         keep[sel] = (i >= 0) & (t[sel] < g[np.maximum(i, 0), 1])
     return keep

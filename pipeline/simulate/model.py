@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,6 +50,7 @@ __all__ = [
     "FLARE_DURATION",
     "FLARE_MIN_SEGMENT",
     "injected_lag",
+    "Spectra",
     "spectra",
     "draw_pi",
     "red_noise",
@@ -101,14 +103,28 @@ def _absorbed(e: NDArray | float) -> NDArray:
     return e**-GAMMA * np.exp(-NH_22 * SIGMA1_22 * e**-2.5)
 
 
+class Spectra(TypedDict):
+    """The tables and rate normalisations of :func:`spectra`."""
+
+    tau: NDArray
+    src_p: NDArray
+    src_cdf: NDArray
+    bkg_p: NDArray
+    bkg_cdf: NDArray
+    flare_p: NDArray
+    flare_cdf: NDArray
+    bkg_frac_10_12: float
+    flare_frac_10_12_p0: float
+
+
 @cache
-def spectra() -> dict[str, NDArray | float]:
+def spectra() -> Spectra:
     """Return the inverse-CDF tables on the 1 eV PI grid and the rate normalisations from them.
 
     Returns
     -------
-    dict[str, NDArray or float]
-        ``tau``: :func:`injected_lag` at each PI bin centre, s; ``src_p``, ``bkg_p``,
+    Spectra
+        A dict: ``tau``: :func:`injected_lag` at each PI bin centre, s; ``src_p``, ``bkg_p``,
         ``flare_p``: probability of each PI; ``src_cdf``, ``bkg_cdf``, ``flare_cdf``: their
         cumulative sums; ``bkg_frac_10_12``: fraction of background counts in PI 10000-12000;
         ``flare_frac_10_12_p0``: fraction of flare counts in PI 10000-12000 with PATTERN == 0.
@@ -122,14 +138,22 @@ def spectra() -> dict[str, NDArray | float]:
     bkg = e**-BKG_INDEX + CU_EW_KEV * CU_KEV**-BKG_INDEX * _gauss(e, CU_KEV, CU_SIGMA_KEV)
     flare = e**-FLARE_INDEX
     hard = (pi >= 10000) & (pi < 12000)
-    out: dict[str, NDArray | float] = {"tau": injected_lag(e)}
+    tables: dict[str, NDArray] = {"tau": injected_lag(e)}
     for name, pdf in (("src", src), ("bkg", bkg), ("flare", flare)):
-        out[name + "_p"] = pdf / pdf.sum()
-        out[name + "_cdf"] = np.cumsum(pdf) / np.sum(pdf)
-    out["bkg_frac_10_12"] = float(out["bkg_p"][hard].sum())
-    singles = out["flare_p"] * singles_probability(pi, True)
-    out["flare_frac_10_12_p0"] = float(singles[hard].sum())
-    return out
+        tables[name + "_p"] = pdf / pdf.sum()
+        tables[name + "_cdf"] = np.cumsum(pdf) / np.sum(pdf)
+    singles = tables["flare_p"] * singles_probability(pi, True)
+    return Spectra(
+        tau=tables["tau"],
+        src_p=tables["src_p"],
+        src_cdf=tables["src_cdf"],
+        bkg_p=tables["bkg_p"],
+        bkg_cdf=tables["bkg_cdf"],
+        flare_p=tables["flare_p"],
+        flare_cdf=tables["flare_cdf"],
+        bkg_frac_10_12=float(tables["bkg_p"][hard].sum()),
+        flare_frac_10_12_p0=float(singles[hard].sum()),
+    )
 
 
 def draw_pi(rng: np.random.Generator, cdf: NDArray, n: int) -> NDArray:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
+
+import catalog
+from catalog.store import Store
+from pipeline.build.graph import run_build
+from pipeline.build.plan import plan_build
+from schemas.build import load_build
+from schemas.energy import equal_count_edges
+from schemas.errors import ConfigError, InputFileError, StoreError
 from tests.helpers.eventfiles import (
     REGION_TEXT,
     T0,
@@ -18,14 +25,6 @@ from tests.helpers.eventfiles import (
     random_events,
     write_event_file,
 )
-
-import catalog
-from catalog.store import Store
-from pipeline.build.graph import run_build
-from pipeline.build.plan import plan_build
-from schemas.build import load_build
-from schemas.energy import equal_count_edges
-from schemas.errors import ConfigError, InputFileError, StoreError
 
 OBSIDS = ("0123456789", "0123456790")
 GTIS = {4: [(T0, T0 + 400), (T0 + 430, T0 + 1000)], 5: [(T0, T0 + 1000)]}

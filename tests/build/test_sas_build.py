@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.helpers.sas_fixtures import corrected_from_counts
-from tests.helpers.sas_standin_impl import C_ABS, RATIO
 
 import catalog
 from catalog import gti as gtilib
@@ -28,8 +26,8 @@ from pipeline.simulate import simulate_preset
 from schemas.build import load_build
 from schemas.energy import Band
 from schemas.errors import SASError
-
-
+from tests.helpers.sas_fixtures import corrected_from_counts
+from tests.helpers.sas_standin_impl import C_ABS, RATIO
 
 OBSID = "0201830201"
 SCHEMES = """

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from tests.helpers.sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
 import catalog
 from catalog.compare import compare_stores
@@ -26,6 +25,7 @@ from pipeline.build.importer import reference_files
 from pipeline.cli.main import main
 from schemas.errors import InputFileError
 from schemas.schemes import load_preset, scheme_from_spec
+from tests.helpers.sas_fixtures import corrected_from_counts, write_corrected, write_raw
 
 T0, DT, N = 250000000.0, 128.0, 9
 OBSIDS = ("0201830201", "0201830301")

@@ -7,7 +7,7 @@ EPIC-pn imaging event file with a ds9 region file in physical coordinates::
     export XLCAT_SAS_EVENTS=/data/0201830201/pn_filtered.fits
     export XLCAT_SAS_REGIONS=/data/0201830201/ds9.reg
     export SAS_CCF=/data/0201830201/odf/ccf.cif   # or a ccf.cif next to/above the events
-    .venv/bin/python -m pytest tests/test_sas_integration.py -v -s
+    .venv/bin/python -m pytest tests/extract/test_sas_integration.py -v -s
 
 It builds two bands with the SAS backend and with the native one, and checks that
 the SAS light curves lie on the native grid (by index), that the raw counts agree,

@@ -3,7 +3,7 @@
 No real SAS light-curve file ships with the repository, so
 the fixture files are written as docs/semantics.md §11.2 describes evselect
 and epiclccorr output (tests/helpers/sas_fixtures.py), with the variations that are still
-open (§11): TIMEPIXR 0, 0.5 or absent, NaN rows, rows missing or added at the end.
+open (§17, §18): TIMEPIXR 0, 0.5 or absent, NaN rows, rows missing or added at the end.
 """
 
 from __future__ import annotations

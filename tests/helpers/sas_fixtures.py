@@ -1,13 +1,13 @@
 """Writers of SAS light-curve files for tests, laid out as docs/semantics.md describes them.
 
-There are no real SAS light-curve files on this machine (``../shared/data`` holds
-none), so these files are written from the semantics document, not copied from
-SAS: evselect rate sets (§1.4: HDU 1 ``RATE`` with ``TIME``, ``RATE``, ``ERROR``;
-keywords TSTART, TSTOP, TIMEDEL, and TIMEPIXR when given) and epiclccorr output
-(§2.4: ``TIME``, ``RATE``, ``ERROR``, ``BACKV``, ``BACKE``, ``FRACEXP`` in real32,
-then the ``SRC_GTIS`` and ``BKG_GTIS`` extensions). What SAS really writes is open
-(§11); the parser is tested against these layouts and their variations (TIMEPIXR
-0, 0.5 or absent; NaN rows; COUNTS instead of RATE).
+No real SAS light-curve file ships with the repository, so these files are written
+from the semantics document, not copied from SAS: evselect rate sets (§11.2: HDU 1
+``RATE`` with ``TIME``, ``RATE``, ``ERROR``; keywords TSTART, TSTOP, TIMEDEL, and
+TIMEPIXR when given) and epiclccorr output (§11.2: ``TIME``, ``RATE``, ``ERROR``,
+``BACKV``, ``BACKE``, ``FRACEXP`` in real32, then the ``SRC_GTIS`` and ``BKG_GTIS``
+extensions). What SAS really writes is settled only in part (§17, §18); the parser is
+tested against these layouts and their variations (TIMEPIXR 0, 0.5 or absent; NaN
+rows; COUNTS instead of RATE).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ numbers: they write *plausible* outputs in the layouts that docs/semantics.md
 expression it is given (its ``&&`` terms: region shapes, ``gti(file,TIME)`` and
 column tests through xlcat's selectlib evaluator) and counts them on the grid it
 is given, so a build through the stand-ins can be compared with the native one;
-epiclccorr applies the formulas of §2.5 with a made-up area ratio (0.25) and a
+epiclccorr applies the formulas of §6 with a made-up area ratio (0.25) and a
 made-up absolute correction (x1.1), which real SAS does not.
 
 Behaviour is steered by environment variables:
@@ -124,6 +124,7 @@ def _events(table: str):
 
 def _evselect(a: dict[str, str], action: str | None) -> int:
     import numpy as np
+
     from tests.helpers.sas_fixtures import write_raw
 
     cols, header = _events(a["table"])
@@ -168,6 +169,7 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
 def _epiclccorr(a: dict[str, str]) -> int:
     import numpy as np
     from astropy.io import fits
+
     from tests.helpers.sas_fixtures import corrected_from_counts, write_corrected
 
     def read(p):

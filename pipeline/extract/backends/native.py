@@ -36,7 +36,7 @@ from pipeline.read.events import (
     read_event_info,
     read_gti_file,
 )
-from pipeline.select.expression import compile_expression
+from pipeline.select.expression import Expression, compile_expression
 from schemas.build import SchemeOptions
 from schemas.energy import Band
 from schemas.errors import InputFileError
@@ -75,7 +75,8 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
     scr = job.screening
     extra = screening_expression(job, info)
-    flare_expr, notes = (None, [])
+    flare_expr: Expression | None = None
+    notes: list[str] = []
     flare_grid = None
     if job.flare is not None:
         text, notes = macro_fallback(job.flare.expression, info)
@@ -110,7 +111,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         src[idx] = regions.in_source(x[idx], y[idx])
         bkg[idx] = regions.in_background(x[idx], y[idx])
         flare_sel = None
-        if job.flare is not None:
+        if job.flare is not None and flare_expr is not None:
             f = job.flare
             flare_sel = (pi >= f.pi[0]) & (pi <= f.pi[1]) & (pattern == f.pattern)
             flare_sel &= flare_expr.evaluate(chunk)
@@ -127,8 +128,11 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     flare_gti = None
     flare_prov: dict[str, Any] = {}
     if job.flare is not None:
-        rate = binner.flare_counts / job.flare.bin
-        flare_gti = gtilib.from_good_samples(binner.flare_times, rate < job.flare.threshold)
+        flare_counts, flare_times = binner.flare_counts, binner.flare_times
+        # the binner was given flare edges and the expression compiled whenever job.flare is set
+        assert flare_expr is not None and flare_counts is not None and flare_times is not None
+        rate = flare_counts / job.flare.bin
+        flare_gti = gtilib.from_good_samples(flare_times, rate < job.flare.threshold)
         flare_prov = {
             "selection": flare_text(job.flare, flare_expr.text),
             "threshold": job.flare.threshold,

@@ -47,7 +47,7 @@ class BandCache:
         Folder of the entries (created on the first put).
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     def get(self, key: str, files: tuple[str, ...]) -> tuple[Path, dict[str, Any]] | None:

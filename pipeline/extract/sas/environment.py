@@ -57,7 +57,7 @@ class SASEnvironment:
     executables: dict[str, str]
     overrides: dict[str, str] = field(default_factory=dict)
 
-    def process_env(self, ccf: str | os.PathLike | None) -> dict[str, str]:
+    def process_env(self, ccf: str | os.PathLike[str] | None) -> dict[str, str]:
         """The environment of a SAS command: this process's, the overrides and ``SAS_CCF``."""
         env = dict(os.environ)
         env.update(self.overrides)
@@ -138,7 +138,7 @@ def discover(options: SASOptions, tasks: Iterable[str] = SAS_TASKS) -> SASEnviro
     return SASEnvironment(sas_dir, version, text, found, overrides)
 
 
-def ccf_candidates(events: str | os.PathLike) -> list[Path]:
+def ccf_candidates(events: str | os.PathLike[str]) -> list[Path]:
     """Where ``ccf.cif`` is looked for: the event folder, ``..``, ``../..``, ``../../odf``."""
     d = Path(events).resolve().parent
     return [
@@ -150,7 +150,7 @@ def ccf_candidates(events: str | os.PathLike) -> list[Path]:
 
 
 def find_ccf(
-    events: str | os.PathLike, options: SASOptions, environ: Mapping[str, str] | None = None
+    events: str | os.PathLike[str], options: SASOptions, environ: Mapping[str, str] | None = None
 ) -> tuple[Path, str]:
     """The calibration index file for one event file, and how it was found.
 

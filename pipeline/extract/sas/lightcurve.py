@@ -9,7 +9,7 @@ centres without TIMEPIXR, docs/semantics.md §17.1), ``TIMEZERO``,
 bin centres, ``centre = TIME + TIMEZERO + (0.5 - TIMEPIXR) TIMEDEL``, and rows are
 placed on the grid *by index*, ``k = (centre - t0)/dt - 1/2`` rounded, after
 checking that TIMEDEL equals the grid's bin and that every row lies on a bin
-centre (never by float equality of times, §8).
+centre (never by float equality of times).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def _rate_hdu(hdul: fits.HDUList, path: str) -> fits.BinTableHDU:
     )
 
 
-def read_lightcurve(path: str | os.PathLike) -> LightCurveFile:
+def read_lightcurve(path: str | os.PathLike[str]) -> LightCurveFile:
     """Read a SAS light-curve file.
 
     Parameters
@@ -220,7 +220,9 @@ def read_lightcurve(path: str | os.PathLike) -> LightCurveFile:
     if "TIME" in columns:
         centres = columns["TIME"] + zero + (0.5 - timepixr) * timedel
     elif "TSTART" in keywords:
-        centres = float(keywords["TSTART"]) + zero + timedel * (np.arange(n) + 0.5)
+        centres = (
+            float(keywords["TSTART"]) + zero + timedel * (np.arange(n, dtype=np.float64) + 0.5)
+        )
     else:
         raise InputFileError(
             f"light-curve file {path} {hdu.name}: no TIME column and no TSTART keyword; "

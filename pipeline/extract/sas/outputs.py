@@ -26,7 +26,7 @@ from schemas.errors import InputFileError
 __all__ = ["write_gti_file", "curves_from_files", "curves_from_outputs"]
 
 
-def write_gti_file(path: str | os.PathLike, gti: NDArray[np.float64]) -> None:
+def write_gti_file(path: str | os.PathLike[str], gti: NDArray[np.float64]) -> None:
     """Write a GTI table (extension STDGTI, START/STOP in s) for ``gti(file,TIME)``."""
     g = np.asarray(gti, dtype=np.float64).reshape(-1, 2)
     hdu = fits.BinTableHDU.from_columns(
@@ -132,7 +132,17 @@ def curves_from_files(
         facts[role] = {**f, **rnotes}
     facts["counts"] = how
     facts["notes"] = notes
-    curves = BandCurves(bands=(band,), **{k: v.reshape(1, n) for k, v in values.items()})
+    row = {k: v.reshape(1, n) for k, v in values.items()}
+    curves = BandCurves(
+        bands=(band,),
+        rate=row["rate"],
+        error=row["error"],
+        backv=row["backv"],
+        backe=row["backe"],
+        fracexp=row["fracexp"],
+        src_counts=row["src_counts"],
+        bkg_counts=row["bkg_counts"],
+    )
     return curves, facts
 
 

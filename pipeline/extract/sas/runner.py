@@ -120,7 +120,7 @@ def run_command(
     name: str,
     argv: Sequence[str],
     *,
-    cwd: str | os.PathLike | None,
+    cwd: str | os.PathLike[str] | None,
     env: Mapping[str, str] | None,
     timeout: float,
 ) -> CommandRecord:
