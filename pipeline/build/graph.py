@@ -19,6 +19,7 @@ this module; the command line owns the progress display.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,6 +201,8 @@ def build_graph(
     plan: BuildPlan,
     resolved: dict[str, EnergyScheme],
     prepared: dict[tuple[str, str], Any] | None = None,
+    *,
+    run: str | None = None,
 ) -> dict[tuple[str, str], Delayed]:
     """The delayed graph of the groups in ``plan.todo``.
 
@@ -211,6 +214,8 @@ def build_graph(
     prepared : dict, optional
         (backend, obsid) to an already prepared observation (a Future or value),
         reused instead of preparing again.
+    run : str, optional
+        Suffix of every task key, unique to one build (default: a new one).
 
     Returns
     -------
@@ -223,6 +228,7 @@ def build_graph(
     out: dict[tuple[str, str], Delayed] = {}
     store_path = str(plan.config.store)
     backends = {n: b.for_store(store_path) for n, b in plan.backends.items()}
+    run = run or _run_id()
     for spec in plan.todo:
         backend: Backend = backends[spec.backend]
         key = (spec.backend, spec.obsid)
@@ -231,10 +237,11 @@ def build_graph(
                 prep[key] = prepared[key]
             else:
                 prep[key] = dask.delayed(backend.prepare, pure=True)(
-                    plan.jobs[spec.obsid], dask_key_name=f"prepare-{spec.backend}-{spec.obsid}"
+                    plan.jobs[spec.obsid],
+                    dask_key_name=f"prepare-{spec.backend}-{spec.obsid}-{run}",
                 )
             summaries[key] = dask.delayed(backend.summary, pure=True)(
-                prep[key], dask_key_name=f"summary-{spec.backend}-{spec.obsid}"
+                prep[key], dask_key_name=f"summary-{spec.backend}-{spec.obsid}-{run}"
             )
         scheme = resolved[spec.scheme]
         options: SchemeOptions = plan.config.scheme_options[spec.scheme]
@@ -243,7 +250,7 @@ def build_graph(
                 prep[key],
                 unit,
                 options,
-                dask_key_name=f"extract-{spec.obsid}-{spec.scheme}-{i}",
+                dask_key_name=f"extract-{spec.obsid}-{spec.scheme}-{i}-{run}",
             )
             for i, unit in enumerate(backend.partition(scheme.bands))
         ]
@@ -253,9 +260,19 @@ def build_graph(
             _static_attrs(plan, spec, scheme),
             summaries[key],
             parts,
-            dask_key_name=f"write-{spec.obsid}-{spec.scheme}",
+            dask_key_name=f"write-{spec.obsid}-{spec.scheme}-{run}",
         )
     return out
+
+
+def _run_id() -> str:
+    """A suffix that makes a build's task keys its own.
+
+    The scheduler hands back the result of any (pure) key it still holds, and an obsid
+    and a scheme name alone do not name a task's inputs (files, store) nor a write's
+    side effect: a second build on the same client must never get the first one's.
+    """
+    return uuid.uuid4().hex[:8]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -309,6 +326,7 @@ def run_build(
             done = len(report.built) + len(report.failed)
             progress(BuildProgress(done, total, spec.obsid, spec.scheme, failure))
 
+    run = _run_id()
     schemes = plan.config.schemes
     resolved: dict[str, EnergyScheme] = {n: s for n, s in schemes.items() if s.is_resolved}
     reused: dict[tuple[str, str], Future] = {}
@@ -327,7 +345,7 @@ def run_build(
                 plan.jobs[reference],
                 pure=True,
                 retries=retries,
-                key=f"prepare-{backend_name}-{reference}",
+                key=f"prepare-{backend_name}-{reference}-{run}",
             )
         spectrum = client.submit(backend.reference_spectrum, reused[key], pure=True)
         try:
@@ -343,7 +361,7 @@ def run_build(
     sub = BuildPlan(
         plan.config, plan.backends, plan.backend_info, plan.jobs, plan.fingerprints, todo
     )
-    graph = build_graph(sub, resolved, prepared=reused)
+    graph = build_graph(sub, resolved, prepared=reused, run=run)
     keys = list(graph)
     futures = client.compute([graph[k] for k in keys], retries=retries)
     where = {f.key: k for f, k in zip(futures, keys, strict=True)}
