@@ -178,6 +178,28 @@ class Store:
             ds, self.group_path(obsid, scheme), f"{obsid}-{scheme}", parent_attrs={}
         )
 
+    def _staging_folder(self, label: str) -> Path:
+        """A new, empty folder of this writer's own inside the staging folder.
+
+        Another writer removes the shared staging folder when it finds it empty, so
+        creating the staging folder and then a folder inside it can race with that
+        removal (``mkdir(exist_ok=True)`` itself raises when the folder vanishes
+        between its two checks). Once this writer's folder exists, the staging folder
+        is not empty and stays; a lost race is simply tried again.
+        """
+        for _ in range(100):
+            tmp = self.staging / f"{label}-{uuid.uuid4().hex}"
+            try:
+                self.staging.mkdir(exist_ok=True)
+                tmp.mkdir()
+            except (FileExistsError, FileNotFoundError):
+                continue
+            return tmp
+        raise StoreError(
+            f"store {self.path}: could not create a staging folder in {self.staging}; "
+            "check that the store's folder is writable"
+        )
+
     def _replace(
         self, ds: xr.Dataset, target: Path, label: str, parent_attrs: dict[str, Any]
     ) -> Path:
@@ -185,8 +207,7 @@ class Store:
 
         The parent group (``target.parent``) is created with ``parent_attrs`` if missing.
         """
-        self.staging.mkdir(exist_ok=True)
-        tmp = self.staging / f"{label}-{uuid.uuid4().hex}"
+        tmp = self._staging_folder(label)
         try:
             ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
             target.parent.mkdir(exist_ok=True)
