@@ -31,8 +31,8 @@ from distributed import Client, Future, as_completed
 
 from catalog.layout import lightcurve_dataset
 from catalog.store import Store
-from pipeline.extract.backends.base import Backend
 from pipeline.build.plan import BuildPlan, GroupSpec
+from pipeline.extract.backends.base import Backend
 from pipeline.extract.jobs import BandCurves, ObservationSummary, combine_curves
 from schemas.build import SchemeOptions
 from schemas.schemes import EnergyScheme

@@ -12,6 +12,7 @@ to date and is skipped, so a re-run resumes an interrupted build.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ from schemas.errors import ConfigError
 from schemas.store_layout import FORMAT_VERSION
 
 __all__ = ["GroupSpec", "BuildPlan", "plan_build", "binning_edges"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
             pi_edges=binning_edges(config, obs.screening.pi),
         )
         jobs[obs.obsid] = job
+        log.debug("observation %s: %s, regions %s checked", obs.obsid, obs.events, obs.regions)
         fingerprints[obs.obsid] = _observation_fingerprint(job)
 
     names = {config.scheme_backend(s) for s in config.schemes}
@@ -195,4 +199,10 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
                 and store.group_attrs(obsid, name).get("input_hash") == h
             )
             (plan.up_to_date if current else plan.todo).append(spec)
+    log.info(
+        "plan for %s: %d groups to build, %d up to date",
+        config.store,
+        len(plan.todo),
+        len(plan.up_to_date),
+    )
     return plan

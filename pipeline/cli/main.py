@@ -340,8 +340,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _CLIHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The command line's log handler (replaced on every call of :func:`main`)."""
+class _CLIHandler(logging.StreamHandler[TextIO]):
+    """The command line's log handler: writes to whatever ``sys.stderr`` is at the time."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:  # the base class assigns it; sys.stderr wins
+        pass
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -356,7 +367,7 @@ def _configure_logging(verbosity: int) -> None:
         logger.setLevel(level)
         for old in [h for h in logger.handlers if isinstance(h, _CLIHandler)]:
             logger.removeHandler(old)
-        handler = _CLIHandler(sys.stderr)
+        handler = _CLIHandler()
         handler.setFormatter(formatter)
         logger.addHandler(handler)
 

@@ -97,7 +97,7 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend[Any
     except Exception as exc:  # noqa: BLE001 - a broken plug-in is a configuration problem
         raise ConfigError(
             f"backend {name!r}: entry point {ep.value!r} failed to load: "
-            f"{type(exc).__name__}: {exc}"
+            + f"{type(exc).__name__}: {exc}".splitlines()[0]  # errors are one line
         ) from None
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise ConfigError(
