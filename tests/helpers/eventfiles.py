@@ -33,6 +33,20 @@ class EventSet:
         return len(self.time)
 
     @classmethod
+    def from_rows(cls, rows: list[tuple[float, int, int, int, int, int, int]]) -> EventSet:
+        """Events from rows ``(t offset from T0, x, y, pi, pattern, flag, ccd)``."""
+        a = np.array(rows, dtype=float).reshape(-1, 7)
+        return cls(
+            T0 + a[:, 0],
+            a[:, 1].astype(np.int32),
+            a[:, 2].astype(np.int32),
+            a[:, 3].astype(np.int16),
+            a[:, 4].astype(np.uint8),
+            a[:, 5].astype(np.int32),
+            a[:, 6].astype(np.uint8),
+        )
+
+    @classmethod
     def concat(cls, parts: list[EventSet]) -> EventSet:
         return cls(
             *(
@@ -115,16 +129,7 @@ def edge_events() -> EventSet:
     # screening
     for pattern, flag in [(4, 0), (5, 0), (12, 0), (0, 1), (0, 0x10000)]:
         rows.append((350.5, 1000, 1000, 3000, pattern, flag, 4))
-    a = np.array(rows, dtype=float)
-    return EventSet(
-        T0 + a[:, 0],
-        a[:, 1].astype(np.int32),
-        a[:, 2].astype(np.int32),
-        a[:, 3].astype(np.int16),
-        a[:, 4].astype(np.uint8),
-        a[:, 5].astype(np.int32),
-        a[:, 6].astype(np.uint8),
-    )
+    return EventSet.from_rows(rows)
 
 
 def random_events(n: int, seed: int, tstart: float = T0, span: float = 1000.0) -> EventSet:

@@ -119,24 +119,11 @@ DEFAULT_BANDS = (
 )
 
 
-def _rows(rows: list[tuple[float, int, int, int, int, int, int]]) -> EventSet:
-    a = np.array(rows, dtype=float).reshape(-1, 7)
-    return EventSet(
-        T0 + a[:, 0],
-        a[:, 1].astype(np.int32),
-        a[:, 2].astype(np.int32),
-        a[:, 3].astype(np.int16),
-        a[:, 4].astype(np.uint8),
-        a[:, 5].astype(np.int32),
-        a[:, 6].astype(np.uint8),
-    )
-
-
 def conformance_events() -> EventSet:
     """The events of the conformance observation (deterministic)."""
     # source events on this file's own GTI edges and TSTOP (offset, x, y, PI, PATTERN, FLAG, CCD):
     # 689.9999 and 810 kept; 690, 750 (gap) and 809.9999 dropped; 949.9999 kept; 950 = TSTOP not
-    extra = _rows(
+    extra = EventSet.from_rows(
         [
             (t, 1000, 1000, 3000, 0, 0, 4)
             for t in (689.9999, 690.0, 750.0, 809.9999, 810.0, 949.9999, 950.0)
