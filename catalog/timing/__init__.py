@@ -6,7 +6,9 @@
 - :mod:`catalog.timing.products`: lag, coherence, rms and covariance formulas.
 - :mod:`catalog.timing.selection`: segments or segments Dataset in, subject and
   reference bands.
-- :mod:`catalog.timing.spectra`: power/cross/lag-frequency/lag-energy Datasets.
+- :mod:`catalog.timing.spectra`: power and cross spectra as Datasets.
+- :mod:`catalog.timing.lags`: lag-frequency and lag-energy Datasets.
+- :mod:`catalog.timing.results`: the parts those Datasets share (bins, units, attributes).
 - :mod:`catalog.timing.catalogue`: catalogue light curves -> segments Dataset and back.
 - :mod:`catalog.timing.plots`: lag-energy and power-spectrum figures.
 """
@@ -26,6 +28,7 @@ from catalog.timing.fourier import (
     segment_frequencies,
     taper_window,
 )
+from catalog.timing.lags import lag_energy, lag_frequency
 from catalog.timing.products import (
     covariance,
     intrinsic_coherence,
@@ -38,12 +41,7 @@ from catalog.timing.products import (
 )
 from catalog.timing.segments import Segment, good_bins, make_segments
 from catalog.timing.selection import Reference, Segments, band_selection
-from catalog.timing.spectra import (
-    cross_spectrum,
-    lag_energy,
-    lag_frequency,
-    power_spectrum,
-)
+from catalog.timing.spectra import cross_spectrum, power_spectrum
 
 __all__ = [
     "CrossAverages",

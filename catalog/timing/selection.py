@@ -1,7 +1,7 @@
 """Inputs of the spectral products: segments, band edges and the subject/reference bands.
 
-The products of :mod:`catalog.timing.spectra` take their light curves as
-:data:`Segments` -- a list of :class:`~catalog.timing.segments.Segment`, or the
+The products of :mod:`catalog.timing.spectra` and :mod:`catalog.timing.lags` take their
+light curves as :data:`Segments` -- a list of :class:`~catalog.timing.segments.Segment`, or the
 segments Dataset of :meth:`catalog.Catalog.segments`, which :func:`accepts_dataset`
 unpacks (band edges and provenance attributes included) -- and pair each subject band,
 or ``overlap`` window of bands, with a :data:`Reference` set of bands by
