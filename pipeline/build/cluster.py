@@ -49,7 +49,7 @@ def connect(
         For an unknown jobqueue kind or when dask-jobqueue is not installed.
     """
     if scheduler is not None:
-        with Client(scheduler) as client:
+        with Client(scheduler) as client:  # type: ignore[no-untyped-call]  # untyped __init__
             yield client
         return
     if jobqueue is not None:
@@ -62,18 +62,18 @@ def connect(
             raise ConfigError(f"--jobqueue {jobqueue!r}: choose slurm or pbs")
         with kinds[jobqueue]() as cluster:
             cluster.scale(jobs=workers or 1)
-            with Client(cluster) as client:
+            with Client(cluster) as client:  # type: ignore[no-untyped-call]  # untyped __init__
                 yield client
         return
     n = workers or os.cpu_count() or 1
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]  # untyped __init__
             n_workers=n,
             threads_per_worker=threads_per_worker,
             processes=processes,
             dashboard_address=None,
             silence_logs=logging.CRITICAL,  # shutdown chatter; task errors reach the report
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]  # untyped __init__
     ):
         yield client

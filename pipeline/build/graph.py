@@ -230,7 +230,7 @@ def build_graph(
     backends = {n: b.for_store(store_path) for n, b in plan.backends.items()}
     run = run or _run_id()
     for spec in plan.todo:
-        backend: Backend = backends[spec.backend]
+        backend: Backend[Any] = backends[spec.backend]
         key = (spec.backend, spec.obsid)
         if key not in prep:
             if key in prepared:
@@ -329,7 +329,7 @@ def run_build(
     run = _run_id()
     schemes = plan.config.schemes
     resolved: dict[str, EnergyScheme] = {n: s for n, s in schemes.items() if s.is_resolved}
-    reused: dict[tuple[str, str], Future] = {}
+    reused: dict[tuple[str, str], Future[Any]] = {}
     unresolved = sorted({s.scheme for s in plan.todo if not schemes[s.scheme].is_resolved})
     failed_schemes: dict[str, str] = {}
     for name in unresolved:
@@ -363,10 +363,12 @@ def run_build(
     )
     graph = build_graph(sub, resolved, prepared=reused, run=run)
     keys = list(graph)
-    futures = client.compute([graph[k] for k in keys], retries=retries)
+    futures = client.compute(  # type: ignore[no-untyped-call]  # untyped in distributed
+        [graph[k] for k in keys], retries=retries
+    )
     where = {f.key: k for f, k in zip(futures, keys, strict=True)}
     specs = {(s.obsid, s.scheme): s for s in todo}
-    for fut in as_completed(futures):
+    for fut in as_completed(futures):  # type: ignore[no-untyped-call]  # untyped __init__
         obsid, scheme_name = where[fut.key]
         failure = (
             None

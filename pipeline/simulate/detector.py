@@ -8,6 +8,8 @@ pattern groups and flagged. The numbers are simulator choices described in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -60,7 +62,7 @@ def ccd_rectangles() -> dict[int, tuple[int, int, int, int]]:
     return out
 
 
-def ccd_of(x: NDArray, y: NDArray) -> NDArray:
+def ccd_of(x: NDArray[np.integer[Any]], y: NDArray[np.integer[Any]]) -> NDArray[np.uint8]:
     """Return the CCD number of integer sky pixels, 0 where the pixel is off the detector.
 
     Parameters
@@ -86,7 +88,9 @@ def ccd_of(x: NDArray, y: NDArray) -> NDArray:
     return np.where(ok, 1 + k + 6 * r, 0).astype(np.uint8)
 
 
-def uniform_positions(rng: np.random.Generator, n: int) -> tuple[NDArray, NDArray]:
+def uniform_positions(
+    rng: np.random.Generator, n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Draw n sky pixels uniformly over the 12 CCDs (a CCD at random, then a pixel on it).
 
     Parameters
@@ -154,7 +158,11 @@ def make_gtis(
     return gtis
 
 
-def in_gtis(t: NDArray, ccd: NDArray, gtis: dict[int, list[tuple[float, float]]]) -> NDArray:
+def in_gtis(
+    t: NDArray[np.float64],
+    ccd: NDArray[np.uint8],
+    gtis: dict[int, list[tuple[float, float]]],
+) -> NDArray[np.bool_]:
     """Return whether each event lies in a GTI of its own CCD (START <= t < STOP).
 
     Parameters
@@ -183,7 +191,7 @@ def in_gtis(t: NDArray, ccd: NDArray, gtis: dict[int, list[tuple[float, float]]]
 
 
 # -- PATTERN and FLAG ---------------------------------------------------------------------------
-def singles_probability(pi: NDArray, particle: bool) -> NDArray:
+def singles_probability(pi: NDArray[np.integer[Any]], particle: bool) -> NDArray[np.float64]:
     """Return the probability that an event is a single (PATTERN == 0).
 
     0.65 - 0.025 E/keV for particle background and flares, 0.75 - 0.025 E/keV for the source,
@@ -204,7 +212,9 @@ def singles_probability(pi: NDArray, particle: bool) -> NDArray:
     return np.clip((0.65 if particle else 0.75) - 0.025e-3 * pi, 0.05, 0.95)
 
 
-def event_tags(rng: np.random.Generator, pi: NDArray, particle: bool) -> tuple[NDArray, NDArray]:
+def event_tags(
+    rng: np.random.Generator, pi: NDArray[np.int16], particle: bool
+) -> tuple[NDArray[np.uint8], NDArray[np.int32]]:
     """Draw the PATTERN and FLAG columns for events of the given PI.
 
     Non-singles are 77 % doubles (PATTERN 1-4) and 23 % triples/quadruples (5-12). 2.5 % of events

@@ -26,17 +26,27 @@ from pipeline.simulate.model import (
     spectra,
 )
 
-__all__ = ["source_events", "background_events", "flare_events"]
+__all__ = ["EventColumns", "source_events", "background_events", "flare_events"]
+
+#: TIME (s MET), X, Y (sky px), PI (eV), PATTERN, FLAG of one component's events.
+EventColumns = tuple[
+    NDArray[np.float64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int16],
+    NDArray[np.uint8],
+    NDArray[np.int32],
+]
 
 
 def source_events(
     rng: np.random.Generator,
-    lc: NDArray,
+    lc: NDArray[np.float64],
     t_grid0: float,
     rate: float,
     xy: tuple[int, int],
     gti: list[tuple[float, float]],
-) -> tuple[NDArray, ...]:
+) -> EventColumns:
     """Draw the source events: red-noise times, lagged by energy, King-PSF positions.
 
     The normalisation makes the expected number of events inside the ``SRC_RADIUS`` circle and
@@ -86,7 +96,7 @@ def source_events(
     return (t, x, y, pi, *event_tags(rng, pi, particle=False))
 
 
-def background_events(rng: np.random.Generator, t0: float, t1: float) -> tuple[NDArray, ...]:
+def background_events(rng: np.random.Generator, t0: float, t1: float) -> EventColumns:
     """Draw the particle background: constant in time over [t0, t1), uniform over the CCDs.
 
     Parameters
@@ -110,7 +120,7 @@ def background_events(rng: np.random.Generator, t0: float, t1: float) -> tuple[N
 
 def flare_events(
     rng: np.random.Generator, t0: float, t1: float, n_flares: int
-) -> tuple[list[tuple[float, float, float]], tuple[NDArray, ...]]:
+) -> tuple[list[tuple[float, float, float]], EventColumns]:
     """Draw soft-proton flares: sin^2 bursts, one per equal segment of [t0, t1).
 
     Parameters

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
@@ -59,7 +59,15 @@ def write_events(
     obsid: str,
     t0: float,
     t1: float,
-    cols: tuple[NDArray, ...],
+    cols: tuple[
+        NDArray[np.float64],
+        NDArray[np.int32],
+        NDArray[np.int32],
+        NDArray[np.int16],
+        NDArray[np.uint8],
+        NDArray[np.int32],
+        NDArray[np.uint8],
+    ],
     gtis: dict[int, list[tuple[float, float]]],
 ) -> None:
     """Write the pn event file: primary HDU, ``EVENTS`` and ``STDGTI01``..``STDGTI12``.
@@ -166,7 +174,7 @@ def write_regions(path: Path, src: tuple[int, int], bkg: list[tuple[int, int, in
 
 
 # -- One preset ---------------------------------------------------------------------------------
-def _model_summary(preset: str, seed: int, scale: float) -> dict:
+def _model_summary(preset: str, seed: int, scale: float) -> dict[str, Any]:
     """The head of truth.json: simulator version, run parameters and the model's numbers."""
     return {
         "simulator_version": SIMULATOR_VERSION,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import TypedDict
+from typing import TypedDict, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -72,7 +72,7 @@ FLARE_MIN_SEGMENT = 1500.0
 
 
 # -- Lag ----------------------------------------------------------------------------------------
-def injected_lag(energy_kev: ArrayLike) -> NDArray:
+def injected_lag(energy_kev: ArrayLike) -> NDArray[np.float64]:
     """Return the time delay the simulator gives to source photons of a given energy.
 
     tau(E) = 150 s ln(E / 2 keV) / ln(10 keV / 2 keV) for E >= 2 keV and 0 below (0 at 2 keV,
@@ -95,24 +95,28 @@ def injected_lag(energy_kev: ArrayLike) -> NDArray:
 
 
 # -- Spectra ------------------------------------------------------------------------------------
-def _gauss(e: NDArray, mu: float, sigma: float) -> NDArray:
+def _gauss(e: NDArray[np.float64], mu: float, sigma: float) -> NDArray[np.float64]:
     return np.exp(-0.5 * ((e - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
 
 
-def _absorbed(e: NDArray | float) -> NDArray:
+@overload
+def _absorbed(e: float) -> np.float64: ...
+@overload
+def _absorbed(e: NDArray[np.float64]) -> NDArray[np.float64]: ...
+def _absorbed(e: NDArray[np.float64] | float) -> NDArray[np.float64] | np.float64:
     return e**-GAMMA * np.exp(-NH_22 * SIGMA1_22 * e**-2.5)
 
 
 class Spectra(TypedDict):
     """The tables and rate normalisations of :func:`spectra`."""
 
-    tau: NDArray
-    src_p: NDArray
-    src_cdf: NDArray
-    bkg_p: NDArray
-    bkg_cdf: NDArray
-    flare_p: NDArray
-    flare_cdf: NDArray
+    tau: NDArray[np.float64]
+    src_p: NDArray[np.float64]
+    src_cdf: NDArray[np.float64]
+    bkg_p: NDArray[np.float64]
+    bkg_cdf: NDArray[np.float64]
+    flare_p: NDArray[np.float64]
+    flare_cdf: NDArray[np.float64]
     bkg_frac_10_12: float
     flare_frac_10_12_p0: float
 
@@ -131,14 +135,15 @@ def spectra() -> Spectra:
         Cached: the same arrays are returned on every call, do not modify them.
     """
     pi = np.arange(PI_MIN, PI_MAX + 1)
-    e = (pi + 0.5) * 1e-3
+    # float64 at run time; numpy's stubs type an int array plus a float only as `floating`
+    e = cast("NDArray[np.float64]", (pi + 0.5) * 1e-3)
     area = (1 - np.exp(-((e / 0.6) ** 3))) / (1 + (e / 7.0) ** 3)
     line = FE_EW_KEV * _absorbed(FE_KEV) * _gauss(e, FE_KEV, FE_SIGMA_KEV)
     src = area * (_absorbed(e) + line)
     bkg = e**-BKG_INDEX + CU_EW_KEV * CU_KEV**-BKG_INDEX * _gauss(e, CU_KEV, CU_SIGMA_KEV)
     flare = e**-FLARE_INDEX
     hard = (pi >= 10000) & (pi < 12000)
-    tables: dict[str, NDArray] = {"tau": injected_lag(e)}
+    tables: dict[str, NDArray[np.float64]] = {"tau": injected_lag(e)}
     for name, pdf in (("src", src), ("bkg", bkg), ("flare", flare)):
         tables[name + "_p"] = pdf / pdf.sum()
         tables[name + "_cdf"] = np.cumsum(pdf) / np.sum(pdf)
@@ -156,7 +161,7 @@ def spectra() -> Spectra:
     )
 
 
-def draw_pi(rng: np.random.Generator, cdf: NDArray, n: int) -> NDArray:
+def draw_pi(rng: np.random.Generator, cdf: NDArray[np.float64], n: int) -> NDArray[np.int16]:
     """Draw n PI values (eV, int16) by the inverse CDF ``cdf`` on the 1 eV grid from ``PI_MIN``.
 
     Parameters
@@ -177,7 +182,7 @@ def draw_pi(rng: np.random.Generator, cdf: NDArray, n: int) -> NDArray:
 
 
 # -- Variability --------------------------------------------------------------------------------
-def red_noise(rng: np.random.Generator, n: int) -> NDArray:
+def red_noise(rng: np.random.Generator, n: int) -> NDArray[np.float64]:
     """Return a Timmer & Koenig (1995) curve of n 1-s samples: mean 1, rms FRAC_RMS, >= LC_FLOOR.
 
     Generated on 2n samples and cut to the first n; PSD
@@ -201,7 +206,8 @@ def red_noise(rng: np.random.Generator, n: int) -> NDArray:
     re, im = rng.standard_normal((2, f.size)) * np.sqrt(psd / 2)
     im[-1] = 0.0  # the Nyquist term is real for even m
     x = np.fft.irfft(np.concatenate([[0.0], re + 1j * im]), m)[:n]
-    return np.maximum(1 + FRAC_RMS * (x - x.mean()) / x.std(), LC_FLOOR)
+    lc: NDArray[np.float64] = np.maximum(1 + FRAC_RMS * (x - x.mean()) / x.std(), LC_FLOOR)
+    return lc
 
 
 # -- PSF ----------------------------------------------------------------------------------------
@@ -221,4 +227,5 @@ def king_fraction(r: float) -> float:
     float
         Enclosed fraction.
     """
-    return 1.0 - (1.0 + (r / KING_R0) ** 2) ** (1.0 - KING_BETA)
+    enclosed: float = 1.0 - (1.0 + (r / KING_R0) ** 2) ** (1.0 - KING_BETA)  # float ** float: Any
+    return enclosed

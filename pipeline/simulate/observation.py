@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class ObservationTruth:
     events_path: str
     regions_path: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (CCD keys as strings)."""
         d = asdict(self)
         d["gtis_per_ccd"] = {str(k): [list(g) for g in v] for k, v in self.gtis_per_ccd.items()}
