@@ -65,12 +65,12 @@ def lag_frequency(
         Band index, or indices summed; the reference must not share a band with
         the subject.
     bins, min_per_bin, factor, taper, e_lo, e_hi
-        As in :func:`power_spectrum`.
+        As in :func:`~catalog.timing.spectra.power_spectrum`.
 
     Returns
     -------
     xarray.Dataset
-        dims (freq,): the variables of :func:`cross_spectrum`; scalar coords
+        dims (freq,): the variables of :func:`~catalog.timing.spectra.cross_spectrum`; scalar coords
         ``e_lo``, ``e_hi`` (subject) and ``ref_e_lo``, ``ref_e_hi`` (keV, the
         reference's outer edges).
 
@@ -153,19 +153,19 @@ def lag_energy(
     f_lo, f_hi : float
         Frequency range, Hz.
     reference, overlap, taper, e_lo, e_hi
-        As in :func:`cross_spectrum`.
+        As in :func:`~catalog.timing.spectra.cross_spectrum`.
 
     Returns
     -------
     xarray.Dataset
-        dims (band,): the variables of :func:`cross_spectrum`; scalar coords
+        dims (band,): the variables of :func:`~catalog.timing.spectra.cross_spectrum`; scalar coords
         ``freq``, ``f_lo``, ``f_hi``, ``count``.
 
     Raises
     ------
     ConfigError
         If ``f_hi <= f_lo``, the range holds no Fourier frequency, or as
-        :func:`cross_spectrum`.
+        :func:`~catalog.timing.spectra.cross_spectrum`.
     """
     if not (np.isfinite(f_lo) and np.isfinite(f_hi) and 0 <= f_lo < f_hi):
         raise ConfigError(

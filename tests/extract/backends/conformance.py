@@ -9,13 +9,8 @@ module subclasses :class:`BackendConformance` and provides the hooks below; ever
 
 The class name has no ``Test`` prefix, so pytest does not collect it by itself.
 
-The observation is a small hand-made event file (:func:`write_observation`): the
-edge events of :mod:`tests.helpers.eventfiles` (on region borders, band edges, bin
-edges, GTI edges and screening limits), a few more on the GTI edges and TSTOP of
-this file, seeded random events, and a stretch of background-only events that
-makes net rates negative. Three CCDs have their own GTIs with gaps (one CCD the
-regions do not touch, whose GTI must not apply); one bin lies wholly in a gap
-(fracexp 0); TSTOP ends mid-bin. Every count is checked against
+The observation is a small hand-made event file with events on every edge
+(:mod:`tests.extract.backends.observation`). Every count is checked against
 :func:`tests.helpers.eventfiles.brute_force_counts`, a literal loop over events.
 
 Hooks (class attributes and class methods a subclass sets or overrides):
@@ -65,91 +60,23 @@ from pipeline.select.regions import parse_regions
 from schemas.build import SchemeOptions, Screening
 from schemas.energy import Band
 from schemas.errors import ConfigError
-from tests.helpers.eventfiles import (
-    REGION_TEXT,
-    T0,
-    EventSet,
-    FileSpec,
-    brute_force_counts,
-    edge_events,
-    random_events,
-    write_event_file,
+from tests.extract.backends.observation import (
+    BKG,
+    DEFAULT_BANDS,
+    DT,
+    EXPECTED_GTI,
+    FULL_CHANNELS,
+    N_BINS,
+    OBSID,
+    SCREEN_PI,
+    SRC,
+    conformance_events,
+    gti_overlap,
+    write_observation,
 )
+from tests.helpers.eventfiles import REGION_TEXT, T0, EventSet, brute_force_counts
 
-__all__ = [
-    "BackendConformance",
-    "DT",
-    "EXPECTED_GTI",
-    "OBSID",
-    "TSTOP",
-    "conformance_events",
-    "write_observation",
-]
-
-OBSID = "0123456789"
-DT = 100.0
-#: TSTOP ends in the middle of the last bin: ceil(950 / 100) = 10 bins.
-TSTOP = T0 + 950.0
-N_BINS = 10
-SRC = [(1000.0, 1000.0, 100.0)]
-BKG = [(3000.0, 1000.0, 200.0), (1000.0, 3000.0, 150.0)]
-#: CCD 4 holds the source and one background circle, CCD 5 the other background circle;
-#: CCD 6 holds no region event, so its GTI must not apply.
-CCD_GTIS = {
-    4: [(T0, T0 + 400), (T0 + 430, T0 + 690), (T0 + 810, T0 + 1000)],
-    5: [(T0, T0 + 600), (T0 + 650, T0 + 1000)],
-    6: [(T0, T0 + 10)],
-}
-#: [TSTART, TSTOP] and the GTIs of CCDs 4 and 5 intersected; bin 7 lies wholly in a gap.
-EXPECTED_GTI = [(T0, T0 + 400), (T0 + 430, T0 + 600), (T0 + 650, T0 + 690), (T0 + 810, TSTOP)]
-#: Screening PI range of ``Screening()`` (inclusive) and the whole 5 eV channels inside it.
-SCREEN_PI = (200, 12000)
-FULL_CHANNELS = (40, 2400)
-
-#: Native-cheap default bands: edge bands and two additive triples; sorted.
-DEFAULT_BANDS = (
-    Band(200, 12001),
-    Band(1999, 2001),
-    Band(2000, 2400),
-    Band(2000, 4000),
-    Band(2000, 10000),
-    Band(2400, 10000),
-    Band(4000, 10000),
-    Band(9999, 10001),
-)
-
-
-def conformance_events() -> EventSet:
-    """The events of the conformance observation (deterministic)."""
-    # source events on this file's own GTI edges and TSTOP (offset, x, y, PI, PATTERN, FLAG, CCD):
-    # 689.9999 and 810 kept; 690, 750 (gap) and 809.9999 dropped; 949.9999 kept; 950 = TSTOP not
-    extra = EventSet.from_rows(
-        [
-            (t, 1000, 1000, 3000, 0, 0, 4)
-            for t in (689.9999, 690.0, 750.0, 809.9999, 810.0, 949.9999, 950.0)
-        ]
-    )
-    # background-only stretch (CCD 4 circle) in [800, 950): net rates there are negative
-    rng = np.random.default_rng(2024)
-    n = 150
-    ang, rad = rng.random(n) * 2 * np.pi, rng.random(n) * 150
-    bkg_only = EventSet(
-        T0 + 800 + rng.random(n) * 150,
-        (3000 + rad * np.cos(ang)).astype(np.int32),
-        (1000 + rad * np.sin(ang)).astype(np.int32),
-        rng.integers(SCREEN_PI[0], SCREEN_PI[1] + 1, n).astype(np.int16),
-        np.zeros(n, np.uint8),
-        np.zeros(n, np.int32),
-        np.full(n, 4, np.uint8),
-    )
-    randoms = random_events(4000, seed=31, span=800.0)
-    return EventSet.concat([edge_events(), extra, randoms, bkg_only])
-
-
-def write_observation(folder: Path) -> Path:
-    """Write the conformance event file into ``folder``; returns its path."""
-    spec = FileSpec(tstart=T0, tstop=TSTOP, ccd_gtis=CCD_GTIS)
-    return write_event_file(folder / "pn_events.fits", conformance_events(), spec)
+__all__ = ["BackendConformance", "extract_all"]
 
 
 def extract_all(
@@ -168,16 +95,6 @@ def extract_all(
 def _arrays(c: BandCurves) -> dict[str, NDArray[np.float64]]:
     names = ("rate", "error", "backv", "backe", "fracexp", "src_counts", "bkg_counts")
     return {n: getattr(c, n) for n in names}
-
-
-def _gti_overlap(t0: float, dt: float, n: int) -> NDArray[np.float64]:
-    """Fraction of each bin inside EXPECTED_GTI, by a double loop."""
-    out = np.zeros(n)
-    for k in range(n):
-        a, b = t0 + k * dt, t0 + (k + 1) * dt
-        for s, e in EXPECTED_GTI:
-            out[k] += max(0.0, min(b, e) - max(a, s))
-    return out / dt
 
 
 class BackendConformance:
@@ -389,7 +306,7 @@ class BackendConformance:
     def test_fracexp_and_nan_only_without_exposure(self, curves: BandCurves) -> None:
         f = curves.fracexp
         assert np.all((f >= 0) & (f <= 1))
-        expected = np.broadcast_to(_gti_overlap(T0, DT, N_BINS), f.shape)
+        expected = np.broadcast_to(gti_overlap(T0, DT, N_BINS), f.shape)
         np.testing.assert_allclose(f, expected, rtol=0, atol=max(self.float_rtol, 1e-12))
         no_exposure = f == 0
         assert no_exposure[:, 7].all() and no_exposure.sum() == len(self.bands)

@@ -32,7 +32,8 @@ from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary
 from schemas.build import SchemeOptions
 from schemas.energy import Band
 from schemas.errors import ConfigError
-from tests.extract.backends.conformance import OBSID, BackendConformance, write_observation
+from tests.extract.backends.conformance import BackendConformance
+from tests.extract.backends.observation import OBSID, write_observation
 from tests.helpers.eventfiles import REGION_TEXT
 from tests.helpers.toy_backend import ToyBackend
 
@@ -274,7 +275,7 @@ class TestToyBackend(BackendConformance):
 
 # -- the base class's defaults ----------------------------------------------------------------
 class Minimal(Backend[int]):
-    """Only the abstract hooks."""
+    """Only the abstract hooks; the tests of the defaults never call summary or extract."""
 
     name: ClassVar[str] = "minimal"
 
@@ -282,10 +283,10 @@ class Minimal(Backend[int]):
         return 1
 
     def summary(self, prepared: int) -> ObservationSummary:
-        raise NotImplementedError
+        raise AssertionError("not called by these tests")
 
     def extract(self, prepared: int, bands: tuple[Band, ...], options: SchemeOptions) -> BandCurves:
-        raise NotImplementedError
+        raise AssertionError("not called by these tests")
 
 
 BANDS = (Band(2000, 4000), Band(4000, 7000), Band(7000, 10000))
@@ -324,7 +325,7 @@ def test_abstract_hooks_must_be_implemented() -> None:
             return 1
 
         def summary(self, prepared: int) -> ObservationSummary:
-            raise NotImplementedError
+            raise AssertionError("never called: the class cannot be instantiated")
 
     with pytest.raises(TypeError, match="extract"):
         NoExtract()  # type: ignore[abstract]
