@@ -79,8 +79,13 @@ def _progress_display(*, enabled: bool) -> Iterator[ProgressCallback | None]:
         TimeElapsedColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
         task = bar.add_task("groups written", total=None)
 
         def update(step: BuildProgress) -> None:

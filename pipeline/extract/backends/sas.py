@@ -183,7 +183,7 @@ class SASBackend(Backend[SASPrepared]):
             raise SASError(errors[0] + more)
         return {
             "backend": self.name,
-            "applies_abscorr": True,
+            "applies_abscorr": self.applies_abscorr,
             **env.summary(),
             "ccf": ccf,
             "ccf_found": how,
