@@ -26,8 +26,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from catalog.store import Store
-
 __all__ = ["BandComparison", "ComparisonReport", "compare_stores", "compare_groups"]
 
 ALIGN_TOLERANCE = 1e-6
@@ -241,7 +239,7 @@ def compare_stores(
     schemes: Iterable[str] | None = None,
     min_fracexp: float = 0.5,
 ) -> ComparisonReport:
-    """Compare every (obsid, scheme) group two stores share (read-only).
+    """Compare every (obsid, exposure, scheme) two stores share (read-only).
 
     Parameters
     ----------
@@ -260,23 +258,43 @@ def compare_stores(
     StoreError
         If a path is not an xlcat store.
     """
-    a, b = Store(store_a), Store(store_b)
+    from catalog.query import Catalog
+
+    a, b = Catalog(store_a), Catalog(store_b)
     want_o = set(obsids) if obsids else None
     want_s = set(schemes) if schemes else None
 
-    def groups(s: Store) -> set[tuple[str, str]]:
-        return {
-            (o, sc)
-            for o, sc in s.groups()
-            if (want_o is None or o in want_o) and (want_s is None or sc in want_s)
-        }
+    def groups(c: Catalog) -> dict[tuple[str, str], list[str]]:
+        """(obsid, scheme) -> the exposures having it."""
+        idx = c.index[["obsid", "expid", "scheme"]].drop_duplicates()
+        out: dict[tuple[str, str], list[str]] = {}
+        for o, e, sc in idx.itertuples(index=False):
+            if (want_o is None or o in want_o) and (want_s is None or sc in want_s):
+                out.setdefault((o, sc), []).append(e)
+        return out
 
     ga, gb = groups(a), groups(b)
-    report = ComparisonReport(
-        str(a.path), str(b.path), min_fracexp, only_a=sorted(ga - gb), only_b=sorted(gb - ga)
-    )
-    for obsid, scheme in sorted(ga & gb):
+    pairs: list[tuple[str, str, str, str]] = []  # obsid, scheme, expid in A, expid in B
+    only_a: list[tuple[str, str]] = []
+    only_b: list[tuple[str, str]] = []
+    for key in sorted(set(ga) | set(gb)):
+        ea, eb = ga.get(key, []), gb.get(key, [])
+        if len(ea) == 1 and len(eb) == 1:  # one exposure each: the same, whatever its name
+            pairs.append((*key, ea[0], eb[0]))
+            continue
+        for e in sorted(set(ea) & set(eb)):
+            pairs.append((*key, e, e))
+        for mine, other, out in ((ea, eb, only_a), (eb, ea, only_b)):
+            rest = sorted(set(mine) - set(other))
+            if not other and len(mine) == 1:
+                out.append(key)  # the obsid's one exposure: named by the obsid
+            else:
+                out += [(f"{key[0]}/{e}", key[1]) for e in rest]
+    report = ComparisonReport(a.path, b.path, min_fracexp, only_a=only_a, only_b=only_b)
+    for obsid, scheme, ea_, eb_ in pairs:
         report.rows += compare_groups(
-            a.read_group(obsid, scheme), b.read_group(obsid, scheme), min_fracexp=min_fracexp
+            a.lightcurves(obsid, scheme, expid=ea_),
+            b.lightcurves(obsid, scheme, expid=eb_),
+            min_fracexp=min_fracexp,
         )
     return report

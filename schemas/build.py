@@ -121,7 +121,7 @@ class FlareFilter(BaseModel):
 
 
 class ObservationSpec(BaseModel):
-    """One observation (one EPIC-pn exposure) as written in the build file."""
+    """One exposure of an observation (one event list) as written in the build file."""
 
     model_config = _Strict
     obsid: str
@@ -192,12 +192,15 @@ class BuildFile(BaseModel):
     sas: SASOptions = SASOptions()
 
     @model_validator(mode="after")
-    def _unique_obsids(self) -> BuildFile:
-        seen: set[str] = set()
+    def _unique_observations(self) -> BuildFile:
+        # one obsid may list several exposures (pn, MOS1, MOS2): one event file each
+        seen: set[tuple[str, str]] = set()
         for i, obs in enumerate(self.observations):
-            if obs.obsid in seen:
-                raise ValueError(f"observations[{i}]: obsid {obs.obsid} is listed twice")
-            seen.add(obs.obsid)
+            if (obs.obsid, obs.events) in seen:
+                raise ValueError(
+                    f"observations[{i}]: obsid {obs.obsid} with events {obs.events} is listed twice"
+                )
+            seen.add((obs.obsid, obs.events))
         return self
 
 

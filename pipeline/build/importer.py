@@ -13,9 +13,11 @@ therefore matched by the *value* of their time-bin field, so ``lc_128.0__1.fits`
 is read as well. The scheme's bands come from a build file or a preset, and a
 scheme whose folder holds another number of bands than the scheme is refused.
 
-Each (obsid, scheme) is written as one group through :class:`catalog.store.Store`
-with backend ``"sas-import"``: rate, error, backv, backe, fracexp exactly as in the
-corrected files (float32 values kept exactly), time at bin centres
+Each (obsid, scheme) is written into the observation's exposure group (named from
+the files' INSTRUME and EXPIDSTR keywords, else ``PN``: the layout's ``pn`` folder)
+through :class:`catalog.store.Store` with backend ``"sas-import"``: rate, error,
+backv, backe, fracexp exactly as in the corrected files (float32 values kept exactly),
+time at bin centres
 (``TIME + (0.5 - TIMEPIXR) TIMEDEL``), counts from the raw curves where present
 (NaN otherwise), and every file's path and sha256 in the provenance. A group
 already imported from files with the same content is skipped.
@@ -33,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from catalog.layout import lightcurve_dataset
+from catalog.layout import SchemePart
 from catalog.store import Store
-from pipeline.extract.jobs import combine_curves
+from pipeline.extract.jobs import ObservationSummary, combine_curves
 from pipeline.extract.sas.lightcurve import LightCurveFile, common_grid, read_lightcurve
 from pipeline.extract.sas.outputs import curves_from_files
 from pipeline.read.events import XMM_MJDREF
@@ -45,7 +47,7 @@ from schemas.build import Observation
 from schemas.build import canonical_json as _canonical_json
 from schemas.errors import ConfigError, InputFileError, StoreError, XlcatError
 from schemas.schemes import EnergyScheme
-from schemas.store_layout import FORMAT_VERSION
+from schemas.store_layout import DATA_VARS, FORMAT_VERSION
 
 __all__ = ["LAYOUTS", "ImportResult", "reference_files", "import_reference"]
 
@@ -167,6 +169,26 @@ def _regions_attr(obs: Observation | None) -> dict[str, Any]:
     }
 
 
+def _expid_of(files: list[dict[str, Path | None]]) -> str:
+    """The exposure the files belong to: INSTRUME + EXPIDSTR of the first file, else PN."""
+    from astropy.io import fits
+
+    from pipeline.build.plan import instrument_and_expid
+
+    first = next((p for roles in files for p in roles.values() if p is not None), None)
+    if first is None:
+        return "PN"
+    try:
+        header = fits.getheader(first, 0)
+        header1 = fits.getheader(first, 1)
+    except (OSError, IndexError):
+        return "PN"
+    keywords = {
+        k: str(v) for h in (header, header1) for k, v in h.items() if isinstance(v, str) and k
+    }
+    return instrument_and_expid(keywords)[1]
+
+
 def _import_group(
     folder: Path,
     obsid: str,
@@ -191,12 +213,33 @@ def _import_group(
             }
         ).encode()
     ).hexdigest()
-    if (
-        not force
-        and store.has_group(obsid, scheme.name)
-        and store.group_attrs(obsid, scheme.name).get("input_hash") == input_hash
-    ):
-        return ImportResult(obsid, scheme.name, "up to date", len(scheme.bands), str(folder))
+    expid = _expid_of(files)
+    fingerprint = {
+        "format_version": FORMAT_VERSION,
+        "backend": BACKEND,
+        "obsid": obsid,
+        "expid": expid,
+        "dt": dt,
+    }
+    fp_hash = hashlib.sha256(_canonical_json(fingerprint).encode()).hexdigest()
+    if store.has_group(obsid, expid):
+        try:
+            group = store.group_attrs(obsid, expid)
+        except StoreError:
+            group = None
+        if group is not None and group.get("fingerprint_hash") != fp_hash:
+            raise StoreError(
+                f"store {store.path}: group {obsid}/{expid} holds light curves made from "
+                "other inputs (an event-file build, or another time bin); import into another "
+                "store"
+            )
+        if (
+            group is not None
+            and not force
+            and store.state(obsid, expid).ok
+            and group["schemes"].get(scheme.name, {}).get("input_hash") == input_hash
+        ):
+            return ImportResult(obsid, scheme.name, "up to date", len(scheme.bands), str(folder))
     read: list[dict[str, LightCurveFile | None]] = [
         {r: (read_lightcurve(p) if p else None) for r, p in roles.items()} for roles in files
     ]
@@ -237,26 +280,18 @@ def _import_group(
     kw = first.keywords
     src_gtis = first.gtis.get("SRC_GTIS")
     gti = src_gtis if src_gtis is not None else np.array([[grid.t0, grid.stop]])
-    attrs = {
-        "obsid": obsid,
-        "scheme": scheme.name,
+    scheme_attrs = {
         "scheme_hash": scheme.hash,
         "scheme_spec": scheme.spec,
         "scheme_definition": scheme.canonical,
         "pi_edges": list(scheme.resolved_pi_edges),
-        "dt": grid.dt,
-        "tstart": grid.t0,
-        "tstop": grid.stop,
-        "MJDREF": first.mjdref if first.mjdref is not None else XMM_MJDREF,
-        "TIMESYS": str(kw.get("TIMESYS", "TT")),
-        "TIMEREF": str(kw.get("TIMEREF", "LOCAL")),
-        "gti": np.asarray(gti).tolist(),
-        "regions": _regions_attr(observation),
+        "input_hash": input_hash,
+        "fingerprint_hash": fp_hash,
         "backend": BACKEND,
-        "backend_info": {"backend": BACKEND, "layout": "reference", "applies_abscorr": None},
         "abscorr": bool(abscorr),
         "abscorr_requested": abscorr,
-        "input_hash": input_hash,
+        "reference": None,
+        "band_provenance": records,
         "inputs": {
             "directory": str(folder),
             "files": [
@@ -266,7 +301,25 @@ def _import_group(
                 if p is not None
             ],
         },
-        "provenance": {
+    }
+    attrs = {
+        "obsid": obsid,
+        "expid": expid,
+        "instrument": expid[:2],
+        "fingerprint_hash": fp_hash,
+        "inputs": {"fingerprint": fingerprint, "files": [], "imported_from": str(folder.parent)},
+        "regions": _regions_attr(observation),
+    }
+    summary = ObservationSummary(
+        obsid=obsid,
+        t0=grid.t0,
+        dt=grid.dt,
+        n_bins=grid.n_bins,
+        gti=np.asarray(gti, dtype=np.float64).reshape(-1, 2),
+        mjdref=first.mjdref if first.mjdref is not None else XMM_MJDREF,
+        timesys=str(kw.get("TIMESYS", "TT")),
+        timeref=str(kw.get("TIMEREF", "LOCAL")),
+        provenance={
             "imported_from": str(folder),
             "layout": "reference: lc_<dt:03g>__<i>.fits (epiclccorr), __s / __b (raw evselect)",
             "abscorr_source": "the scheme's abscorr option (the files do not record it)",
@@ -280,18 +333,22 @@ def _import_group(
                 "rule": "earliest row's bin start to the latest row's bin end",
             },
         },
-        "band_provenance": records,
-    }
-    ds = lightcurve_dataset(
-        time=grid.centres,
-        bands=curves.bands,
-        variables={
-            k: getattr(curves, k)
-            for k in ("rate", "error", "src_counts", "bkg_counts", "backv", "backe", "fracexp")
-        },
-        attrs=attrs,
     )
-    store.write_group(obsid, scheme.name, ds)
+    part = SchemePart(
+        scheme.name,
+        curves.bands,
+        {name: getattr(curves, name) for name in DATA_VARS},
+        scheme_attrs,
+    )
+    from pipeline.build.graph import commit_group
+
+    commit_group(
+        str(store.path),
+        attrs,
+        {BACKEND: summary},
+        {BACKEND: {"backend": BACKEND, "layout": "reference", "applies_abscorr": None}},
+        [part],
+    )
     return ImportResult(obsid, scheme.name, "written", len(scheme.bands), str(folder))
 
 
@@ -352,14 +409,33 @@ def import_reference(
                 "light curves give its edges explicitly (unit and edges)"
             )
     target = Store.create(store)
-    for obsid, name in target.groups():
-        if name in schemes:
-            stored = target.group_attrs(obsid, name).get("scheme_hash")
-            if stored != schemes[name].hash:
+    with target.lock():
+        target.clean_staging()
+        return _import_all(root, schemes, abscorr, target, obsids, dt, observations, force)
+
+
+def _import_all(
+    root: Path,
+    schemes: dict[str, EnergyScheme],
+    abscorr: dict[str, bool | None],
+    target: Store,
+    obsids: list[str] | None,
+    dt: float | None,
+    observations: dict[str, Observation] | None,
+    force: bool,
+) -> list[ImportResult]:
+    for obsid, expid in target.groups():
+        try:
+            stored_schemes = target.group_attrs(obsid, expid)["schemes"]
+        except StoreError:
+            continue
+        for name, rec in stored_schemes.items():
+            stored = rec.get("scheme_hash")
+            if name in schemes and stored != schemes[name].hash:
                 raise StoreError(
-                    f"store {target.path}: scheme '{name}' of group {obsid}/{name} (hash {stored}) "
-                    f"differs from the one being imported (hash {schemes[name].hash}); a name "
-                    "means one definition: import into another store"
+                    f"store {target.path}: scheme '{name}' of group {obsid}/{expid} (hash "
+                    f"{stored}) differs from the one being imported (hash {schemes[name].hash}); "
+                    "a name means one definition: import into another store"
                 )
     explicit = obsids is not None
     candidates = (

@@ -108,6 +108,7 @@ class SASBackend(Backend[SASPrepared]):
 
     name: ClassVar[str] = "sas"
     applies_abscorr: ClassVar[bool] = True
+    one_task_per_exposure: ClassVar[bool] = False
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         try:
