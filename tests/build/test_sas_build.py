@@ -22,6 +22,7 @@ from catalog import gti as gtilib
 from pipeline.build.plan import plan_build
 from pipeline.cli.main import main
 from pipeline.extract.sas import commands as cmd
+from pipeline.extract.sas.lightcurve import TIMEPIXR_ABSENT
 from pipeline.simulate import simulate_preset
 from schemas.build import load_build
 from schemas.energy import Band
@@ -142,7 +143,10 @@ def test_build_failure_summary_retry_and_provenance(standins, simulated, capsys)
     assert names == ["evselect (source)", "evselect (background)", "epiclccorr"]
     assert rec["commands"][2]["argv"][-1] == "applyabsolutecorrections=yes"
     assert "epiclccorr (stand-in): done" in rec["commands"][2]["stdout"]
-    assert rec["outputs"]["corrected"]["timepixr"] == 0.5
+    # the stand-ins write TIME at centres without TIMEPIXR, as real SAS does
+    for role in ("corrected", "source", "background"):
+        assert rec["outputs"][role]["timepixr"] == 0.5
+        assert rec["outputs"][role]["timepixr_source"] == TIMEPIXR_ABSENT
     assert cat.provenance(OBSID, "2a", 0)["band_record"]["cache"] == "hit"
     grid = prov["provenance"]["grid"]
     argv = rec["commands"][0]["argv"]

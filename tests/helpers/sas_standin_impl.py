@@ -15,7 +15,9 @@ Behaviour is steered by environment variables:
                          optional), "action": "fail" | "hang" | "hang-child" |
                          "no-output" | "off-grid"}; the first matching rule applies.
 ``XLCAT_STANDIN_LOG``    file receiving one JSON line per call (task, argv, cwd).
-``XLCAT_STANDIN_TIMEPIXR`` TIMEPIXR written by evselect (default 0.5; "absent": none).
+``XLCAT_STANDIN_TIMEPIXR`` TIMEPIXR written by evselect (default "absent": none, TIME at
+                         bin centres, as real evselect and epiclccorr write it,
+                         docs/semantics.md §17.1; a number writes that keyword).
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
     t = cols["TIME"][ok]
     k = np.floor((t - t0) / dt).astype(np.int64)
     counts = np.bincount(k[(k >= 0) & (k < n)], minlength=n)[:n]
-    tp = os.environ.get("XLCAT_STANDIN_TIMEPIXR", "0.5")
+    tp = os.environ.get("XLCAT_STANDIN_TIMEPIXR", "absent")
     timepixr = None if tp == "absent" else float(tp)
     if action == "off-grid":
         t0 += dt / 3
@@ -161,6 +163,7 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
         timepixr=timepixr,
         rate_format="D",
         gti=_read_gti(g.group(1)) if g else None,
+        expression=a.get("expression", ""),
     )
     print(f"evselect (stand-in): {int(ok.sum())} events selected, {n} bins")
     return 0
@@ -186,7 +189,7 @@ def _epiclccorr(a: dict[str, str]) -> int:
         print("** epiclccorr: error (BkgTSMismatch): background TS differs", file=sys.stderr)
         return 4
     dt = float(hs["TIMEDEL"])
-    tp = float(hs.get("TIMEPIXR", 0.0))
+    tp = float(hs.get("TIMEPIXR", 0.5))  # no TIMEPIXR: TIME is the centre
     start = ts - tp * dt
     if gti is None:
         gti = np.array([[start[0], start[-1] + dt]])

@@ -44,7 +44,7 @@ def write_gti_file(path: str | os.PathLike[str], gti: NDArray[np.float64]) -> No
 
 
 def curves_from_files(
-    corrected: LightCurveFile,
+    corrected: LightCurveFile | None,
     source: LightCurveFile | None,
     background: LightCurveFile | None,
     grid: TimeGrid,
@@ -56,8 +56,10 @@ def curves_from_files(
 
     Parameters
     ----------
-    corrected : LightCurveFile
-        epiclccorr output: RATE, ERROR, BACKV, BACKE, FRACEXP.
+    corrected : LightCurveFile or None
+        epiclccorr output: RATE, ERROR, BACKV, BACKE, FRACEXP. None (import only, not
+        strict): raw curves alone, whose counts are kept while rate, error, backv,
+        backe and fracexp are NaN (evselect's raw RATE is not exposure corrected).
     source, background : LightCurveFile or None
         Raw evselect curves, for the counts (NaN when absent).
     grid : TimeGrid
@@ -77,35 +79,45 @@ def curves_from_files(
     Raises
     ------
     InputFileError
-        If the corrected file lacks RATE or ERROR (or, strict, any column), or a
-        file is not on the grid.
+        If the corrected file lacks RATE or ERROR (or, strict, any column, or is None),
+        or a file is not on the grid.
     """
-    required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP") if strict else ("RATE", "ERROR")
-    missing = [c for c in required if c not in corrected.columns]
-    if missing:
-        raise InputFileError(
-            f"light-curve file {corrected.path}: column {missing[0]} is missing "
-            f"(columns: {', '.join(sorted(corrected.columns))})"
-        )
     n = grid.n_bins
     notes: list[str] = []
-    idx, rows = grid_indices(corrected, grid)
     values = {}
-    for name, col in (
+    facts: dict[str, Any] = {}
+    names = (
         ("rate", "RATE"),
         ("error", "ERROR"),
         ("backv", "BACKV"),
         ("backe", "BACKE"),
         ("fracexp", "FRACEXP"),
-    ):
-        if col in corrected.columns:
-            values[name] = place(
-                corrected.columns[col], idx, n, 0.0 if col == "FRACEXP" else np.nan
-            )
-        else:
+    )
+    if corrected is None:
+        if strict:
+            raise InputFileError("light-curve files: the corrected (epiclccorr) curve is missing")
+        for name, _ in names:
             values[name] = np.full(n, np.nan)
-            notes.append(f"{corrected.path}: no {col} column; {name} is NaN")
-    facts: dict[str, Any] = {"corrected": {**corrected.facts(), **rows}}
+        notes.append("no corrected curve: rate, error, backv, backe and fracexp are NaN")
+        facts["corrected"] = None
+    else:
+        required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP") if strict else ("RATE", "ERROR")
+        missing = [c for c in required if c not in corrected.columns]
+        if missing:
+            raise InputFileError(
+                f"light-curve file {corrected.path}: column {missing[0]} is missing "
+                f"(columns: {', '.join(sorted(corrected.columns))})"
+            )
+        idx, rows = grid_indices(corrected, grid)
+        for name, col in names:
+            if col in corrected.columns:
+                values[name] = place(
+                    corrected.columns[col], idx, n, 0.0 if col == "FRACEXP" else np.nan
+                )
+            else:
+                values[name] = np.full(n, np.nan)
+                notes.append(f"{corrected.path}: no {col} column; {name} is NaN")
+        facts["corrected"] = {**corrected.facts(), **rows}
     how = {}
     for role, raw, key in (
         ("source", source, "src_counts"),
@@ -120,9 +132,7 @@ def curves_from_files(
         except InputFileError as exc:
             if strict:
                 raise
-            how[role] = (
-                f"raw curve not on the grid of the corrected one ({exc}): counts not recovered"
-            )
+            how[role] = f"raw curve not on the grid ({exc}): counts not recovered"
             continue
         counts, how[role] = raw_counts(raw)
         if counts is not None:
