@@ -94,13 +94,17 @@ class FlareFilter(BaseModel):
 
     A ``bin``-second rate curve of the whole detector with
     ``PI IN [pi[0]:pi[1]] && PATTERN == pattern && <expression>`` is made; bins with
-    ``RATE < threshold`` become good time (tabgtigen, prefraction = postfraction = 0.5).
+    ``RATE < threshold`` (or ``RATE <= threshold`` with ``comparison = "<="``) become
+    good time (tabgtigen, prefraction = postfraction = 0.5).
 
     Attributes
     ----------
     threshold : float
         Rate threshold in counts/s (0.4 is SAS's standard for spectra; the
         reference study used 0.7 for light curves).
+    comparison : {"<", "<="}
+        How RATE is compared with the threshold, as in tabgtigen's expression
+        (``RATE<0.4`` or ``RATE<=0.4``; the default ``<`` is the reference workflow's).
     pi : [int, int]
         Inclusive PI range (10-12 keV).
     pattern : int
@@ -114,10 +118,19 @@ class FlareFilter(BaseModel):
 
     model_config = _Strict
     threshold: Annotated[float, Field(gt=0)]
+    comparison: Literal["<", "<="] = "<"
     pi: tuple[int, int] = (10000, 12000)
     pattern: Annotated[int, Field(ge=0, le=12)] = 0
     bin: Annotated[float, Field(gt=0)] = 100.0
     expression: str = "#XMMEA_EP"
+
+    def rate_expression(self, threshold_text: str | None = None) -> str:
+        """tabgtigen's expression, e.g. ``RATE<=0.4`` (``threshold_text``: the number as text)."""
+        return f"RATE{self.comparison}{threshold_text or repr(self.threshold)}"
+
+    def good(self, rate: Any) -> Any:
+        """Which samples of a rate curve (array of counts/s) are good time."""
+        return rate <= self.threshold if self.comparison == "<=" else rate < self.threshold
 
 
 class ObservationSpec(BaseModel):

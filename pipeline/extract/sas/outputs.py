@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,11 @@ from schemas.errors import InputFileError
 __all__ = ["write_gti_file", "curves_from_files", "curves_from_outputs"]
 
 
-def write_gti_file(path: str | os.PathLike[str], gti: NDArray[np.float64]) -> None:
-    """Write a GTI table (extension STDGTI, START/STOP in s) for ``gti(file,TIME)``."""
+def _gti_hdu(gti: NDArray[np.float64], name: str) -> fits.BinTableHDU:
     g = np.asarray(gti, dtype=np.float64).reshape(-1, 2)
     hdu = fits.BinTableHDU.from_columns(
         [fits.Column("START", "D", array=g[:, 0]), fits.Column("STOP", "D", array=g[:, 1])],
-        name="STDGTI",
+        name=name,
     )
     for k, v in (
         ("HDUCLASS", "OGIP"),
@@ -40,7 +40,31 @@ def write_gti_file(path: str | os.PathLike[str], gti: NDArray[np.float64]) -> No
         ("TIMEUNIT", "s"),
     ):
         hdu.header[k] = v
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    return hdu
+
+
+def write_gti_file(
+    path: str | os.PathLike[str],
+    gti: NDArray[np.float64],
+    ccd_gtis: Mapping[int, NDArray[np.float64]] | None = None,
+) -> None:
+    """Write the GTI file of a task: extension STDGTI, then one extension per CCD.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    gti : numpy.ndarray, shape (n, 2)
+        The observation's stored GTI (extension STDGTI), for ``gti(file,TIME)``.
+    ccd_gtis : mapping of CCD to GTI, optional
+        Each CCD's own GTI, extension ``GTICCDnn`` (with keyword CCDID), for
+        ``gti(file:GTICCDnn,TIME)``.
+    """
+    hdus = [fits.PrimaryHDU(), _gti_hdu(gti, "STDGTI")]
+    for ccd, g in sorted((ccd_gtis or {}).items()):
+        hdu = _gti_hdu(g, cmd.ccd_gti_extension(ccd))
+        hdu.header["CCDID"] = ccd
+        hdus.append(hdu)
+    fits.HDUList(hdus).writeto(path, overwrite=True)
 
 
 def curves_from_files(
