@@ -1,7 +1,9 @@
 """The ``xlcat`` command: thin subcommands over the Python API.
 
 Errors a user can cause end as one line on stderr and exit status 2; a build
-with failed groups exits with status 1 after its summary.
+with failed groups exits with status 1 after its summary. Ctrl-C exits with
+status 130 and SIGTERM with 143, both after closing what the command started
+(a build's cluster, its worker processes or batch jobs).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,6 +28,7 @@ import numpy as np
 from schemas.errors import ConfigError, XlcatError
 
 if TYPE_CHECKING:
+    from pipeline.build.cluster import JobQueueOptions
     from pipeline.build.graph import BuildProgress, ProgressCallback
 
 __all__ = ["main", "parse_range"]
@@ -94,12 +99,37 @@ def _progress_display(*, enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
+def _job_options(args: argparse.Namespace) -> JobQueueOptions | None:
+    """The ``--jobqueue`` job options; ConfigError when one is given without ``--jobqueue``."""
+    from pipeline.build.cluster import JobQueueOptions
+
+    given = {name: getattr(args, name) for name in _JOB_OPTIONS if getattr(args, name)}
+    if args.jobqueue is None:
+        if given:
+            option = "--" + next(iter(given)).replace("_", "-")
+            raise ConfigError(f"{option} is an option of batch jobs: add --jobqueue slurm|pbs")
+        return None
+    return JobQueueOptions(
+        queue=args.queue,
+        account=args.account,
+        cores=args.cores,
+        memory=args.memory,
+        walltime=args.walltime,
+        directives=tuple(args.job_directive or ()),
+    )
+
+
+#: Options of ``build`` that describe the batch jobs of ``--jobqueue``.
+_JOB_OPTIONS = ("queue", "account", "cores", "memory", "walltime", "job_directive")
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     from catalog.store import store_lock
     from pipeline.build.plan import plan_build
     from schemas.build import load_build
 
     config = load_build(args.build_file)
+    job = _job_options(args)  # option errors before anything is read or written
     with store_lock(config.store):
         plan = plan_build(config, force=args.force)
         print(
@@ -125,6 +155,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             workers=args.workers,
             processes=not args.threads,
             jobqueue=args.jobqueue,
+            job=job,
         ) as client:
             with _progress_display(enabled=not args.no_progress) as progress:
                 report = run_build(plan, client, progress=progress, retries=args.retries)
@@ -366,9 +397,24 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--jobqueue",
         choices=["slurm", "pbs"],
-        help="start workers through dask-jobqueue (~/.config/dask/jobqueue.yaml)",
+        help="start the workers as batch jobs through dask-jobqueue; job options below, "
+        "defaults from ~/.config/dask/jobqueue.yaml",
     )
-    b.add_argument("--workers", type=int, help="local workers, or jobqueue jobs (default: cores)")
+    b.add_argument(
+        "--workers", type=int, help="local workers (default: cores), or batch jobs (default: 1)"
+    )
+    jobs = b.add_argument_group("batch jobs (with --jobqueue; each overrides the Dask config)")
+    jobs.add_argument("--queue", help="partition (SLURM) or queue (PBS)")
+    jobs.add_argument("--account", help="account charged for the jobs")
+    jobs.add_argument("--cores", type=int, help="cores per job: one single-threaded worker each")
+    jobs.add_argument("--memory", help="memory per job, e.g. 8GB")
+    jobs.add_argument("--walltime", help="wall-clock limit per job, e.g. 01:00:00")
+    jobs.add_argument(
+        "--job-directive",
+        action="append",
+        metavar="TEXT",
+        help="extra #SBATCH/#PBS directive, repeatable; write --job-directive=--qos=debug",
+    )
     b.add_argument("--threads", action="store_true", help="local workers as threads, not processes")
     b.add_argument("--force", action="store_true", help="rebuild groups that are up to date")
     b.add_argument("--retries", type=int, default=0, help="Dask retries of a failed task")
@@ -447,12 +493,42 @@ def _configure_logging(verbosity: int) -> None:
         logger.addHandler(handler)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``with`` block closes what it started."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch system's time limit) raises :class:`_Terminated` meanwhile.
+
+    Python's default for SIGTERM ends the process without unwinding: a build's
+    LocalCluster or batch jobs would not be closed by their context managers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``xlcat``; returns the exit status."""
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        return int(args.func(args))
+        with _sigterm_raises():
+            return int(args.func(args))
+    except _Terminated:
+        print("xlcat: terminated", file=sys.stderr)
+        return 143
     except XlcatError as exc:
         print(f"xlcat: error: {exc}", file=sys.stderr)
         return 2

@@ -188,7 +188,12 @@ def test_build_on_a_running_scheduler(built, tmp_path, capsys):
         )
     )
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        dashboard_address="127.0.0.1:0",  # None would still ask for port 8787
+        scheduler_kwargs={"dashboard": False},
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
         assert (
