@@ -79,7 +79,10 @@ DATA_VARS: dict[str, str] = {
     "bkg_counts": "events in the background region within the GTIs (NaN where not recoverable)",
     "backv": "background rate scaled to the source area: (A_src/A_bkg) bkg/(dt f)",
     "backe": "1-sigma error of backv",
-    "fracexp": "effective exposure over the bin width: the frame steps (EXPOSUnn) of the source CCD(s) within their GTIs, else GTI overlap x LIVETInn/ONTIMEnn",
+    "fracexp": (
+        "effective exposure over the bin width: the frame steps (EXPOSUnn) of the source "
+        "CCD(s) within their GTIs, else GTI overlap x LIVETInn/ONTIMEnn"
+    ),
 }
 
 #: Band coordinates of a scheme's view (``Catalog.lightcurves``): e_lo = pi_lo/1000 keV.
