@@ -1,4 +1,4 @@
-"""Reading EPIC-pn event files: header facts, per-CCD GTIs, and columns in row chunks.
+"""Reading EPIC (pn, MOS) event files: header facts, per-CCD GTIs, and columns in row chunks.
 
 Columns are read through astropy's memory map of the EVENTS table, a row chunk at
 a time, with each column's TZERO/TSCAL applied to the chunk only, so memory stays
@@ -23,6 +23,7 @@ from schemas.errors import InputFileError
 
 __all__ = [
     "REQUIRED_COLUMNS",
+    "INSTRUMENTS",
     "EventFileInfo",
     "read_event_info",
     "iter_event_chunks",
@@ -35,6 +36,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", 
 _STDGTI = re.compile(r"^STDGTI(\d\d)$")
 #: XMM-Newton's MJD reference (TT), used when an event file gives none.
 XMM_MJDREF = 50814.0
+#: INSTRUME keyword -> xlcat's short camera name (as in the archive's file names).
+INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
+_EXPIDSTR = re.compile(r"^[SUX]\d{3}$")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,14 @@ class EventFileInfo:
         LIVETInn / ONTIMEnn per CCD where both keywords exist.
     string_keywords : dict of str to str
         Every string-valued EVENTS header keyword (for ``#NAME`` selection macros).
+    instrument : {"PN", "M1", "M2"}
+        EPIC camera, from INSTRUME (``EPN``, ``EMOS1``, ``EMOS2``; absent: ``PN``, noted).
+    datamode : str
+        DATAMODE (only ``IMAGING`` is read; absent: ``IMAGING``, noted).
+    exp_id, expidstr : str or None
+        EXP_ID (obsid + exposure number) and EXPIDSTR (``S003``...), when given.
+    identity_notes : tuple of str
+        What was assumed about the camera, mode or exposure (for provenance).
     """
 
     path: str
@@ -79,6 +91,21 @@ class EventFileInfo:
     ccd_gtis: dict[int, NDArray[np.float64]] = field(repr=False)
     live_fraction: dict[int, float] = field(repr=False)
     string_keywords: dict[str, str] = field(repr=False)
+    # -- EPIC camera, mode and exposure (docs/semantics.md §1), from _epic_identity --
+    instrument: str = "PN"
+    datamode: str = "IMAGING"
+    exp_id: str | None = None
+    expidstr: str | None = None
+    identity_notes: tuple[str, ...] = ()
+
+    @property
+    def exposure(self) -> str:
+        """The exposure's key: camera + EXPIDSTR as in archive names (``PNS003``), else the camera.
+
+        Without EXPIDSTR the scheduled/unscheduled letter is unknown (EXP_ID holds the exposure
+        number only), so the key is the camera alone (``PN``).
+        """
+        return self.instrument + (self.expidstr or "")
 
     def macro(self, name: str) -> str | None:
         """The text of selection macro ``#name`` (an EVENTS header keyword), or None."""
@@ -112,6 +139,45 @@ def _float_key(header: fits.Header, key: str, path: str | os.PathLike[str]) -> f
         ) from None
 
 
+def _epic_identity(
+    header: fits.Header, path: str | os.PathLike[str]
+) -> tuple[str, str, str | None, str | None, tuple[str, ...]]:
+    """(instrument, datamode, exp_id, expidstr, notes) of an EPIC imaging list, or a refusal."""
+    where = f"events file {path} EVENTS header"
+    notes: list[str] = []
+    instrume = str(header.get("INSTRUME", "")).strip().upper()
+    if not instrume:
+        instrument = "PN"
+        notes.append("INSTRUME absent: read as EPN (EPIC-pn)")
+    elif instrume in INSTRUMENTS:
+        instrument = INSTRUMENTS[instrume]
+    else:
+        raise InputFileError(
+            f"{where}: INSTRUME = {header['INSTRUME']!r} is not an XMM-Newton EPIC camera; "
+            "give an EPN, EMOS1 or EMOS2 event list"
+        )
+    datamode = str(header.get("DATAMODE", "")).strip().upper()
+    if not datamode:
+        datamode = "IMAGING"
+        notes.append("DATAMODE absent: read as IMAGING")
+    elif datamode != "IMAGING":
+        raise InputFileError(
+            f"{where}: DATAMODE = {header['DATAMODE']!r} is not supported; "
+            "give an imaging-mode event list (DATAMODE = 'IMAGING')"
+        )
+    exp_id = str(header["EXP_ID"]).strip() if header.get("EXP_ID") not in (None, "") else None
+    expidstr = str(header.get("EXPIDSTR", "")).strip().upper() or None
+    if expidstr is not None and not _EXPIDSTR.match(expidstr):
+        notes.append(f"EXPIDSTR = {expidstr!r} is not S/U/X + 3 digits: not used")
+        expidstr = None
+    if expidstr is None:
+        notes.append(
+            f"no EXPIDSTR: exposure key {instrument!r} (EXP_ID holds no scheduled/unscheduled "
+            "letter)"
+        )
+    return instrument, datamode, exp_id, expidstr, tuple(notes)
+
+
 def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
     """Read and check the headers and GTI extensions of an event file.
 
@@ -127,12 +193,13 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
     Raises
     ------
     InputFileError
-        If the file is missing, has no EVENTS table, lacks a required column or
-        keyword (TSTART, TSTOP), or has TSTOP <= TSTART.
+        If the file is missing, has no EVENTS table, is not an EPIC imaging list (INSTRUME,
+        DATAMODE), lacks a required column or keyword (TSTART, TSTOP), or has TSTOP <= TSTART.
     """
     with _open(path) as hdul:
         hdu = _events_hdu(hdul, path)
         header = hdu.header
+        identity = _epic_identity(header, path)
         names = {n.upper() for n in hdu.columns.names}
         for col in REQUIRED_COLUMNS:
             if col not in names:
@@ -187,6 +254,11 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             ccd_gtis=ccd_gtis,
             live_fraction=live,
             string_keywords=strings,
+            instrument=identity[0],
+            datamode=identity[1],
+            exp_id=identity[2],
+            expidstr=identity[3],
+            identity_notes=identity[4],
         )
 
 
