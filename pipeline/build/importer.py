@@ -40,6 +40,7 @@ from pipeline.extract.sas.lightcurve import LightCurveFile, common_grid, read_li
 from pipeline.extract.sas.outputs import curves_from_files
 from pipeline.read.events import XMM_MJDREF
 from pipeline.read.fitsio import file_sha256
+from pipeline.read.wcs import read_sky_wcs
 from pipeline.select.regions import read_regions
 from schemas.build import Observation
 from schemas.build import canonical_json as _canonical_json
@@ -152,6 +153,9 @@ def _regions_attr(obs: Observation | None) -> dict[str, Any]:
         return {"path": None, "text": None, "note": "not known: the light curves were imported"}
     try:
         r = read_regions(obs.regions)
+        if r.needs_wcs:  # celestial shapes: converted with the event file's X/Y WCS
+            sky = read_sky_wcs(obs.events)
+            r = r.resolve(sky.wcs, {"events_file": sky.path, **sky.keywords})
     except XlcatError as exc:
         return {"path": str(obs.regions), "text": None, "note": f"not read: {exc}"}
     return {

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.extract.binding import bind_to_event_file
 from pipeline.select.regions import RegionSet
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
@@ -25,6 +26,12 @@ __all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "combine_curves
 @dataclass(frozen=True)
 class ObservationJob:
     """Everything a backend needs to extract one observation.
+
+    A job binds what waits for the event file when it is made
+    (:func:`pipeline.extract.binding.bind_to_event_file`): a default screening becomes the
+    camera's, flare keys the build file left out take the camera's defaults, and regions in a
+    celestial system are converted to physical pixels with the file's X/Y column WCS. The
+    EVENTS header is read only then; a job whose settings are all explicit reads nothing.
 
     Attributes
     ----------
@@ -46,6 +53,15 @@ class ObservationJob:
         equal-count ranges, the screening limits); None bins every PI value.
     options : dict
         Backend-specific build options (the build file's ``[sas]`` table for SAS).
+    notes : tuple of str
+        What binding to the event file did (camera defaults, macro fallbacks, converted
+        regions), for provenance.
+
+    Raises
+    ------
+    InputFileError
+        When binding needs the event file and it is unusable, or the regions are celestial and
+        the file's X/Y column WCS is absent or malformed.
     """
 
     obsid: str
@@ -58,6 +74,15 @@ class ObservationJob:
     inputs: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     pi_edges: tuple[int, ...] | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        bound = bind_to_event_file(self.events, self.screening, self.flare, self.regions)
+        # frozen: the bound values replace the written ones once, here
+        object.__setattr__(self, "screening", bound.screening)
+        object.__setattr__(self, "flare", bound.flare)
+        object.__setattr__(self, "regions", bound.regions)
+        object.__setattr__(self, "notes", self.notes + bound.notes)
 
 
 @dataclass(frozen=True)

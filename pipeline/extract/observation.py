@@ -7,24 +7,27 @@
   intersected with those CCDs' STDGTInn, the user GTI and the flare GTI;
 - :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
   ``(FLAG==0)`` (docs/semantics.md §8), recorded;
-- :func:`header_facts`: what the provenance keeps of the EVENTS header;
+- :func:`header_facts`: what the provenance keeps of the EVENTS header (camera, exposure);
+- :func:`job_facts`: what the provenance keeps of the job's binding to its event file
+  (default screening, flare defaults, converted regions, a missing background);
 - :func:`screening_text`, :func:`flare_text`: the screening and the flare-curve selection
   in SAS selectlib syntax (provenance, and the SAS backend's expressions).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
+from pipeline.extract.binding import macro_fallback
 from pipeline.extract.jobs import ObservationJob
 from pipeline.read.events import EventFileInfo, iter_event_chunks
 from pipeline.select.expression import Expression, compile_expression
-from schemas.build import FlareFilter, Screening
+from pipeline.select.shapes import ds9_text
+from schemas.build import DefaultScreening, FlareFilter, Screening
 from schemas.errors import InputFileError
 
 __all__ = [
@@ -34,11 +37,11 @@ __all__ = [
     "observation_gti",
     "macro_fallback",
     "header_facts",
+    "job_facts",
     "screening_text",
     "flare_text",
 ]
 
-_MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
 #: Rows per chunk when reading events.
 CHUNK_ROWS = 250_000
 
@@ -146,27 +149,6 @@ def observation_gti(
     return gtilib.intersect(*parts), notes
 
 
-def macro_fallback(text: str, info: EventFileInfo) -> tuple[str, list[str]]:
-    """``text`` with every ``#NAME`` the EVENTS header lacks replaced by ``(FLAG==0)``.
-
-    Returns
-    -------
-    (str, list of str)
-        The expression and a note per replaced macro.
-    """
-    notes = []
-
-    def substitute(m: re.Match[str]) -> str:
-        if info.macro(m.group(1)) is None:
-            notes.append(
-                f"#{m.group(1)} is not in the EVENTS header of {info.path}; used (FLAG==0) instead"
-            )
-            return "(FLAG==0)"
-        return m.group(0)
-
-    return _MACRO.sub(substitute, text), notes
-
-
 def header_facts(info: EventFileInfo) -> dict[str, object]:
     """What provenance keeps of an event file's EVENTS header."""
     return {
@@ -176,6 +158,46 @@ def header_facts(info: EventFileInfo) -> dict[str, object]:
         "obs_id_header": info.obs_id,
         "telescop": info.telescop,
         "instrume": info.instrume,
+        "instrument": info.instrument,
+        "datamode": info.datamode,
+        "exp_id": info.exp_id,
+        "expidstr": info.expidstr,
+        "exposure": info.exposure,
+        "instrument_notes": list(info.identity_notes),
+    }
+
+
+#: Provenance note of source-only curves (docs/semantics.md §6).
+NO_BACKGROUND_NOTE = (
+    "no background region: source-only curves; rate = src/(dt f), error = sqrt(src)/(dt f); "
+    "bkg_counts, backv and backe are NaN"
+)
+
+
+def job_facts(job: ObservationJob) -> dict[str, object]:
+    """What provenance keeps of how the job was bound to its event file.
+
+    Keys: ``screening_source`` ("build file" or the camera default), ``binding_notes``, and
+    ``regions``: the physical shapes used (ds9 text), the conversion of celestial shapes
+    (WCS keywords, each shape as written and converted; None when none), and ``background``
+    None with a note for source-only curves.
+    """
+    scr = job.screening
+    source = "build file"
+    if isinstance(scr, DefaultScreening):
+        source = f"{scr.instrument} default (docs/semantics.md §1)"
+    regions = job.regions
+    return {
+        "screening_source": source,
+        "binding_notes": list(job.notes),
+        "regions": {
+            "source": [ds9_text(s) for s in regions.physical("source")],
+            "background": [ds9_text(s) for s in regions.physical("background")]
+            if regions.has_background
+            else None,
+            "conversion": regions.conversion,
+            "note": None if regions.has_background else NO_BACKGROUND_NOTE,
+        },
     }
 
 

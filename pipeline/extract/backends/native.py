@@ -24,6 +24,7 @@ from pipeline.extract.netrate import net_rate
 from pipeline.extract.observation import (
     flare_text,
     header_facts,
+    job_facts,
     macro_fallback,
     observation_gti,
     screened,
@@ -169,6 +170,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         "live_fraction": live,
         "live_fraction_source": live_note,
         **header_facts(info),
+        **job_facts(job),
     }
     summary = ObservationSummary(
         obsid=job.obsid,
@@ -214,6 +216,8 @@ class NativeBackend(Backend[NativePrepared]):
         src, bkg = b.band_counts(tuple(bands))
         fracexp = np.broadcast_to(b.fracexp, src.shape).astype(np.float64)
         nr = net_rate(src, bkg, b.area_ratio, b.grid.dt, fracexp)
+        # without a background region there are no background counts (docs/semantics.md §6)
+        no_bkg = b.area_ratio is None
         return BandCurves(
             bands=tuple(bands),
             rate=nr.rate,
@@ -222,7 +226,7 @@ class NativeBackend(Backend[NativePrepared]):
             backe=nr.backe,
             fracexp=fracexp.copy(),
             src_counts=src.astype(np.float64),
-            bkg_counts=bkg.astype(np.float64),
+            bkg_counts=np.full(src.shape, np.nan) if no_bkg else bkg.astype(np.float64),
         )
 
     def reference_spectrum(self, prepared: NativePrepared) -> tuple[NDArray[np.float64], int]:
