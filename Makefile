@@ -3,14 +3,19 @@
 #               and plot the lag-energy spectrum of the 8lch scheme
 #   make test   run the test suite
 #   make typecheck   run mypy with the configuration in pyproject.toml
+#   make bench  the NGC 5506 preset build against its numpy and stingray anchors
+#               (BENCH_SCALE ?= 4); make bench-archive: BENCH_EXPOSURES small exposures
 # Each creates the virtual environment .venv on first use (Python >= 3.11 as $(PYTHON)).
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO   ?= demo
+BENCH_SCALE     ?= 4
+BENCH_EXPOSURES ?= 1000
+BENCH_OUT       ?= bench-results
 
-.PHONY: demo test typecheck bench clean
+.PHONY: demo test typecheck bench bench-archive clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +39,12 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy --config-file pyproject.toml
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/bench_build.py
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python -m bench.bench_build --scale $(BENCH_SCALE) --json $(BENCH_OUT)/build-scale$(BENCH_SCALE).json
+
+bench-archive: $(VENV)/.installed
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python -m bench.bench_archive --n-exposures $(BENCH_EXPOSURES) --json $(BENCH_OUT)/archive-$(BENCH_EXPOSURES).json
 
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) $(BENCH_OUT) .pytest_cache

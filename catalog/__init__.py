@@ -9,10 +9,22 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
-from catalog.query import Catalog
+if TYPE_CHECKING:
+    from catalog.query import Catalog
 
 __all__ = ["Catalog", "open"]
+
+
+def __getattr__(name: str) -> Any:
+    # xarray and pandas are imported on first use, so that ``import catalog.store`` (the
+    # build's planner, ``xlcat build`` with nothing to do) stays light
+    if name == "Catalog":
+        from catalog.query import Catalog
+
+        return Catalog
+    raise AttributeError(f"module 'catalog' has no attribute {name!r}")
 
 
 def open(path: str | os.PathLike[str]) -> Catalog:  # noqa: A001 - the documented entry point
@@ -32,4 +44,6 @@ def open(path: str | os.PathLike[str]) -> Catalog:  # noqa: A001 - the documente
     schemas.errors.StoreError
         If the path is not an xlcat store.
     """
+    from catalog.query import Catalog
+
     return Catalog(path)

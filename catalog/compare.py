@@ -11,7 +11,15 @@ in both (same PI edges):
   fracexp >= ``min_fracexp`` and finite rates (over each store's own such bins when
   the grids do not align);
 - ``rms_pull`` = sqrt(mean(((rate_B - rate_A) / sqrt(error_A^2 + error_B^2))^2)) over
-  the same matched bins with a positive combined error (NaN when not aligned).
+  the same matched bins with a positive combined error (NaN when not aligned);
+- counts, separately from the rates and whatever the fracexp: over the matched bins
+  where both stores have finite ``src_counts`` and ``bkg_counts`` (``count_bins``;
+  aligned grids only), the totals of each store and the number of bins whose source
+  or background counts differ; ``counts_equal`` when there is at least one such bin
+  and none differs. An imported raw curve without its corrected curve has counts
+  but NaN rates, so only its counts are compared;
+- ``fracexp_max_diff`` = max |fracexp_B - fracexp_A| over the matched bins where both
+  are finite (reported, never a condition).
 """
 
 from __future__ import annotations
@@ -25,8 +33,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-
-from catalog.store import Store
 
 __all__ = ["BandComparison", "ComparisonReport", "compare_stores", "compare_groups"]
 
@@ -56,7 +62,20 @@ class BandComparison:
     mean_rate_b: float
     rate_ratio: float
     rms_pull: float
+    count_bins: int = 0
+    src_counts_a: float = float("nan")
+    src_counts_b: float = float("nan")
+    bkg_counts_a: float = float("nan")
+    bkg_counts_b: float = float("nan")
+    src_counts_differ: int = 0
+    bkg_counts_differ: int = 0
+    fracexp_max_diff: float = float("nan")
     note: str = ""
+
+    @property
+    def counts_equal(self) -> bool:
+        """At least one bin has counts in both stores, and no bin's counts differ."""
+        return self.count_bins > 0 and self.src_counts_differ == self.bkg_counts_differ == 0
 
 
 @dataclass
@@ -80,7 +99,10 @@ class ComparisonReport:
             "store_a": self.store_a,
             "store_b": self.store_b,
             "min_fracexp": self.min_fracexp,
-            "bands": [{k: clean(v) for k, v in asdict(r).items()} for r in self.rows],
+            "bands": [
+                {**{k: clean(v) for k, v in asdict(r).items()}, "counts_equal": r.counts_equal}
+                for r in self.rows
+            ],
             "only_in_a": [list(g) for g in self.only_a],
             "only_in_b": [list(g) for g in self.only_b],
         }
@@ -90,7 +112,9 @@ class ComparisonReport:
         """A readable fixed-width table."""
         head = (
             f"A = {self.store_a}\nB = {self.store_b}\n"
-            f"bins used: fracexp >= {self.min_fracexp:g} in both, finite rates\n"
+            f"rates: bins with fracexp >= {self.min_fracexp:g} in both, finite rates; counts: "
+            "matched bins with finite counts in both (cnt_differ: bins whose source/background "
+            "counts differ); dfracexp: largest fracexp difference\n"
         )
         cols = [
             "obsid",
@@ -104,6 +128,11 @@ class ComparisonReport:
             "n",
             "ratio_B/A",
             "rms_pull",
+            "cnt_bins",
+            "src_A/B",
+            "bkg_A/B",
+            "cnt_differ",
+            "dfracexp",
             "note",
         ]
         lines = []
@@ -121,6 +150,11 @@ class ComparisonReport:
                     str(r.n_bins),
                     f"{r.rate_ratio:.4f}",
                     f"{r.rms_pull:.3f}",
+                    str(r.count_bins),
+                    f"{r.src_counts_a:g}/{r.src_counts_b:g}",
+                    f"{r.bkg_counts_a:g}/{r.bkg_counts_b:g}",
+                    f"{r.src_counts_differ}/{r.bkg_counts_differ}",
+                    f"{r.fracexp_max_diff:.3g}",
                     r.note,
                 ]
             )
@@ -143,6 +177,29 @@ def _good(ds: xr.Dataset, b: int, min_fracexp: float) -> np.ndarray:
     r = ds["rate"].values[b]
     good: np.ndarray = (f >= min_fracexp) & np.isfinite(r)
     return good
+
+
+def _counts(
+    a: xr.Dataset, b: xr.Dataset, i: int, j: int, ka: np.ndarray, kb: np.ndarray
+) -> dict[str, Any]:
+    """Counts and fracexp of band i of A and band j of B over matched bins ka, kb."""
+    sa, sb = a["src_counts"].values[i][ka], b["src_counts"].values[j][kb]
+    ba, bb = a["bkg_counts"].values[i][ka], b["bkg_counts"].values[j][kb]
+    use = np.isfinite(sa) & np.isfinite(sb) & np.isfinite(ba) & np.isfinite(bb)
+    fa, fb = a["fracexp"].values[i][ka], b["fracexp"].values[j][kb]
+    both = np.isfinite(fa) & np.isfinite(fb)
+    return {
+        "count_bins": int(use.sum()),
+        "src_counts_a": float(sa[use].sum()) if use.any() else float("nan"),
+        "src_counts_b": float(sb[use].sum()) if use.any() else float("nan"),
+        "bkg_counts_a": float(ba[use].sum()) if use.any() else float("nan"),
+        "bkg_counts_b": float(bb[use].sum()) if use.any() else float("nan"),
+        "src_counts_differ": int(np.sum(sa[use] != sb[use])),
+        "bkg_counts_differ": int(np.sum(ba[use] != bb[use])),
+        "fracexp_max_diff": float(np.max(np.abs(fa[both] - fb[both])))
+        if both.any()
+        else float("nan"),
+    }
 
 
 def compare_groups(
@@ -182,11 +239,13 @@ def compare_groups(
         ga, gb = _good(a, i, min_fracexp), _good(b, j, min_fracexp)
         ra, rb = a["rate"].values[i], b["rate"].values[j]
         note = ""
+        counts: dict[str, Any] = {}
         if aligned:
             ka = np.arange(len(ta))
             kb = ka - shift  # bin k of A is bin k - shift of B
             ok = (kb >= 0) & (kb < len(tb))
             ka, kb = ka[ok], kb[ok]
+            counts = _counts(a, b, i, j, ka, kb)
             use = ga[ka] & gb[kb]
             ka, kb = ka[use], kb[use]
             xa, xb = ra[ka], rb[kb]
@@ -227,6 +286,7 @@ def compare_groups(
                 mean_rate_b=mean_b,
                 rate_ratio=ratio,
                 rms_pull=rms,
+                **counts,
                 note=note,
             )
         )
@@ -241,7 +301,7 @@ def compare_stores(
     schemes: Iterable[str] | None = None,
     min_fracexp: float = 0.5,
 ) -> ComparisonReport:
-    """Compare every (obsid, scheme) group two stores share (read-only).
+    """Compare every (obsid, exposure, scheme) two stores share (read-only).
 
     Parameters
     ----------
@@ -260,23 +320,43 @@ def compare_stores(
     StoreError
         If a path is not an xlcat store.
     """
-    a, b = Store(store_a), Store(store_b)
+    from catalog.query import Catalog
+
+    a, b = Catalog(store_a), Catalog(store_b)
     want_o = set(obsids) if obsids else None
     want_s = set(schemes) if schemes else None
 
-    def groups(s: Store) -> set[tuple[str, str]]:
-        return {
-            (o, sc)
-            for o, sc in s.groups()
-            if (want_o is None or o in want_o) and (want_s is None or sc in want_s)
-        }
+    def groups(c: Catalog) -> dict[tuple[str, str], list[str]]:
+        """(obsid, scheme) -> the exposures having it."""
+        idx = c.index[["obsid", "expid", "scheme"]].drop_duplicates()
+        out: dict[tuple[str, str], list[str]] = {}
+        for o, e, sc in idx.itertuples(index=False):
+            if (want_o is None or o in want_o) and (want_s is None or sc in want_s):
+                out.setdefault((o, sc), []).append(e)
+        return out
 
     ga, gb = groups(a), groups(b)
-    report = ComparisonReport(
-        str(a.path), str(b.path), min_fracexp, only_a=sorted(ga - gb), only_b=sorted(gb - ga)
-    )
-    for obsid, scheme in sorted(ga & gb):
+    pairs: list[tuple[str, str, str, str]] = []  # obsid, scheme, expid in A, expid in B
+    only_a: list[tuple[str, str]] = []
+    only_b: list[tuple[str, str]] = []
+    for key in sorted(set(ga) | set(gb)):
+        ea, eb = ga.get(key, []), gb.get(key, [])
+        if len(ea) == 1 and len(eb) == 1:  # one exposure each: the same, whatever its name
+            pairs.append((*key, ea[0], eb[0]))
+            continue
+        for e in sorted(set(ea) & set(eb)):
+            pairs.append((*key, e, e))
+        for mine, other, out in ((ea, eb, only_a), (eb, ea, only_b)):
+            rest = sorted(set(mine) - set(other))
+            if not other and len(mine) == 1:
+                out.append(key)  # the obsid's one exposure: named by the obsid
+            else:
+                out += [(f"{key[0]}/{e}", key[1]) for e in rest]
+    report = ComparisonReport(a.path, b.path, min_fracexp, only_a=only_a, only_b=only_b)
+    for obsid, scheme, ea_, eb_ in pairs:
         report.rows += compare_groups(
-            a.read_group(obsid, scheme), b.read_group(obsid, scheme), min_fracexp=min_fracexp
+            a.lightcurves(obsid, scheme, expid=ea_),
+            b.lightcurves(obsid, scheme, expid=eb_),
+            min_fracexp=min_fracexp,
         )
     return report

@@ -1,4 +1,4 @@
-"""Assembling the xarray Dataset of one (obsid, scheme) group, and checking one read back."""
+"""The Dataset of one exposure group: assembling it, and one scheme's view of it read back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 import platform
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,14 +24,17 @@ from schemas.store_layout import (
     DATA_VARS,
     FORMAT_NAME,
     FORMAT_VERSION,
+    GROUP_COORDS,
     REQUIRED_GROUP_ATTRS,
     TEXT_RECORD_ENCODING,
     UNITS,
 )
 
 __all__ = [
-    "lightcurve_dataset",
-    "check_dataset",
+    "SchemePart",
+    "exposure_dataset",
+    "scheme_parts",
+    "scheme_view",
     "software_versions",
     "encode_text_record",
     "decode_text_records",
@@ -66,67 +71,141 @@ def decode_text_records(obj: Any) -> Any:
     return obj
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of xlcat and the libraries that shape its numbers."""
-    out = {"python": platform.python_version()}
+@lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = [("python", platform.python_version())]
     for dist in ("xlcat", "numpy", "scipy", "astropy", "xarray", "zarr", "dask", "distributed"):
         try:
-            out[dist] = importlib.metadata.version(dist)
+            out.append((dist, importlib.metadata.version(dist)))
         except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+            out.append((dist, "not installed"))
+    return tuple(out)
 
 
-def lightcurve_dataset(
-    *,
-    time: NDArray[np.float64],
-    bands: Sequence[Band],
-    variables: dict[str, NDArray[np.float64]],
-    attrs: dict[str, Any],
-) -> xr.Dataset:
-    """Build the Dataset of one (obsid, scheme) group.
+def software_versions() -> dict[str, str]:
+    """Versions of xlcat and the libraries that shape its numbers (looked up once per process)."""
+    return dict(_versions())
 
-    Parameters
+
+@dataclass(frozen=True)
+class SchemePart:
+    """One energy scheme's bands of an exposure, as stored in its group.
+
+    Attributes
     ----------
-    time : numpy.ndarray, shape (n_time,)
-        Bin centres, seconds (MET).
-    bands : sequence of Band
-        The scheme's bands, in order.
+    name : str
+        Scheme name.
+    bands : tuple of Band
+        The scheme's bands, in energy order.
     variables : dict
         Every name of :data:`schemas.store_layout.DATA_VARS` to an array of shape
         (n_bands, n_time).
     attrs : dict
-        Group attributes; ``format``, ``format_version``, ``created``,
-        ``software``, ``TIMEPIXR``, ``bands`` and ``exposure`` are filled in here.
+        The scheme's record (:data:`schemas.store_layout.SCHEME_ATTRS`); ``exposure``,
+        ``bands`` and ``created`` are filled in by :func:`exposure_dataset` when absent.
+    """
+
+    name: str
+    bands: tuple[Band, ...]
+    variables: dict[str, NDArray[np.float64]]
+    attrs: dict[str, Any]
+
+
+def _band_records(bands: Sequence[Band], fracexp: NDArray[np.float64], dt: float) -> list[Any]:
+    exposure = np.nansum(fracexp, axis=1) * dt if len(bands) else np.zeros(0)
+    return [
+        {
+            "band": i,
+            "pi_lo": int(b.pi_lo),
+            "pi_hi": int(b.pi_hi),
+            "e_lo": b.pi_lo / 1000.0,
+            "e_hi": b.pi_hi / 1000.0,
+            "exposure": float(exposure[i]),
+        }
+        for i, b in enumerate(bands)
+    ]
+
+
+def exposure_dataset(
+    time: NDArray[np.float64],
+    parts: Sequence[SchemePart],
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """Build the Dataset of one exposure group: every scheme along one band axis.
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Bin centres, MET seconds.
+    parts : sequence of SchemePart
+        The schemes; stored in name order.
+    attrs : dict
+        Exposure attributes (obsid, expid, instrument, the grid, inputs, regions,
+        backends...); ``format``, ``format_version``, ``TIMEPIXR``, ``TIMEUNIT``,
+        ``created``, ``software`` and ``schemes`` are filled in here.
 
     Returns
     -------
     xarray.Dataset
         Dims (band, time); float64 variables; JSON-able attributes.
     """
-    n_band, n_time = len(bands), len(time)
-    data = {}
-    for name, doc in DATA_VARS.items():
-        arr = np.asarray(variables[name], dtype=np.float64)
-        if arr.shape != (n_band, n_time):
-            raise ValueError(f"{name} has shape {arr.shape}, expected {(n_band, n_time)}")
-        data[name] = (("band", "time"), arr, {"units": UNITS[name], "description": doc})
-    pi_lo = np.array([b.pi_lo for b in bands], dtype=np.int64)
-    pi_hi = np.array([b.pi_hi for b in bands], dtype=np.int64)
+    n_time = len(time)
     dt = float(attrs["dt"])
-    fracexp = np.asarray(variables["fracexp"], dtype=np.float64)
-    exposure = (np.nansum(fracexp, axis=1) * dt).tolist()
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    ordered = sorted(parts, key=lambda p: p.name)
+    names = [p.name for p in ordered]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scheme listed twice: {names}")
+    data: dict[str, Any] = {}
+    schemes: dict[str, Any] = {}
+    for name, doc in DATA_VARS.items():
+        blocks = []
+        for p in ordered:
+            arr = np.asarray(p.variables[name], dtype=np.float64)
+            if arr.shape != (len(p.bands), n_time):
+                raise ValueError(
+                    f"scheme {p.name}: {name} has shape {arr.shape}, "
+                    f"expected {(len(p.bands), n_time)}"
+                )
+            blocks.append(arr)
+        stacked = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, n_time))
+        data[name] = (("band", "time"), stacked, {"units": UNITS[name], "description": doc})
+    for p in ordered:
+        record = dict(p.attrs)
+        fracexp = np.asarray(p.variables["fracexp"], dtype=np.float64)
+        record.setdefault("bands", _band_records(p.bands, fracexp, dt))
+        record.setdefault("exposure", max((b["exposure"] for b in record["bands"]), default=0.0))
+        record.setdefault("created", now)
+        schemes[p.name] = record
+    all_bands = [b for p in ordered for b in p.bands]
     coords = {
         "time": (
             "time",
             np.asarray(time, dtype=np.float64),
-            {"units": "s", "description": "bin centre, mission elapsed time (TIMEPIXR = 0.5)"},
+            {"units": "s", "description": GROUP_COORDS["time"]},
         ),
-        "band": ("band", np.arange(n_band, dtype=np.int64), {"description": "band index"}),
-        "e_lo": ("band", pi_lo / 1000.0, {"units": "keV", "description": BAND_COORDS["e_lo"]}),
-        "e_hi": ("band", pi_hi / 1000.0, {"units": "keV", "description": BAND_COORDS["e_hi"]}),
-        "pi_lo": ("band", pi_lo, {"description": BAND_COORDS["pi_lo"]}),
-        "pi_hi": ("band", pi_hi, {"description": BAND_COORDS["pi_hi"]}),
+        "scheme": (
+            "band",
+            np.array([p.name for p in ordered for _ in p.bands], dtype=object),
+            {"description": GROUP_COORDS["scheme"]},
+        ),
+        "scheme_band": (
+            "band",
+            np.concatenate([np.arange(len(p.bands)) for p in ordered]).astype(np.int64)
+            if ordered
+            else np.zeros(0, np.int64),
+            {"description": GROUP_COORDS["scheme_band"]},
+        ),
+        "pi_lo": (
+            "band",
+            np.array([b.pi_lo for b in all_bands], dtype=np.int64),
+            {"description": GROUP_COORDS["pi_lo"]},
+        ),
+        "pi_hi": (
+            "band",
+            np.array([b.pi_hi for b in all_bands], dtype=np.int64),
+            {"description": GROUP_COORDS["pi_hi"]},
+        ),
     }
     full = dict(attrs)
     full.update(
@@ -134,35 +213,82 @@ def lightcurve_dataset(
         format_version=FORMAT_VERSION,
         TIMEPIXR=0.5,
         TIMEUNIT="s",
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        created=now,
         software=software_versions(),
-        exposure=float(max(exposure)) if exposure else 0.0,
-        bands=[
-            {
-                "band": i,
-                "pi_lo": int(b.pi_lo),
-                "pi_hi": int(b.pi_hi),
-                "e_lo": b.pi_lo / 1000.0,
-                "e_hi": b.pi_hi / 1000.0,
-                "exposure": float(exposure[i]),
-            }
-            for i, b in enumerate(bands)
-        ],
+        schemes=schemes,
     )
+    full.setdefault("manifest", {})  # filled in by the store when the group is written
     missing = [k for k in REQUIRED_GROUP_ATTRS if k not in full]
     if missing:
         raise ValueError(f"group attributes missing: {', '.join(missing)}")
     return xr.Dataset(data, coords=coords, attrs=full)
 
 
-def check_dataset(ds: xr.Dataset, where: str) -> None:
-    """Raise StoreError if a group read back lacks a variable, coordinate or attribute."""
+def _scheme_rows(ds: xr.Dataset, scheme: str) -> NDArray[np.intp]:
+    names = np.array(ds["scheme"].values.tolist(), dtype=object)
+    return np.flatnonzero(names == scheme)
+
+
+def scheme_parts(ds: xr.Dataset) -> list[SchemePart]:
+    """The schemes of a stored exposure group, as parts to store again (carried over)."""
+    parts = []
+    for name, record in ds.attrs["schemes"].items():
+        rows = _scheme_rows(ds, name)
+        bands = tuple(
+            Band(int(lo), int(hi))
+            for lo, hi in zip(ds["pi_lo"].values[rows], ds["pi_hi"].values[rows], strict=True)
+        )
+        variables = {v: np.asarray(ds[v].values[rows], dtype=np.float64) for v in DATA_VARS}
+        parts.append(SchemePart(name, bands, variables, dict(record)))
+    return parts
+
+
+#: Exposure attributes a scheme's view leaves out (the others are copied).
+_GROUP_ONLY = ("schemes", "backends", "manifest")
+
+
+def scheme_view(ds: xr.Dataset, scheme: str, where: str) -> xr.Dataset:
+    """One scheme of an exposure group, as a Dataset of its own.
+
+    Dims (band, time) with ``band`` = 0..n-1; coordinates time, e_lo, e_hi (keV),
+    pi_lo, pi_hi. Attributes: the exposure's (obsid, expid, instrument, grid, inputs,
+    regions...) plus the scheme's record flattened (scheme, scheme_hash,
+    scheme_definition, input_hash, backend, abscorr, exposure in s, bands...) and its
+    backend's ``gti``, ``provenance`` and ``backend_info``.
+
+    Raises
+    ------
+    StoreError
+        If the group lacks the scheme, a variable or a coordinate.
+    """
     for name in DATA_VARS:
         if name not in ds:
-            raise StoreError(f"{where}: variable {name} missing; rebuild the group")
-    for name in (*BAND_COORDS, "time"):
+            raise StoreError(f"{where}: variable {name} missing; rebuild it with xlcat build")
+    for name in GROUP_COORDS:
         if name not in ds.coords:
-            raise StoreError(f"{where}: coordinate {name} missing; rebuild the group")
-    for name in REQUIRED_GROUP_ATTRS:
-        if name not in ds.attrs:
-            raise StoreError(f"{where}: attribute {name} missing; rebuild the group")
+            raise StoreError(f"{where}: coordinate {name} missing; rebuild it with xlcat build")
+    record = ds.attrs.get("schemes", {}).get(scheme)
+    if record is None:
+        have = ", ".join(sorted(ds.attrs.get("schemes", {}))) or "none"
+        raise StoreError(f"{where}: no scheme {scheme} (schemes: {have})")
+    rows = _scheme_rows(ds, scheme)
+    view = ds.isel(band=rows).drop_vars(["scheme", "scheme_band"])
+    pi_lo = view["pi_lo"].values
+    pi_hi = view["pi_hi"].values
+    view = view.assign_coords(
+        band=("band", np.arange(len(rows), dtype=np.int64), {"description": "band index"}),
+        e_lo=("band", pi_lo / 1000.0, {"units": "keV", "description": BAND_COORDS["e_lo"]}),
+        e_hi=("band", pi_hi / 1000.0, {"units": "keV", "description": BAND_COORDS["e_hi"]}),
+    )
+    attrs = {k: v for k, v in ds.attrs.items() if k not in _GROUP_ONLY}
+    backend = record.get("backend")
+    facts = ds.attrs.get("backends", {}).get(backend, {})
+    attrs.update(record)
+    attrs.update(
+        scheme=scheme,
+        backend_info=facts.get("info"),
+        gti=facts.get("gti", []),
+        provenance=facts.get("provenance", {}),
+    )
+    view.attrs = attrs
+    return view

@@ -102,8 +102,8 @@ def input_status(store: Store, attrs: dict[str, Any]) -> str:
     Returns
     -------
     str
-        ``"current"`` when every ``input_hash`` matches the stored group's;
-        ``"changed: <obsids>"`` or ``"missing: <obsids>"`` otherwise;
+        ``"current"`` when every ``input_hash`` (keyed ``obsid/expid``) matches the
+        stored scheme's; ``"changed: <groups>"`` or ``"missing: <groups>"`` otherwise;
         ``"unknown"`` when the product records no input hashes.
     """
     hashes = attrs.get("input_hash")
@@ -111,11 +111,16 @@ def input_status(store: Store, attrs: dict[str, Any]) -> str:
     if not isinstance(hashes, dict) or not hashes or not scheme:
         return "unknown"
     missing, changed = [], []
-    for obsid, h in sorted(hashes.items()):
-        if not store.has_group(obsid, scheme):
-            missing.append(obsid)
-        elif store.group_attrs(obsid, scheme).get("input_hash") != h:
-            changed.append(obsid)
+    for key, h in sorted(hashes.items()):
+        obsid, _, expid = key.partition("/")
+        try:
+            rec = store.group_attrs(obsid, expid)["schemes"].get(scheme) if expid else None
+        except StoreError:
+            rec = None
+        if rec is None:
+            missing.append(key)
+        elif rec.get("input_hash") != h:
+            changed.append(key)
     if missing:
         return "missing: " + ",".join(missing)
     if changed:

@@ -7,7 +7,9 @@ opened.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any, Literal
@@ -16,12 +18,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from catalog.layout import check_dataset, decode_text_records
+from catalog.layout import decode_text_records, scheme_view
 from catalog.store import Store
 from schemas.energy import kev_to_pi
 from schemas.errors import StoreError
 
 __all__ = ["Catalog", "EnergyMatch", "select"]
+
+log = logging.getLogger(__name__)
+
+#: Exposure groups kept in memory by one Catalog (the most recently read).
+_CACHE_GROUPS = 4
 
 EnergyMatch = Literal["within", "overlap"]
 
@@ -88,6 +95,7 @@ class Catalog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.store = Store(path)
+        self._groups: OrderedDict[tuple[str, str], tuple[int, xr.Dataset]] = OrderedDict()
 
     @property
     def path(self) -> str:
@@ -96,45 +104,57 @@ class Catalog:
 
     def __repr__(self) -> str:
         idx = self.index
+        n_exp = len(idx[["obsid", "expid"]].drop_duplicates())
         return (
             f"<xlcat Catalog {self.path}: {idx.obsid.nunique()} observations, "
-            f"{idx.scheme.nunique()} schemes, {len(idx)} bands>"
+            f"{n_exp} exposures, {idx.scheme.nunique()} schemes, {len(idx)} bands>"
         )
 
     @cached_property
     def index(self) -> pd.DataFrame:
-        """One row per (obsid, scheme, band).
+        """One row per (obsid, expid, scheme, band).
 
-        Columns: obsid, scheme, band, e_lo, e_hi (keV), pi_lo, pi_hi, tstart,
-        tstop (MET s), dt (s), exposure (s: sum of fracexp x dt), n_bins,
-        backend, abscorr, scheme_hash. Read from group metadata only.
+        Columns: obsid, expid (the exposure: instrument and EXPIDSTR, e.g. PNS003),
+        instrument, scheme, band, e_lo, e_hi (keV), pi_lo, pi_hi, tstart, tstop (MET s),
+        dt (s), exposure (s: sum of fracexp x dt), n_bins, backend, abscorr,
+        scheme_hash. Read from group metadata only; a group whose metadata cannot be
+        read is left out with a warning (``xlcat verify`` lists it).
         """
         rows: list[dict[str, Any]] = []
-        for obsid, scheme in self.store.groups():
-            a = self.store.group_attrs(obsid, scheme)
+        for obsid, expid in self.store.groups():
+            try:
+                a = self.store.group_attrs(obsid, expid)
+            except StoreError as exc:
+                log.warning("%s", exc)
+                continue
             n_bins = int(round((a["tstop"] - a["tstart"]) / a["dt"]))
-            for b in a["bands"]:
-                rows.append(
-                    {
-                        "obsid": obsid,
-                        "scheme": scheme,
-                        "band": b["band"],
-                        "e_lo": b["e_lo"],
-                        "e_hi": b["e_hi"],
-                        "pi_lo": b["pi_lo"],
-                        "pi_hi": b["pi_hi"],
-                        "tstart": a["tstart"],
-                        "tstop": a["tstop"],
-                        "dt": a["dt"],
-                        "exposure": b["exposure"],
-                        "n_bins": n_bins,
-                        "backend": a["backend"],
-                        "abscorr": a["abscorr"],
-                        "scheme_hash": a["scheme_hash"],
-                    }
-                )
+            for scheme, rec in sorted(a["schemes"].items()):
+                for b in rec["bands"]:
+                    rows.append(
+                        {
+                            "obsid": obsid,
+                            "expid": expid,
+                            "instrument": a["instrument"],
+                            "scheme": scheme,
+                            "band": b["band"],
+                            "e_lo": b["e_lo"],
+                            "e_hi": b["e_hi"],
+                            "pi_lo": b["pi_lo"],
+                            "pi_hi": b["pi_hi"],
+                            "tstart": a["tstart"],
+                            "tstop": a["tstop"],
+                            "dt": a["dt"],
+                            "exposure": b["exposure"],
+                            "n_bins": n_bins,
+                            "backend": rec["backend"],
+                            "abscorr": rec["abscorr"],
+                            "scheme_hash": rec["scheme_hash"],
+                        }
+                    )
         columns = [
             "obsid",
+            "expid",
+            "instrument",
             "scheme",
             "band",
             "e_lo",
@@ -153,8 +173,27 @@ class Catalog:
         return pd.DataFrame(rows, columns=columns)
 
     def refresh(self) -> None:
-        """Forget the cached index (after a build added groups)."""
+        """Forget the cached index and groups (after a build changed the store)."""
         self.__dict__.pop("index", None)
+        self._groups.clear()
+
+    def _read(self, obsid: str, expid: str) -> xr.Dataset:
+        """An exposure group, from memory when it is unchanged on disk since last read."""
+        meta = self.store.group_path(obsid, expid) / "zarr.json"
+        try:
+            stamp = meta.stat().st_mtime_ns
+        except OSError:
+            stamp = -1
+        key = (obsid, expid)
+        hit = self._groups.get(key)
+        if hit is not None and hit[0] == stamp:
+            self._groups.move_to_end(key)
+            return hit[1]
+        ds = self.store.read_group(obsid, expid)
+        self._groups[key] = (stamp, ds)
+        while len(self._groups) > _CACHE_GROUPS:
+            self._groups.popitem(last=False)
+        return ds
 
     @property
     def obsids(self) -> list[str]:
@@ -166,23 +205,43 @@ class Catalog:
         """Energy schemes in the store."""
         return sorted(self.index.scheme.unique())
 
-    def _require(self, obsid: str, scheme: str) -> None:
-        if not self.store.has_group(obsid, scheme):
-            have = self.index
-            if scheme not in set(have.scheme):
-                hint = f"schemes in the store: {', '.join(self.schemes) or 'none'}"
-            else:
-                obs = sorted(have.obsid[have.scheme == scheme].unique())
-                hint = f"observations with scheme {scheme}: {', '.join(obs)}"
+    def expids(self, obsid: str, scheme: str | None = None) -> list[str]:
+        """Exposures of an observation in the store (those having ``scheme`` if given)."""
+        idx = self.index
+        rows = idx[idx.obsid == obsid]
+        if scheme is not None:
+            rows = rows[rows.scheme == scheme]
+        return sorted(rows.expid.unique())
+
+    def _expid(self, obsid: str, scheme: str, expid: str | None) -> str:
+        """The exposure a request means: the one given, or the obsid's only one."""
+        have = self.index
+        found = self.expids(obsid, scheme)
+        if expid is not None and expid in found:
+            return expid
+        if expid is None and len(found) == 1:
+            return str(found[0])
+        if len(found) > 1:
             raise StoreError(
-                f"store {self.path}: no light curves for obsid {obsid}, scheme {scheme} ({hint})"
+                f"store {self.path}: obsid {obsid} has {len(found)} exposures with scheme "
+                f"{scheme} ({', '.join(found)}); choose one with expid= (--expid)"
             )
+        if scheme not in set(have.scheme):
+            hint = f"schemes in the store: {', '.join(self.schemes) or 'none'}"
+        elif expid is not None and self.expids(obsid):
+            hint = f"exposures of {obsid}: {', '.join(self.expids(obsid))}"
+        else:
+            obs = sorted(have.obsid[have.scheme == scheme].unique())
+            hint = f"observations with scheme {scheme}: {', '.join(obs)}"
+        what = f"obsid {obsid}" + (f", exposure {expid}" if expid else "")
+        raise StoreError(f"store {self.path}: no light curves for {what}, scheme {scheme} ({hint})")
 
     def lightcurves(
         self,
         obsid: str,
         scheme: str,
         *,
+        expid: str | None = None,
         energy: tuple[float, float] | None = None,
         time: tuple[float, float] | None = None,
         match: EnergyMatch = "within",
@@ -195,6 +254,9 @@ class Catalog:
             10-digit obsid.
         scheme : str
             Scheme name.
+        expid : str, optional
+            The exposure (e.g. ``PNS003``, ``M1S001``); needed only when the observation
+            has several exposures with this scheme.
         energy, time, match
             Optional selection, as in :func:`select`.
 
@@ -208,11 +270,14 @@ class Catalog:
         Raises
         ------
         StoreError
-            If the store has no such group.
+            If the store has no such light curves, the observation has several
+            exposures and ``expid`` is not given (the message names them), or the group
+            is damaged.
         """
-        self._require(obsid, scheme)
-        ds = self.store.read_group(obsid, scheme)
-        check_dataset(ds, f"store {self.path} group {obsid}/{scheme}")
+        expid = self._expid(obsid, scheme, expid)
+        ds = scheme_view(
+            self._read(obsid, expid), scheme, f"store {self.path}: group {obsid}/{expid}"
+        )
         return select(ds, energy=energy, time=time, match=match)
 
     def query(
@@ -226,8 +291,8 @@ class Catalog:
     ) -> dict[str, xr.Dataset]:
         """Light curves of several observations in one scheme.
 
-        Observations are never concatenated along time: each keeps its own
-        grid. Observations with no band or no bin left after selection are left out.
+        Exposures are never concatenated along time: each keeps its own grid.
+        Exposures with no band or no bin left after selection are left out.
 
         Parameters
         ----------
@@ -240,7 +305,8 @@ class Catalog:
         Returns
         -------
         dict of str to xarray.Dataset
-            Keyed by obsid, in obsid order.
+            Keyed by obsid, in obsid order; an observation with several exposures
+            having the scheme gives one entry per exposure, keyed ``obsid/expid``.
         """
         idx = self.index[self.index.scheme == scheme]
         if idx.empty:
@@ -251,18 +317,24 @@ class Catalog:
         wanted = sorted(set(obsids)) if obsids is not None else sorted(idx.obsid.unique())
         out = {}
         for obsid in wanted:
-            if time is not None:
-                row = idx[idx.obsid == obsid]
-                if not row.empty and (
-                    row.tstop.iloc[0] <= time[0] or row.tstart.iloc[0] >= time[1]
-                ):
-                    continue
-            ds = self.lightcurves(obsid, scheme, energy=energy, time=time, match=match)
-            if ds.sizes["band"] and ds.sizes["time"]:
-                out[obsid] = ds
+            found = sorted(idx.expid[idx.obsid == obsid].unique())
+            if not found:
+                self._expid(obsid, scheme, None)  # raises, naming what the store has
+            for expid in found:
+                if time is not None:
+                    row = idx[(idx.obsid == obsid) & (idx.expid == expid)]
+                    if row.tstop.iloc[0] <= time[0] or row.tstart.iloc[0] >= time[1]:
+                        continue
+                ds = self.lightcurves(
+                    obsid, scheme, expid=expid, energy=energy, time=time, match=match
+                )
+                if ds.sizes["band"] and ds.sizes["time"]:
+                    out[obsid if len(found) == 1 else f"{obsid}/{expid}"] = ds
         return out
 
-    def provenance(self, obsid: str, scheme: str, band: int | None = None) -> dict[str, Any]:
+    def provenance(
+        self, obsid: str, scheme: str, band: int | None = None, *, expid: str | None = None
+    ) -> dict[str, Any]:
         """How a group (or one of its bands) was made: inputs, hashes, backend, commands.
 
         Parameters
@@ -270,15 +342,30 @@ class Catalog:
         obsid, scheme : str
         band : int, optional
             Band index; adds that band's own record (e.g. the SAS commands and logs).
+        expid : str, optional
+            The exposure, where the observation has several.
 
         Returns
         -------
         dict
             Compressed records (command lines, logs) are returned decoded.
         """
-        self._require(obsid, scheme)
-        a = self.store.group_attrs(obsid, scheme)
+        expid = self._expid(obsid, scheme, expid)
+        group = self.store.group_attrs(obsid, expid)
+        rec = group["schemes"][scheme]
+        facts = group["backends"].get(rec["backend"], {})
+        a = {
+            **group,
+            **rec,
+            "scheme": scheme,
+            "backend_info": facts.get("info"),
+            "provenance": facts.get("provenance"),
+            "gti": facts.get("gti"),
+        }
         keys = (
+            "obsid",
+            "expid",
+            "instrument",
             "scheme",
             "scheme_hash",
             "scheme_definition",
@@ -293,13 +380,15 @@ class Catalog:
             "software",
             "created",
             "gti",
+            "warnings",
         )
         out = {k: a.get(k) for k in keys}
         if band is not None:
             bands: Sequence[dict[str, Any]] = a["bands"]
             if not 0 <= band < len(bands):
                 raise StoreError(
-                    f"group {obsid}/{scheme} has bands 0..{len(bands) - 1}, not {band}"
+                    f"group {obsid}/{expid} scheme {scheme} has bands 0..{len(bands) - 1}, "
+                    f"not {band}"
                 )
             out["band"] = bands[band]
             per_band = a.get("band_provenance")
@@ -308,12 +397,20 @@ class Catalog:
         return decoded
 
     def to_stingray(
-        self, obsid: str, scheme: str, *, band: int | None = None, min_fracexp: float = 0.0
+        self,
+        obsid: str,
+        scheme: str,
+        *,
+        band: int | None = None,
+        min_fracexp: float = 0.0,
+        expid: str | None = None,
     ) -> list[Any]:
         """stingray Lightcurve objects of one group (see :func:`catalog.stingray.to_stingray`)."""
         from catalog.stingray import to_stingray
 
-        return to_stingray(self.lightcurves(obsid, scheme), band=band, min_fracexp=min_fracexp)
+        return to_stingray(
+            self.lightcurves(obsid, scheme, expid=expid), band=band, min_fracexp=min_fracexp
+        )
 
     # -- timing ---------------------------------------------------------------------------
     def segments(

@@ -1,42 +1,75 @@
-"""The Zarr v3 store: creating it, writing (obsid, scheme) groups atomically, reading them back.
+"""The Zarr v3 store: writing exposure groups atomically and checksummed, reading them back.
+
+Layout (format 2, ``schemas/STORE_FORMAT.md``): one group per exposure,
+``<store>/<obsid>/<exposure>/``, holding every energy scheme's bands along one
+``band`` dimension.
 
 Atomicity: a group is written in full to a staging folder beside the store
 (``.<store name>.staging/``, same filesystem) and then moved into place with one
 ``rename``. A reader therefore sees either no group or a complete one, never a
 half-written one; a crash leaves at most junk in the staging folder, never in
-the store. Replacing a group renames the old one aside first, so the only
-window is a moment where the group is absent. Derived products (timing results)
-live in ``<store>/products/<name>/`` and are written the same way
-(:meth:`Store.write_product`). This relies on POSIX rename
-semantics: a local disk, or a shared cluster filesystem (NFS, Lustre, GPFS).
+the store, and the next writer (holding the store's lock) removes it. Replacing
+a group renames the old one aside first, so the only window is a moment where
+the group is absent. This relies on POSIX rename semantics: a local disk, or a
+shared cluster filesystem (NFS, Lustre, GPFS).
+
+Integrity: every chunk carries a CRC32C checksum (the Zarr v3 ``crc32c`` codec),
+so corrupted bytes are an error naming the group and the variable, never data;
+the group attribute ``manifest`` lists every file of the group with its size and
+CRC-32, so a deleted chunk or array metadata makes the group *damaged* (a build
+rebuilds it, ``xlcat verify`` reports it) instead of reading as fill values.
+
+Writers (builds, imports, saved products) take the store's lock, a ``flock`` on
+``.<store name>.lock`` beside the store, released by the kernel if the process dies.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import logging
 import os
 import re
 import shutil
+import socket
 import uuid
+import zlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from schemas.errors import StoreError
-from schemas.store_layout import FORMAT_NAME, FORMAT_VERSION, PRODUCTS_GROUP
+from schemas.store_layout import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    PRODUCTS_GROUP,
+    REQUIRED_GROUP_ATTRS,
+)
 
-__all__ = ["PRODUCTS_DIR", "Store"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["PRODUCTS_DIR", "GroupState", "Store", "store_lock"]
+
+log = logging.getLogger(__name__)
 
 _GROUP_META = {"zarr_format": 3, "node_type": "group", "attributes": {}}
 
-
 _PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_EXPOSURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: Folder of the derived products inside a store.
 PRODUCTS_DIR = PRODUCTS_GROUP
+
+#: Largest chunk, in bytes, before an array is split into time chunks inside one shard.
+_MAX_CHUNK_BYTES = 64 * 1024 * 1024
+
+#: Locks this process holds, by lock path (the lock is re-entrant within a process).
+_HELD: dict[str, int] = {}
 
 
 def _is_obsid(name: str) -> bool:
@@ -47,6 +80,141 @@ def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     os.replace(tmp, path)
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _manifest(folder: Path) -> dict[str, list[int]]:
+    """Every file under ``folder`` except the group's own ``zarr.json``: path to [size, CRC-32]."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p != folder / "zarr.json":
+            out[p.relative_to(folder).as_posix()] = [p.stat().st_size, _crc32(p)]
+    return out
+
+
+def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Checksummed, compressed, one file per array (a shard of time chunks when large)."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    enc: dict[str, dict[str, Any]] = {}
+    for name, var in ds.variables.items():
+        shape = tuple(int(n) for n in var.shape)
+        entry: dict[str, Any] = {
+            "compressors": (ZstdCodec(level=3), Crc32cCodec()),
+            "chunk_key_encoding": {"name": "v2", "separator": "."},
+        }
+        if shape and min(shape) > 0:
+            itemsize = max(int(var.dtype.itemsize), 8)
+            rows = 1
+            for n in shape[:-1]:
+                rows *= n
+            if rows * shape[-1] * itemsize > _MAX_CHUNK_BYTES:
+                step = max(1, _MAX_CHUNK_BYTES // (rows * itemsize))
+                entry["chunks"] = (*shape[:-1], step)
+                entry["shards"] = (*shape[:-1], -(-shape[-1] // step) * step)
+            else:
+                entry["chunks"] = shape
+        enc[str(name)] = entry
+    return enc
+
+
+@contextmanager
+def store_lock(path: str | os.PathLike[str], *, wait: bool = True) -> Iterator[None]:
+    """Hold the writer lock of the store at ``path`` (re-entrant within a process).
+
+    The lock is a ``flock`` on ``.<store name>.lock`` beside the store (so it can be
+    taken before the store exists); the kernel releases it when the process dies.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store folder.
+    wait : bool
+        Wait for another writer to finish; with False, raise at once.
+
+    Raises
+    ------
+    StoreError
+        If another writer holds it and ``wait`` is False, or the lock file cannot
+        be created.
+    """
+    store = Path(path)
+    lock_path = store.parent / f".{store.name}.lock"
+    key = str(lock_path.absolute())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"store {store}: cannot create the lock file {lock_path} "
+            f"({exc.strerror}); check that the store's folder is writable"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "unknown"
+            if not wait:
+                raise StoreError(
+                    f"store {store}: another writer holds its lock ({holder}); "
+                    "wait for it to finish"
+                ) from None
+            log.warning("store %s: waiting for another writer (%s)", store, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(
+            fd,
+            f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{datetime.now(UTC).isoformat(timespec='seconds')}\n".encode(),
+            0,
+        )
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """Whether an exposure group can be read.
+
+    Attributes
+    ----------
+    obsid, exposure : str
+    problem : str or None
+        None for a complete group; else what is wrong (unreadable metadata, a missing
+        or truncated file, a checksum mismatch), in one line.
+    """
+
+    obsid: str
+    exposure: str
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True for a complete group."""
+        return self.problem is None
 
 
 class Store:
@@ -60,7 +228,8 @@ class Store:
     Raises
     ------
     StoreError
-        If the folder does not exist or is not an xlcat store (use :meth:`create`).
+        If the folder does not exist, is not an xlcat store (use :meth:`create`), or
+        is in another format version.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -72,7 +241,7 @@ class Store:
             )
         try:
             attrs = json.loads(meta.read_text()).get("attributes", {})
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, AttributeError) as exc:
             raise StoreError(f"store {self.path}: unreadable zarr.json ({exc})") from None
         if attrs.get("format") != FORMAT_NAME:
             raise StoreError(
@@ -80,9 +249,15 @@ class Store:
                 f"(root attribute format={attrs.get('format')!r}); choose another store path"
             )
         version = attrs.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if version != FORMAT_VERSION:
+            if isinstance(version, int) and version < FORMAT_VERSION:
+                raise StoreError(
+                    f"store {self.path}: format_version {version}, this xlcat reads format "
+                    f"{FORMAT_VERSION}; rebuild it from its build file (move it aside, then "
+                    "xlcat build BUILD_FILE)"
+                )
             raise StoreError(
-                f"store {self.path}: format_version {version!r} is newer than this xlcat "
+                f"store {self.path}: format_version {version!r} is not one this xlcat "
                 f"understands ({FORMAT_VERSION}); upgrade xlcat"
             )
         self.attrs = attrs
@@ -109,62 +284,158 @@ class Store:
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "description": "xlcat light-curve catalogue: one group per (obsid, energy scheme)",
+                "description": "xlcat light-curve catalogue: one group per (obsid, exposure), "
+                "every energy scheme along its band dimension",
             }
             _write_json_atomic(p / "zarr.json", meta)
         return cls(p)
 
     # -- layout -----------------------------------------------------------------
-    def group_path(self, obsid: str, scheme: str) -> Path:
-        """Folder of the (obsid, scheme) group."""
-        return self.path / obsid / scheme
+    def group_path(self, obsid: str, exposure: str) -> Path:
+        """Folder of the (obsid, exposure) group."""
+        if not _is_obsid(obsid) or not _EXPOSURE_NAME.match(exposure):
+            raise StoreError(f"store {self.path}: no group {obsid}/{exposure} (invalid name)")
+        return self.path / obsid / exposure
 
     @property
     def staging(self) -> Path:
         """Staging folder beside the store (same filesystem, so rename is atomic)."""
         return self.path.parent / f".{self.path.name}.staging"
 
-    def groups(self) -> Iterator[tuple[str, str]]:
-        """(obsid, scheme) of every complete group, sorted."""
+    @property
+    def lock_path(self) -> Path:
+        """The writers' lock file beside the store."""
+        return self.path.parent / f".{self.path.name}.lock"
+
+    def groups(self) -> list[tuple[str, str]]:
+        """(obsid, exposure) of every group folder that has a ``zarr.json``, sorted.
+
+        Damaged groups are listed too; :meth:`state` says which can be read.
+        """
+        out = []
         for obs_dir in sorted(p for p in self.path.iterdir() if p.is_dir() and _is_obsid(p.name)):
             for grp in sorted(p for p in obs_dir.iterdir() if p.is_dir()):
-                if (grp / "zarr.json").is_file():
-                    yield obs_dir.name, grp.name
+                if (grp / "zarr.json").is_file() and _EXPOSURE_NAME.match(grp.name):
+                    out.append((obs_dir.name, grp.name))
+        return out
 
-    def group_attrs(self, obsid: str, scheme: str) -> dict[str, Any]:
-        """Attributes of a group, read from its metadata only (no arrays)."""
-        meta = self.group_path(obsid, scheme) / "zarr.json"
+    def group_attrs(self, obsid: str, exposure: str) -> dict[str, Any]:
+        """Attributes of a group, read from its metadata only (no arrays).
+
+        Raises
+        ------
+        StoreError
+            If the group is absent, or its ``zarr.json`` is unreadable or not a format-2
+            exposure group (one line; ``xlcat build`` replaces such a group).
+        """
+        meta = self.group_path(obsid, exposure) / "zarr.json"
+        where = f"store {self.path}: group {obsid}/{exposure}"
         try:
-            attrs: dict[str, Any] = json.loads(meta.read_text())["attributes"]
-            return attrs
+            doc = json.loads(meta.read_text())
         except FileNotFoundError:
+            raise StoreError(f"{where}: not found; see xlcat ls {self.path}") from None
+        except (OSError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise StoreError(
-                f"store {self.path}: no group {obsid}/{scheme}; see xlcat ls {self.path}"
+                f"{where}: unreadable zarr.json ({reason}); rebuild it with xlcat build"
             ) from None
-
-    def has_group(self, obsid: str, scheme: str) -> bool:
-        """Whether the (obsid, scheme) group exists."""
-        return (self.group_path(obsid, scheme) / "zarr.json").is_file()
-
-    # -- reading and writing ----------------------------------------------------------
-    def read_group(self, obsid: str, scheme: str) -> xr.Dataset:
-        """The (obsid, scheme) Dataset, loaded into memory."""
-        if not self.has_group(obsid, scheme):
+        attrs = doc.get("attributes") if isinstance(doc, dict) else None
+        if not isinstance(attrs, dict):
+            raise StoreError(f"{where}: zarr.json has no attributes; rebuild it with xlcat build")
+        missing = [k for k in REQUIRED_GROUP_ATTRS if k not in attrs]
+        if missing:
             raise StoreError(
-                f"store {self.path}: no group {obsid}/{scheme}; see xlcat ls {self.path}"
+                f"{where}: attribute {missing[0]} missing from zarr.json; rebuild it with "
+                "xlcat build"
             )
-        with xr.open_zarr(
-            self.path, group=f"{obsid}/{scheme}", consolidated=False, zarr_format=3
-        ) as ds:
-            loaded: xr.Dataset = ds.load()
-            return loaded
+        return attrs
 
-    def write_group(self, obsid: str, scheme: str, ds: xr.Dataset) -> Path:
-        """Write a group atomically, replacing any previous one.
+    def has_group(self, obsid: str, exposure: str) -> bool:
+        """Whether the (obsid, exposure) group folder exists (complete or damaged)."""
+        return (self.group_path(obsid, exposure) / "zarr.json").is_file()
+
+    def state(self, obsid: str, exposure: str, *, deep: bool = False) -> GroupState:
+        """Whether a group is complete.
 
         Parameters
         ----------
-        obsid, scheme : str
+        obsid, exposure : str
+        deep : bool
+            Also compare every file's CRC-32 with the manifest (reads every byte);
+            the default compares only the sizes (a ``stat`` per file).
+
+        Returns
+        -------
+        GroupState
+        """
+        try:
+            attrs = self.group_attrs(obsid, exposure)
+        except StoreError as exc:
+            return GroupState(obsid, exposure, str(exc).split(": ", 2)[-1])
+        folder = self.group_path(obsid, exposure)
+        manifest = attrs.get("manifest")
+        if not isinstance(manifest, dict) or not manifest:
+            return GroupState(obsid, exposure, "no manifest of its files")
+        for rel, entry in manifest.items():
+            p = folder / rel
+            try:
+                size = p.stat().st_size
+            except OSError:
+                return GroupState(obsid, exposure, f"file {rel} is missing")
+            if size != entry[0]:
+                return GroupState(obsid, exposure, f"file {rel} has {size} bytes, not {entry[0]}")
+            if deep and _crc32(p) != entry[1]:
+                return GroupState(obsid, exposure, f"file {rel} fails its CRC-32 check")
+        return GroupState(obsid, exposure)
+
+    # -- reading and writing ----------------------------------------------------------
+    def read_group(self, obsid: str, exposure: str) -> xr.Dataset:
+        """The (obsid, exposure) Dataset, loaded into memory (without dask).
+
+        Raises
+        ------
+        StoreError
+            If the group is absent or damaged, or a chunk fails its checksum: one line
+            naming the group and the variable.
+        """
+        import xarray as xr
+
+        where = f"store {self.path}: group {obsid}/{exposure}"
+        state = self.state(obsid, exposure)
+        if not state.ok:
+            raise StoreError(f"{where} is damaged: {state.problem}; rebuild it with xlcat build")
+        try:
+            ds = xr.open_zarr(
+                self.path,
+                group=f"{obsid}/{exposure}",
+                consolidated=False,
+                zarr_format=3,
+                chunks=None,
+            )
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a damaged group
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(
+                f"{where}: unreadable ({reason}); rebuild it with xlcat build"
+            ) from None
+        with ds:
+            for name, var in ds.variables.items():
+                try:
+                    var.load()
+                except Exception as exc:  # noqa: BLE001 - zarr's checksum error types vary
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise StoreError(
+                        f"{where}: variable {name} is corrupt ({reason}); rebuild it with "
+                        "xlcat build"
+                    ) from None
+            loaded: xr.Dataset = ds.load()
+            return loaded
+
+    def write_group(self, obsid: str, exposure: str, ds: xr.Dataset) -> Path:
+        """Write a group atomically (checksummed, with its manifest), replacing any previous one.
+
+        Parameters
+        ----------
+        obsid, exposure : str
             Group address.
         ds : xarray.Dataset
             The complete group.
@@ -175,8 +446,35 @@ class Store:
             The group folder.
         """
         return self._replace(
-            ds, self.group_path(obsid, scheme), f"{obsid}-{scheme}", parent_attrs={}
+            ds, self.group_path(obsid, exposure), f"{obsid}-{exposure}", parent_attrs={}
         )
+
+    # -- the writers' lock and the staging folder -----------------------------------------
+    def lock(self, *, wait: bool = True) -> AbstractContextManager[None]:
+        """Hold the store's writer lock (see :func:`store_lock`)."""
+        return store_lock(self.path, wait=wait)
+
+    def clean_staging(self) -> int:
+        """Remove what killed writers left in the staging folder (call holding the lock).
+
+        Returns
+        -------
+        int
+            Entries removed.
+        """
+        if not self.staging.is_dir():
+            return 0
+        n = 0
+        for p in list(self.staging.iterdir()):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            n += 1
+        try:
+            self.staging.rmdir()
+        except OSError:
+            pass
+        if n:
+            log.info("store %s: removed %d leftovers of an interrupted write", self.path, n)
+        return n
 
     def _staging_folder(self, label: str) -> Path:
         """A new, empty folder of this writer's own inside the staging folder.
@@ -201,7 +499,13 @@ class Store:
         )
 
     def _replace(
-        self, ds: xr.Dataset, target: Path, label: str, parent_attrs: dict[str, Any]
+        self,
+        ds: xr.Dataset,
+        target: Path,
+        label: str,
+        parent_attrs: dict[str, Any],
+        *,
+        manifest: bool = True,
     ) -> Path:
         """Write ``ds`` whole into the staging folder, then rename it onto ``target``.
 
@@ -209,7 +513,11 @@ class Store:
         """
         tmp = self._staging_folder(label)
         try:
-            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
+            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(ds))
+            if manifest:
+                meta = json.loads((tmp / "zarr.json").read_text())
+                meta.setdefault("attributes", {})["manifest"] = _manifest(tmp)
+                (tmp / "zarr.json").write_text(json.dumps(meta, indent=1))
             target.parent.mkdir(exist_ok=True)
             if not (target.parent / "zarr.json").exists():
                 _write_json_atomic(
@@ -230,6 +538,19 @@ class Store:
             except OSError:
                 pass
         return target
+
+    def remove_group(self, obsid: str, exposure: str) -> None:
+        """Remove a group (damaged or not) atomically: renamed aside, then deleted."""
+        target = self.group_path(obsid, exposure)
+        if not target.exists():
+            return
+        aside = self._staging_folder(f"old-{obsid}-{exposure}")
+        os.rename(target, aside / "group")
+        shutil.rmtree(aside, ignore_errors=True)
+        try:
+            self.staging.rmdir()
+        except OSError:
+            pass
 
     # -- products ----------------------------------------------------------------------
     def product_path(self, name: str) -> Path:
@@ -276,8 +597,14 @@ class Store:
         if not self.has_product(name):
             have = ", ".join(self.products()) or "none"
             raise StoreError(f"store {self.path}: no product {name!r} (products: {have})")
+        import xarray as xr
+
         with xr.open_zarr(
-            self.path, group=f"{PRODUCTS_DIR}/{name}", consolidated=False, zarr_format=3
+            self.path,
+            group=f"{PRODUCTS_DIR}/{name}",
+            consolidated=False,
+            zarr_format=3,
+            chunks=None,
         ) as ds:
             loaded: xr.Dataset = ds.load()
             return loaded
@@ -308,13 +635,15 @@ class Store:
             For an invalid name, or an existing product without ``overwrite``.
         """
         target = self.product_path(name)
-        if target.exists() and not overwrite:
-            raise StoreError(
-                f"store {self.path}: product {name!r} exists; choose another name or overwrite it"
+        with self.lock():
+            if target.exists() and not overwrite:
+                raise StoreError(
+                    f"store {self.path}: product {name!r} exists; choose another name or "
+                    "overwrite it"
+                )
+            return self._replace(
+                ds,
+                target,
+                f"product-{name}",
+                parent_attrs={"description": "xlcat derived products, one group each"},
             )
-        return self._replace(
-            ds,
-            target,
-            f"product-{name}",
-            parent_attrs={"description": "xlcat derived products, one group each"},
-        )

@@ -174,15 +174,19 @@ class FlareFilter(BaseModel):
 
     A ``bin``-second rate curve of the whole detector with
     ``PI IN [pi[0]:pi[1]] && PATTERN == pattern && <expression>`` is made; bins with
-    ``RATE < threshold`` become good time (tabgtigen, prefraction = postfraction = 0.5).
-    Keys the build file leaves out take the camera's defaults (:data:`DEFAULT_FLARE`,
-    :func:`flare_defaults_for`); the class defaults below are the pn ones.
+    ``RATE < threshold`` (or ``RATE <= threshold`` with ``comparison = "<="``) become
+    good time (tabgtigen, prefraction = postfraction = 0.5). Keys the build file leaves out
+    take the camera's defaults (:data:`DEFAULT_FLARE`, :func:`flare_defaults_for`); the class
+    defaults below are the pn ones.
 
     Attributes
     ----------
     threshold : float
         Rate threshold in counts/s (default 0.4 for pn, 0.35 for MOS: the SAS thread's; the
         reference study used 0.7 for light curves).
+    comparison : {"<", "<="}
+        How RATE is compared with the threshold, as in tabgtigen's expression
+        (``RATE<0.4`` or ``RATE<=0.4``; the default ``<`` is the reference workflow's).
     pi : [int, int]
         Inclusive PI range (10-12 keV).
     pattern : int
@@ -196,10 +200,19 @@ class FlareFilter(BaseModel):
 
     model_config = _Strict
     threshold: Annotated[float, Field(gt=0)] = 0.4
+    comparison: Literal["<", "<="] = "<"
     pi: tuple[int, int] = (10000, 12000)
     pattern: Annotated[int, Field(ge=0, le=12)] = 0
     bin: Annotated[float, Field(gt=0)] = 100.0
     expression: str = "#XMMEA_EP"
+
+    def rate_expression(self, threshold_text: str | None = None) -> str:
+        """tabgtigen's expression, e.g. ``RATE<=0.4`` (``threshold_text``: the number as text)."""
+        return f"RATE{self.comparison}{threshold_text or repr(self.threshold)}"
+
+    def good(self, rate: Any) -> Any:
+        """Which samples of a rate curve (array of counts/s) are good time."""
+        return rate <= self.threshold if self.comparison == "<=" else rate < self.threshold
 
 
 def flare_defaults_for(flare: FlareFilter, instrument: str) -> tuple[FlareFilter, list[str]]:
@@ -226,7 +239,7 @@ def flare_defaults_for(flare: FlareFilter, instrument: str) -> tuple[FlareFilter
 
 
 class ObservationSpec(BaseModel):
-    """One observation (one EPIC-pn exposure) as written in the build file."""
+    """One exposure of an observation (one event list) as written in the build file."""
 
     model_config = _Strict
     obsid: str
@@ -297,12 +310,15 @@ class BuildFile(BaseModel):
     sas: SASOptions = SASOptions()
 
     @model_validator(mode="after")
-    def _unique_obsids(self) -> BuildFile:
-        seen: set[str] = set()
+    def _unique_observations(self) -> BuildFile:
+        # one obsid may list several exposures (pn, MOS1, MOS2): one event file each
+        seen: set[tuple[str, str]] = set()
         for i, obs in enumerate(self.observations):
-            if obs.obsid in seen:
-                raise ValueError(f"observations[{i}]: obsid {obs.obsid} is listed twice")
-            seen.add(obs.obsid)
+            if (obs.obsid, obs.events) in seen:
+                raise ValueError(
+                    f"observations[{i}]: obsid {obs.obsid} with events {obs.events} is listed twice"
+                )
+            seen.add((obs.obsid, obs.events))
         return self
 
 

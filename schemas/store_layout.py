@@ -1,15 +1,24 @@
-"""The layout of an xlcat Zarr store (format version 1). ``STORE_FORMAT.md`` describes it in prose.
+"""The layout of an xlcat Zarr store (format version 2). ``STORE_FORMAT.md`` describes it in prose.
 
-A store is a Zarr v3 hierarchy. The root group's attributes say what it is::
+A store is a Zarr v3 hierarchy with one group per *exposure* (an instrument's
+exposure within an observation: EPIC-pn, MOS1 and MOS2 of one obsid sit side by
+side)::
 
-    <store>/zarr.json                      attrs: format = "xlcat-lightcurves", format_version = 1
+    <store>/zarr.json                      attrs: format = "xlcat-lightcurves", format_version = 2
     <store>/<obsid>/zarr.json              a plain group per observation (10-digit obsid)
-    <store>/<obsid>/<scheme>/              one xarray Dataset per (obsid, energy scheme)
+    <store>/<obsid>/<expid>/               one xarray Dataset per exposure, e.g. PNS003, M1S001, PN
 
-Each (obsid, scheme) group has dims ``(band, time)``.
+Each exposure group holds every energy scheme built for it, concatenated along one
+``band`` dimension with a ``scheme`` coordinate, so the number of files of a group
+does not depend on the number of schemes, and one exposure's bands are read together
+(the catalogue's access pattern). Dims ``(band, time)``; one chunk per array (a
+shard with inner time chunks for very long grids); every chunk carries a CRC32C
+checksum (the Zarr v3 ``crc32c`` codec), and the group attribute ``manifest`` lists
+every file of the group with its size and CRC-32, so a missing chunk or array
+metadata is detected (the group is *damaged*) instead of read as fill values.
 
-Per-band provenance: a group made by a backend that runs external programs (SAS) has
-the attribute ``band_provenance``, a list with one record (dict) per band. Its
+Per-band provenance: a scheme made by a backend that runs external programs (SAS)
+has the record ``schemes[<name>]["band_provenance"]``, one dict per band. Its
 command lines and logs are kept compressed, as ``{"encoding": "json+zlib+base64",
 "data": ...}`` (:data:`TEXT_RECORD_ENCODING`: JSON text, zlib-compressed, base64);
 ``catalog.Catalog.provenance(obsid, scheme, band)`` returns it decoded. The SAS
@@ -45,8 +54,10 @@ __all__ = [
     "FORMAT_VERSION",
     "DATA_VARS",
     "BAND_COORDS",
+    "GROUP_COORDS",
     "UNITS",
     "REQUIRED_GROUP_ATTRS",
+    "SCHEME_ATTRS",
     "TEXT_RECORD_ENCODING",
     "PRODUCTS_GROUP",
     "PRODUCT_FORMAT_NAME",
@@ -58,9 +69,9 @@ __all__ = [
 TEXT_RECORD_ENCODING = "json+zlib+base64"
 
 FORMAT_NAME = "xlcat-lightcurves"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
-#: Data variables of every (obsid, scheme) group, dims (band, time), float64.
+#: Data variables of every exposure group, dims (band, time), float64.
 DATA_VARS: dict[str, str] = {
     "rate": "net count rate: src/(dt f) - (A_src/A_bkg) bkg/(dt f); NaN where fracexp = 0",
     "error": "1-sigma error of rate: sqrt(src + (A_src/A_bkg)^2 bkg)/(dt f)",
@@ -71,11 +82,20 @@ DATA_VARS: dict[str, str] = {
     "fracexp": "fraction of the bin inside the GTIs, times the live fraction",
 }
 
-#: Band coordinates (dim band). Bands select pi_lo <= PI < pi_hi; e_lo = pi_lo/1000 keV.
+#: Band coordinates of a scheme's view (``Catalog.lightcurves``): e_lo = pi_lo/1000 keV.
 BAND_COORDS: dict[str, str] = {
     "e_lo": "keV",
     "e_hi": "keV",
     "pi_lo": "PI (eV), inclusive",
+    "pi_hi": "PI (eV), exclusive",
+}
+
+#: Coordinates stored in an exposure group (dim band unless noted).
+GROUP_COORDS: dict[str, str] = {
+    "time": "bin centre, mission elapsed time, s (dim time; TIMEPIXR = 0.5)",
+    "scheme": "energy scheme of the band",
+    "scheme_band": "index of the band within its scheme, 0..n-1 in energy order",
+    "pi_lo": "PI (eV), inclusive: the band selects pi_lo <= PI < pi_hi",
     "pi_hi": "PI (eV), exclusive",
 }
 
@@ -90,14 +110,13 @@ UNITS: dict[str, str] = {
     "time": "s",
 }
 
-#: Attributes every (obsid, scheme) group carries.
+#: Attributes every exposure group carries.
 REQUIRED_GROUP_ATTRS: tuple[str, ...] = (
     "format",
     "format_version",
     "obsid",
-    "scheme",
-    "scheme_hash",
-    "scheme_definition",
+    "expid",
+    "instrument",
     "dt",
     "tstart",
     "tstop",
@@ -105,19 +124,31 @@ REQUIRED_GROUP_ATTRS: tuple[str, ...] = (
     "TIMESYS",
     "TIMEREF",
     "TIMEPIXR",
-    "gti",
-    "exposure",
-    "bands",
-    "regions",
-    "backend",
-    "abscorr",
-    "input_hash",
     "inputs",
+    "fingerprint_hash",
+    "regions",
+    "backends",
+    "schemes",
     "software",
-    "provenance",
     "created",
+    "manifest",
 )
 
+#: Attributes of one scheme inside an exposure group (``schemes[<name>]``).
+SCHEME_ATTRS: dict[str, str] = {
+    "scheme_hash": "first 16 hex digits of the SHA-256 of the scheme's canonical definition",
+    "scheme_definition": "the canonical definition (PI edges, or the equal-count rule)",
+    "scheme_spec": "the scheme as declared in the build file or preset",
+    "pi_edges": "the scheme's PI edges as used",
+    "input_hash": "SHA-256 over everything that determines this scheme's numbers",
+    "fingerprint_hash": "the exposure's fingerprint_hash when the scheme was made",
+    "backend": "the backend that made the numbers (native, sas, sas-import, or a plug-in)",
+    "abscorr": "whether absolute corrections were applied",
+    "abscorr_requested": "the scheme's abscorr option",
+    "exposure": "s: the largest over bands of sum(fracexp) * dt",
+    "bands": "per band: band, pi_lo, pi_hi, e_lo, e_hi, exposure",
+    "created": "UTC time the scheme's numbers were made",
+}
 
 #: Folder of the derived products inside a store; product names match
 #: ``[A-Za-z0-9][A-Za-z0-9_.-]{0,99}``.
@@ -139,7 +170,7 @@ PRODUCT_INPUT_ATTRS: dict[str, str] = {
     "scheme": "energy scheme name",
     "scheme_hash": "the scheme's hash (as the groups' scheme_hash)",
     "obsids": "observations read",
-    "input_hash": "obsid -> input_hash of each (obsid, scheme) group read",
+    "input_hash": "group (obsid or obsid/exposure) -> input_hash of the scheme in each group read",
     "obsids_with_segments": "observations that gave at least one segment",
     "obsids_used": "observations of the segments the product was computed from",
     "min_fracexp": "minimum fractional exposure of a good bin (every band)",

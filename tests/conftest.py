@@ -28,10 +28,18 @@ def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Client]:
-    """A Dask distributed client on an in-process LocalCluster (one worker, two threads)."""
+    """A Dask distributed client on an in-process LocalCluster (one worker, two threads).
+
+    No dashboard, and the scheduler's HTTP server on a free port: with
+    ``dashboard_address=None`` it would still ask for 8787 and warn when that is taken.
+    """
     with (
         LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -254,7 +254,12 @@ def segments_dataset(
         "scheme_hash": first.attrs.get("scheme_hash", ""),
         "dt": dt,
         "obsids": obsids,
-        "input_hash": {o: groups[o].attrs.get("input_hash", "") for o in obsids},
+        "input_hash": {
+            f"{groups[o].attrs.get('obsid', o)}/{groups[o].attrs.get('expid', '')}": groups[
+                o
+            ].attrs.get("input_hash", "")
+            for o in obsids
+        },
         "obsids_with_segments": [o for o in obsids if per_obs[o]],
         "min_fracexp": float(min_fracexp),
         "fill_gaps": float(fill_gaps),

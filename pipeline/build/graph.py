@@ -1,15 +1,25 @@
 """The Dask graph of a build, and running it on a distributed client.
 
-Shape (all ``dask.delayed``; every task a pure function of its inputs, so a
-failed task can be retried)::
+One exposure group is the unit of work and of writing. Shape (every task a pure
+function of its inputs, so a failed task can be retried)::
 
-    prepare[obsid]                      one task per observation (native: read, bin events once)
-      -> extract[obsid, scheme, unit]   per extraction unit (native: whole scheme; SAS: one band)
-        -> write[obsid, scheme]         assemble the bands and write the group atomically
+    native (and any backend with ``one_task_per_exposure``):
+        build[obsid/expid]                  read and bin the events once, extract every
+                                            scheme, write the group: one task, nothing
+                                            large leaves the worker
+    SAS (one task per band):
+        prepare[backend, obsid/expid]       check the inputs, make the observation's GTIs
+          -> extract[obsid/expid, scheme, unit]   one SAS run per band
+            -> commit[obsid/expid]          assemble every scheme and write the group
 
-Equal-count schemes are resolved first (phase 1): their reference
-observation is prepared, its net spectrum computed, and the edges fixed; the
-prepared observation is kept on the cluster and reused by phase 2.
+Equal-count schemes are resolved first (phase 1): their reference exposure is
+prepared, its net spectrum computed, and the edges fixed; the prepared exposure is
+kept on the worker that made it and reused by phase 2 there.
+
+A group is written whole (:meth:`catalog.store.Store.write_group`): the schemes of
+this build, plus the schemes already in the group that this build does not name,
+carried over when they were made from the same inputs (the same fingerprint) and
+dropped, with a warning, when those inputs changed.
 
 The library draws nothing: :func:`run_build` reports each finished group to an
 optional callback (a :class:`BuildProgress`) and to the ``logging`` logger of
@@ -26,23 +36,27 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import numpy as np
 from dask.delayed import Delayed
 from distributed import Client, Future, as_completed
 
-from catalog.layout import lightcurve_dataset
+from catalog.layout import SchemePart, exposure_dataset, scheme_parts
 from catalog.store import Store
-from pipeline.build.plan import BuildPlan, GroupSpec
+from pipeline.build.plan import BuildPlan, ExposureSpec, check_scheme_conflicts
 from pipeline.extract.backends.base import Backend
-from pipeline.extract.jobs import BandCurves, ObservationSummary, combine_curves
+from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary, combine_curves
 from schemas.build import SchemeOptions
+from schemas.errors import StoreError
 from schemas.schemes import EnergyScheme
+from schemas.store_layout import DATA_VARS
 
 __all__ = [
     "GroupFailure",
     "BuildReport",
     "BuildProgress",
     "ProgressCallback",
-    "write_group",
+    "SchemeWork",
+    "commit_group",
     "build_graph",
     "run_build",
 ]
@@ -52,10 +66,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GroupFailure:
-    """A group that could not be built, and why."""
+    """An exposure group that could not be built, and why."""
 
     obsid: str
-    scheme: str
+    expid: str
     message: str
 
 
@@ -67,8 +81,8 @@ class BuildProgress:
     ----------
     done, total : int
         Groups finished so far (written or failed) and groups to build.
-    obsid, scheme : str
-        The group that just finished.
+    obsid, expid : str
+        The exposure group that just finished.
     failure : GroupFailure or None
         Why it failed; None when it was written.
     """
@@ -76,7 +90,7 @@ class BuildProgress:
     done: int
     total: int
     obsid: str
-    scheme: str
+    expid: str
     failure: GroupFailure | None = None
 
 
@@ -86,12 +100,23 @@ ProgressCallback = Callable[[BuildProgress], None]
 
 @dataclass
 class BuildReport:
-    """What a build did."""
+    """What a build did.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+    built, up_to_date : list of ExposureSpec
+    failed : list of GroupFailure
+    dropped : list of str
+        Schemes removed from a group because the exposure's inputs changed and this
+        build does not name them (``obsid/expid: scheme``).
+    """
 
     store: Path
-    built: list[GroupSpec] = field(default_factory=list)
-    up_to_date: list[GroupSpec] = field(default_factory=list)
+    built: list[ExposureSpec] = field(default_factory=list)
+    up_to_date: list[ExposureSpec] = field(default_factory=list)
     failed: list[GroupFailure] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -99,102 +124,202 @@ class BuildReport:
         return not self.failed
 
 
+@dataclass(frozen=True)
+class SchemeWork:
+    """One scheme of one exposure: the resolved scheme, its options, its static record."""
+
+    scheme: EnergyScheme
+    options: SchemeOptions
+    attrs: dict[str, Any]
+
+
 def _resolve(scheme: EnergyScheme, spectrum: tuple[Any, int]) -> EnergyScheme:
     counts, chan0 = spectrum
     return scheme.resolve(counts, chan0)
 
 
-def write_group(
+def _scheme_part(work: SchemeWork, pieces: list[BandCurves]) -> SchemePart:
+    """Stack the extracted pieces of one scheme into the part the group stores."""
+    curves = combine_curves(pieces)
+    if curves.bands != tuple(work.scheme.bands):
+        raise RuntimeError(f"extracted bands {curves.bands} differ from scheme {work.scheme.name}")
+    attrs = dict(work.attrs)
+    if any(curves.band_provenance):
+        attrs["band_provenance"] = list(curves.band_provenance)
+    return SchemePart(
+        work.scheme.name,
+        curves.bands,
+        {name: getattr(curves, name) for name in DATA_VARS},
+        attrs,
+    )
+
+
+def commit_group(
     store_path: str,
-    scheme: EnergyScheme,
-    static_attrs: dict[str, Any],
-    summary: ObservationSummary,
-    parts: list[BandCurves],
+    attrs: dict[str, Any],
+    summaries: dict[str, ObservationSummary],
+    backend_info: dict[str, dict[str, Any]],
+    parts: list[SchemePart],
 ) -> dict[str, Any]:
-    """Assemble the bands of one (obsid, scheme) and write the group atomically.
+    """Write one exposure group whole: this build's schemes and the valid ones already there.
+
+    Parameters
+    ----------
+    store_path : str
+    attrs : dict
+        The exposure's static attributes (obsid, expid, instrument, fingerprint_hash,
+        inputs, regions).
+    summaries : dict
+        Backend name to its summary of the prepared exposure (grid, GTIs, provenance).
+    backend_info : dict
+        Backend name to what its environment check reported.
+    parts : list of SchemePart
+        The schemes this build made.
 
     Returns
     -------
     dict
-        obsid, scheme, number of bands and the group path.
+        obsid, expid, the schemes written, carried over and dropped, and the path.
     """
-    curves = combine_curves(parts)
-    if curves.bands != tuple(scheme.bands):
-        raise RuntimeError(f"extracted bands {curves.bands} differ from scheme {scheme.name}")
-    attrs = dict(static_attrs)
-    attrs.update(
-        scheme_definition=scheme.canonical,
-        pi_edges=list(scheme.resolved_pi_edges),
-        dt=summary.dt,
-        tstart=summary.t0,
-        tstop=summary.t0 + summary.dt * summary.n_bins,
-        MJDREF=summary.mjdref,
-        TIMESYS=summary.timesys,
-        TIMEREF=summary.timeref,
-        gti=summary.gti.tolist(),
-        provenance=summary.provenance,
+    first = next(iter(summaries.values()))
+    for name, s in summaries.items():
+        if (s.t0, s.dt, s.n_bins) != (first.t0, first.dt, first.n_bins):
+            raise RuntimeError(
+                f"backend {name} made grid ({s.t0}, {s.dt}, {s.n_bins}), another "
+                f"({first.t0}, {first.dt}, {first.n_bins}): one grid per exposure"
+            )
+    obsid, expid = attrs["obsid"], attrs["expid"]
+    store = Store(store_path)
+    backends = {
+        name: {"info": backend_info.get(name), "gti": s.gti.tolist(), "provenance": s.provenance}
+        for name, s in summaries.items()
+    }
+    carried: list[SchemePart] = []
+    dropped: list[str] = []
+    made = {p.name for p in parts}
+    if store.has_group(obsid, expid) and store.state(obsid, expid).ok:
+        try:
+            old = store.read_group(obsid, expid)
+        except StoreError:
+            old = None
+        if old is not None:
+            same_grid = np.array_equal(old["time"].values, first.time)
+            for part in scheme_parts(old):
+                if part.name in made:
+                    continue
+                if same_grid and part.attrs.get("fingerprint_hash") == attrs["fingerprint_hash"]:
+                    carried.append(part)
+                    name = str(part.attrs.get("backend"))
+                    if name not in backends and name in old.attrs.get("backends", {}):
+                        backends[name] = old.attrs["backends"][name]
+                else:
+                    dropped.append(part.name)
+    warnings = sorted(
+        {w for s in summaries.values() for w in s.provenance.get("warnings", []) or []}
     )
-    if any(curves.band_provenance):
-        attrs["band_provenance"] = list(curves.band_provenance)
-    ds = lightcurve_dataset(
-        time=summary.time,
-        bands=curves.bands,
-        variables={
-            "rate": curves.rate,
-            "error": curves.error,
-            "src_counts": curves.src_counts,
-            "bkg_counts": curves.bkg_counts,
-            "backv": curves.backv,
-            "backe": curves.backe,
-            "fracexp": curves.fracexp,
-        },
-        attrs=attrs,
+    full = dict(attrs)
+    full.update(
+        dt=first.dt,
+        tstart=first.t0,
+        tstop=first.t0 + first.dt * first.n_bins,
+        MJDREF=first.mjdref,
+        TIMESYS=first.timesys,
+        TIMEREF=first.timeref,
+        backends=backends,
+        warnings=warnings,
     )
-    path = Store(store_path).write_group(summary.obsid, scheme.name, ds)
+    ds = exposure_dataset(first.time, [*parts, *carried], full)
+    path = store.write_group(obsid, expid, ds)
     return {
-        "obsid": summary.obsid,
-        "scheme": scheme.name,
-        "bands": len(curves.bands),
+        "obsid": obsid,
+        "expid": expid,
+        "schemes": sorted(made),
+        "carried": sorted(p.name for p in carried),
+        "dropped": sorted(dropped),
         "path": str(path),
     }
 
 
-def _static_attrs(plan: BuildPlan, spec: GroupSpec, scheme: EnergyScheme) -> dict[str, Any]:
+def build_exposure(
+    store_path: str,
+    backend: Backend[Any],
+    source: Any,
+    work: list[SchemeWork],
+    attrs: dict[str, Any],
+    backend_info: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """One task: prepare an exposure (or take it prepared), extract every scheme, write the group.
+
+    ``source`` is the ObservationJob, or the backend's prepared exposure (phase 1
+    of equal-count schemes prepared it already).
+    """
+    prepared = backend.prepare(source) if isinstance(source, ObservationJob) else source
+    summary = backend.summary(prepared)
+    parts = [
+        _scheme_part(
+            w,
+            [
+                backend.extract(prepared, unit, w.options)
+                for unit in backend.partition(w.scheme.bands)
+            ],
+        )
+        for w in work
+    ]
+    return commit_group(store_path, attrs, {backend.name: summary}, backend_info, parts)
+
+
+def _exposure_attrs(plan: BuildPlan, spec: ExposureSpec) -> dict[str, Any]:
     cfg = plan.config
-    job = plan.jobs[spec.obsid]
-    opts = cfg.scheme_options[spec.scheme]
-    info = plan.backend_info[spec.backend]
-    applies_abscorr = plan.backends[spec.backend].applies_abscorr and bool(opts.abscorr)
+    job = plan.jobs[spec.label]
+    regions = job.regions
     return {
         "obsid": spec.obsid,
-        "scheme": spec.scheme,
-        "scheme_hash": scheme.hash,
-        "scheme_spec": scheme.spec,
-        "input_hash": spec.input_hash,
+        "expid": spec.expid,
+        "instrument": job.instrument,
+        "fingerprint_hash": spec.fingerprint_hash,
         "inputs": {
             **job.inputs,
             "build_file": str(cfg.path),
             "build_file_sha256": cfg.text_sha256,
-            "fingerprint": plan.fingerprints[spec.obsid],
-            "reference_fingerprint": plan.fingerprints.get(scheme.reference)
-            if scheme.reference
-            else None,
+            "fingerprint": plan.fingerprints[spec.label],
         },
         "regions": {
-            "path": job.regions.path,
-            "text": job.regions.text,
-            "src_area": job.regions.source_area,
-            "bkg_area": job.regions.background_area,
-            "area_ratio": job.regions.area_ratio,
+            "path": regions.path,
+            "text": regions.text,
+            "src_area": regions.source_area,
+            "bkg_area": regions.background_area,
+            "area_ratio": regions.area_ratio,
             "area_method": "geometric (union of shapes), sky pixels^2",
-            "src_expression": job.regions.sas_expression("source"),
-            "bkg_expression": job.regions.sas_expression("background"),
+            "src_expression": regions.sas_expression("source"),
+            "bkg_expression": regions.sas_expression("background"),
         },
-        "backend": spec.backend,
-        "backend_info": info,
-        "abscorr": applies_abscorr,
-        "abscorr_requested": opts.abscorr,
     }
+
+
+def _scheme_work(
+    plan: BuildPlan, spec: ExposureSpec, resolved: dict[str, EnergyScheme]
+) -> dict[str, list[SchemeWork]]:
+    """Backend name to the schemes of ``spec`` it makes."""
+    out: dict[str, list[SchemeWork]] = {}
+    for task in spec.schemes:
+        scheme = resolved[task.scheme]
+        opts = plan.config.scheme_options[task.scheme]
+        backend = plan.backends[task.backend]
+        ref = plan.reference_label(task.scheme)
+        attrs = {
+            "scheme_hash": scheme.hash,
+            "scheme_spec": scheme.spec,
+            "scheme_definition": scheme.canonical,
+            "pi_edges": list(scheme.resolved_pi_edges),
+            "input_hash": task.input_hash,
+            "fingerprint_hash": spec.fingerprint_hash,
+            "backend": task.backend,
+            "abscorr": backend.applies_abscorr and bool(opts.abscorr),
+            "abscorr_requested": opts.abscorr,
+            "reference": {"exposure": ref, "fingerprint": plan.fingerprints[ref]} if ref else None,
+        }
+        out.setdefault(task.backend, []).append(SchemeWork(scheme, opts, attrs))
+    return out
 
 
 def build_graph(
@@ -203,8 +328,8 @@ def build_graph(
     prepared: dict[tuple[str, str], Any] | None = None,
     *,
     run: str | None = None,
-) -> dict[tuple[str, str], Delayed]:
-    """The delayed graph of the groups in ``plan.todo``.
+) -> dict[str, Delayed]:
+    """The delayed graph of the exposure groups in ``plan.todo``.
 
     Parameters
     ----------
@@ -212,7 +337,7 @@ def build_graph(
     resolved : dict
         Scheme name to a resolved EnergyScheme (equal-count schemes resolved).
     prepared : dict, optional
-        (backend, obsid) to an already prepared observation (a Future or value),
+        (backend, ``obsid/expid``) to an already prepared exposure (a Future or value),
         reused instead of preparing again.
     run : str, optional
         Suffix of every task key, unique to one build (default: a new one).
@@ -220,47 +345,61 @@ def build_graph(
     Returns
     -------
     dict
-        (obsid, scheme) to the delayed write task.
+        ``obsid/expid`` to the delayed task that writes its group.
     """
     prepared = dict(prepared or {})
-    prep: dict[tuple[str, str], Any] = {}
-    summaries: dict[tuple[str, str], Delayed] = {}
-    out: dict[tuple[str, str], Delayed] = {}
     store_path = str(plan.config.store)
     backends = {n: b.for_store(store_path) for n, b in plan.backends.items()}
     run = run or _run_id()
+    out: dict[str, Delayed] = {}
     for spec in plan.todo:
-        backend: Backend[Any] = backends[spec.backend]
-        key = (spec.backend, spec.obsid)
-        if key not in prep:
-            if key in prepared:
-                prep[key] = prepared[key]
-            else:
-                prep[key] = dask.delayed(backend.prepare, pure=True)(
-                    plan.jobs[spec.obsid],
-                    dask_key_name=f"prepare-{spec.backend}-{spec.obsid}-{run}",
+        label = spec.label
+        tag = label.replace("/", "-")
+        attrs = _exposure_attrs(plan, spec)
+        work = _scheme_work(plan, spec, resolved)
+        info = {n: plan.backend_info[n] for n in work}
+        if len(work) == 1 and backends[next(iter(work))].one_task_per_exposure:
+            name, schemes = next(iter(work.items()))
+            source = prepared.get((name, label), plan.jobs[label])
+            out[label] = dask.delayed(build_exposure, pure=True)(
+                store_path,
+                backends[name],
+                source,
+                schemes,
+                attrs,
+                info,
+                dask_key_name=f"build-{tag}-{run}",
+            )
+            continue
+        summaries: dict[str, Any] = {}
+        parts: list[Any] = []
+        for name, schemes in work.items():
+            backend = backends[name]
+            prep = prepared.get((name, label))
+            if prep is None:
+                prep = dask.delayed(backend.prepare, pure=True)(
+                    plan.jobs[label], dask_key_name=f"prepare-{name}-{tag}-{run}"
                 )
-            summaries[key] = dask.delayed(backend.summary, pure=True)(
-                prep[key], dask_key_name=f"summary-{spec.backend}-{spec.obsid}-{run}"
+            summaries[name] = dask.delayed(backend.summary, pure=True)(
+                prep, dask_key_name=f"summary-{name}-{tag}-{run}"
             )
-        scheme = resolved[spec.scheme]
-        options: SchemeOptions = plan.config.scheme_options[spec.scheme]
-        parts = [
-            dask.delayed(backend.extract, pure=True)(
-                prep[key],
-                unit,
-                options,
-                dask_key_name=f"extract-{spec.obsid}-{spec.scheme}-{i}-{run}",
-            )
-            for i, unit in enumerate(backend.partition(scheme.bands))
-        ]
-        out[(spec.obsid, spec.scheme)] = dask.delayed(write_group, pure=True)(
-            store_path,
-            scheme,
-            _static_attrs(plan, spec, scheme),
-            summaries[key],
-            parts,
-            dask_key_name=f"write-{spec.obsid}-{spec.scheme}-{run}",
+            for w in schemes:
+                pieces = [
+                    dask.delayed(backend.extract, pure=True)(
+                        prep,
+                        unit,
+                        w.options,
+                        dask_key_name=f"extract-{tag}-{w.scheme.name}-{i}-{run}",
+                    )
+                    for i, unit in enumerate(backend.partition(w.scheme.bands))
+                ]
+                parts.append(
+                    dask.delayed(_scheme_part, pure=True)(
+                        w, pieces, dask_key_name=f"assemble-{tag}-{w.scheme.name}-{run}"
+                    )
+                )
+        out[label] = dask.delayed(commit_group, pure=True)(
+            store_path, attrs, summaries, info, parts, dask_key_name=f"commit-{tag}-{run}"
         )
     return out
 
@@ -268,8 +407,8 @@ def build_graph(
 def _run_id() -> str:
     """A suffix that makes a build's task keys its own.
 
-    The scheduler hands back the result of any (pure) key it still holds, and an obsid
-    and a scheme name alone do not name a task's inputs (files, store) nor a write's
+    The scheduler hands back the result of any (pure) key it still holds, and an
+    exposure's name alone does not name a task's inputs (files, store) nor a write's
     side effect: a second build on the same client must never get the first one's.
     """
     return uuid.uuid4().hex[:8]
@@ -287,6 +426,10 @@ def run_build(
     retries: int = 0,
 ) -> BuildReport:
     """Run a planned build on a Dask distributed client.
+
+    Holds the store's writer lock throughout (waiting for another writer), removes
+    what an interrupted writer left in the staging folder, and checks again, under
+    the lock, that no scheme name of the build has another definition in the store.
 
     Parameters
     ----------
@@ -306,37 +449,51 @@ def run_build(
         Built, up-to-date and failed groups. One failed group never stops the others.
     """
     report = BuildReport(store=plan.config.store, up_to_date=list(plan.up_to_date))
-    Store.create(plan.config.store)
-    if not plan.todo:
-        log.info("store %s: every group is up to date", plan.config.store)
-        return report
+    store = Store.create(plan.config.store)
+    with store.lock():
+        store.clean_staging()
+        check_scheme_conflicts(plan.config, store)
+        if not plan.todo:
+            log.info("store %s: every group is up to date", plan.config.store)
+            return report
+        _run(plan, client, report, progress, retries)
+    return report
+
+
+def _run(
+    plan: BuildPlan,
+    client: Client,
+    report: BuildReport,
+    progress: ProgressCallback | None,
+    retries: int,
+) -> None:
     total = len(plan.todo)
     log.info(
         "building %d groups into %s (%d up to date)", total, plan.config.store, len(plan.up_to_date)
     )
 
-    def finished(spec: GroupSpec, failure: GroupFailure | None) -> None:
+    def finished(spec: ExposureSpec, failure: GroupFailure | None) -> None:
         if failure is None:
             report.built.append(spec)
-            log.info("wrote %s/%s", spec.obsid, spec.scheme)
+            log.info("wrote %s", spec.label)
         else:
             report.failed.append(failure)
-            log.warning("group %s/%s failed: %s", spec.obsid, spec.scheme, failure.message)
+            log.warning("group %s failed: %s", spec.label, failure.message)
         if progress is not None:
             done = len(report.built) + len(report.failed)
-            progress(BuildProgress(done, total, spec.obsid, spec.scheme, failure))
+            progress(BuildProgress(done, total, spec.obsid, spec.expid, failure))
 
     run = _run_id()
     schemes = plan.config.schemes
     resolved: dict[str, EnergyScheme] = {n: s for n, s in schemes.items() if s.is_resolved}
     reused: dict[tuple[str, str], Future[Any]] = {}
-    unresolved = sorted({s.scheme for s in plan.todo if not schemes[s.scheme].is_resolved})
+    wanted = {t.scheme for spec in plan.todo for t in spec.schemes}
     failed_schemes: dict[str, str] = {}
-    for name in unresolved:
+    for name in sorted(n for n in wanted if not schemes[n].is_resolved):
         scheme = schemes[name]
         backend_name = plan.config.scheme_backend(name)
         backend = plan.backends[backend_name].for_store(str(plan.config.store))
-        reference = scheme.reference
+        reference = plan.reference_label(name)
         assert reference is not None  # an unresolved scheme is an equal-count scheme
         key = (backend_name, reference)
         if key not in reused:
@@ -345,7 +502,7 @@ def run_build(
                 plan.jobs[reference],
                 pure=True,
                 retries=retries,
-                key=f"prepare-{backend_name}-{reference}-{run}",
+                key=f"prepare-{backend_name}-{reference.replace('/', '-')}-{run}",
             )
         spectrum = client.submit(backend.reference_spectrum, reused[key], pure=True)
         try:
@@ -354,27 +511,33 @@ def run_build(
             failed_schemes[name] = (
                 f"equal-count scheme {name}: reference {reference}: {_error_text(exc)}"
             )
-    todo = [s for s in plan.todo if s.scheme not in failed_schemes]
+    todo = []
     for spec in plan.todo:
-        if spec.scheme in failed_schemes:
-            finished(spec, GroupFailure(spec.obsid, spec.scheme, failed_schemes[spec.scheme]))
+        bad = [t.scheme for t in spec.schemes if t.scheme in failed_schemes]
+        if bad:
+            finished(spec, GroupFailure(spec.obsid, spec.expid, failed_schemes[bad[0]]))
+        else:
+            todo.append(spec)
     sub = BuildPlan(
         plan.config, plan.backends, plan.backend_info, plan.jobs, plan.fingerprints, todo
     )
     graph = build_graph(sub, resolved, prepared=reused, run=run)
-    keys = list(graph)
+    labels = list(graph)
     futures = client.compute(  # type: ignore[no-untyped-call]  # untyped in distributed
-        [graph[k] for k in keys], retries=retries
+        [graph[k] for k in labels], retries=retries
     )
-    where = {f.key: k for f, k in zip(futures, keys, strict=True)}
-    specs = {(s.obsid, s.scheme): s for s in todo}
+    where = {f.key: k for f, k in zip(futures, labels, strict=True)}
+    specs = {s.label: s for s in todo}
     for fut in as_completed(futures):  # type: ignore[no-untyped-call]  # untyped __init__
-        obsid, scheme_name = where[fut.key]
-        failure = (
-            None
-            if fut.status == "finished"
-            else GroupFailure(obsid, scheme_name, _error_text(fut.exception()))
-        )
-        finished(specs[(obsid, scheme_name)], failure)
-    report.failed.sort(key=lambda f: (f.obsid, f.scheme))
-    return report
+        label = where[fut.key]
+        spec = specs[label]
+        if fut.status == "finished":
+            result = fut.result()
+            report.dropped += [f"{label}: {name}" for name in result.get("dropped", [])]
+            finished(spec, None)
+        else:
+            finished(spec, GroupFailure(spec.obsid, spec.expid, _error_text(fut.exception())))
+        fut.release()
+    report.failed.sort(key=lambda f: (f.obsid, f.expid))
+    for msg in report.dropped:
+        log.warning("dropped scheme %s (the exposure's inputs changed; not in this build)", msg)

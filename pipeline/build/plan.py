@@ -1,45 +1,80 @@
-"""Planning a build: validate every input, fingerprint it, and decide which groups to (re)build.
+"""Planning a build: validate every input, fingerprint it, and decide which exposures to (re)build.
 
 Everything a user can get wrong is checked here, before the store is touched:
 the build file (already validated by :mod:`schemas.build`), each event file's
 headers and columns, each region file, each user GTI file, the backend's
 environment, and conflicts between the build's schemes and those already in
-the store. Each (obsid, scheme) group gets an *input hash* over everything that
-determines its numbers; a group already in the store with the same hash is up
-to date and is skipped, so a re-run resumes an interrupted build.
+the store. Each (exposure, scheme) gets an *input hash* over everything that
+determines its numbers; an exposure group already in the store that is complete
+and holds every scheme of the build with the same hash is up to date and is
+skipped, so a re-run resumes an interrupted build.
+
+Re-runs are fast: an event or GTI file whose path, size and modification time
+match what a stored group recorded is not hashed or opened again; its recorded
+SHA-256 and header facts are used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from catalog.store import Store
 from pipeline.extract.backends import get_backend
 from pipeline.extract.backends.base import Backend
 from pipeline.extract.jobs import ObservationJob
-from pipeline.read.events import read_event_info, read_gti_file
-from pipeline.read.fitsio import file_sha256
 from pipeline.select.regions import read_regions
-from schemas.build import BuildConfig, canonical_json
-from schemas.errors import ConfigError
+from schemas.build import BuildConfig, Observation, canonical_json
+from schemas.errors import ConfigError, StoreError
 from schemas.store_layout import FORMAT_VERSION
 
-__all__ = ["GroupSpec", "BuildPlan", "plan_build", "binning_edges"]
+__all__ = ["SchemeTask", "ExposureSpec", "BuildPlan", "plan_build", "binning_edges"]
 
 log = logging.getLogger(__name__)
 
+_INSTRUMENTS = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
+
 
 @dataclass(frozen=True)
-class GroupSpec:
-    """One (obsid, scheme) group of a build and the hash of its inputs."""
+class SchemeTask:
+    """One scheme of an exposure in a build, and the hash of its inputs."""
 
-    obsid: str
     scheme: str
     backend: str
     input_hash: str
+
+
+@dataclass(frozen=True)
+class ExposureSpec:
+    """One exposure group of a build: every scheme the build gives it.
+
+    Attributes
+    ----------
+    obsid, expid : str
+        The group's address.
+    schemes : tuple of SchemeTask
+        The build's schemes, with their input hashes.
+    fingerprint_hash : str
+        SHA-256 of the exposure's fingerprint (inputs that every scheme shares).
+    reason : str
+        Why it is built (``new``, ``changed``, ``damaged: ...``, ``forced``), or
+        ``up to date``.
+    """
+
+    obsid: str
+    expid: str
+    schemes: tuple[SchemeTask, ...]
+    fingerprint_hash: str
+    reason: str = "new"
+
+    @property
+    def label(self) -> str:
+        """``obsid/expid``."""
+        return f"{self.obsid}/{self.expid}"
 
 
 @dataclass
@@ -54,13 +89,13 @@ class BuildPlan:
     backend_info : dict
         Backend name to what its environment check reported.
     jobs : dict
-        Obsid to ObservationJob.
+        ``obsid/expid`` to ObservationJob.
     fingerprints : dict
-        Obsid to the JSON-able description of its inputs.
-    todo : list of GroupSpec
-        Groups to build.
-    up_to_date : list of GroupSpec
-        Groups already in the store with matching input hashes.
+        ``obsid/expid`` to the JSON-able description of its inputs.
+    todo : list of ExposureSpec
+        Exposure groups to build.
+    up_to_date : list of ExposureSpec
+        Groups already in the store, complete, with matching input hashes.
     """
 
     config: BuildConfig
@@ -68,8 +103,22 @@ class BuildPlan:
     backend_info: dict[str, dict[str, Any]]
     jobs: dict[str, ObservationJob]
     fingerprints: dict[str, dict[str, Any]]
-    todo: list[GroupSpec] = field(default_factory=list)
-    up_to_date: list[GroupSpec] = field(default_factory=list)
+    todo: list[ExposureSpec] = field(default_factory=list)
+    up_to_date: list[ExposureSpec] = field(default_factory=list)
+
+    def reference_label(self, scheme: str) -> str | None:
+        """The ``obsid/expid`` of an equal-count scheme's reference exposure."""
+        ref = self.config.schemes[scheme].reference
+        if ref is None:
+            return None
+        found = sorted(k for k, j in self.jobs.items() if j.obsid == ref)
+        if len(found) != 1:
+            raise ConfigError(
+                f"build file {self.config.path}: schemes.{scheme}.equal_counts.reference: "
+                f"observation {ref} has {len(found)} exposures ({', '.join(found)}); an "
+                "equal-count scheme needs one reference exposure: list only one of them"
+            )
+        return found[0]
 
 
 def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[int, ...]:
@@ -90,43 +139,169 @@ def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[i
     return tuple(sorted(e for e in edges if lo <= e <= hi))
 
 
-def _observation_fingerprint(job: ObservationJob) -> dict[str, Any]:
-    return {
+def instrument_and_expid(keywords: dict[str, str]) -> tuple[str, str]:
+    """The instrument (``PN``, ``M1``, ``M2``) and exposure name of an event file.
+
+    The name is the instrument and EXPIDSTR, as in the archive's file names
+    (``PNS003``, ``M1S001``); a file without EXPIDSTR (the simulator's) is named by its
+    instrument alone (``PN``).
+    """
+    inst = keywords.get("INSTRUME", "").strip().upper()
+    instrument = _INSTRUMENTS.get(inst, "".join(c for c in inst if c.isalnum()) or "PN")
+    expidstr = "".join(c for c in keywords.get("EXPIDSTR", "").strip() if c.isalnum())
+    return instrument, f"{instrument}{expidstr}"
+
+
+def _stat(path: Path) -> dict[str, int]:
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _Recorded:
+    """What stored groups recorded of their input files: path -> facts (for fast re-runs)."""
+
+    def __init__(self, store: Store | None, obsids: set[str]) -> None:
+        self.files: dict[str, dict[str, Any]] = {}
+        self.groups: dict[tuple[str, str], dict[str, Any] | None] = {}
+        if store is None:
+            return
+        for obsid, expid in store.groups():
+            try:
+                attrs = store.group_attrs(obsid, expid)
+            except StoreError:
+                self.groups[(obsid, expid)] = None
+                continue
+            self.groups[(obsid, expid)] = attrs
+            if obsid not in obsids:
+                continue
+            for rec in attrs.get("inputs", {}).get("files", []):
+                if isinstance(rec, dict) and "path" in rec:
+                    self.files[rec["path"]] = rec
+
+    def sha256(self, path: Path) -> tuple[str, dict[str, Any]] | None:
+        """The recorded SHA-256 and facts of ``path`` if its size and mtime are unchanged."""
+        rec = self.files.get(str(path))
+        if rec is None:
+            return None
+        try:
+            now = _stat(path)
+        except OSError:
+            return None
+        if rec.get("size") == now["size"] and rec.get("mtime_ns") == now["mtime_ns"]:
+            return str(rec["sha256"]), rec
+        return None
+
+
+def _file_record(path: Path, role: str, recorded: _Recorded) -> tuple[dict[str, Any], bool]:
+    """A file's record (path, role, size, mtime, sha256), and whether it was recorded before."""
+    from pipeline.read.fitsio import file_sha256
+
+    hit = recorded.sha256(path)
+    if hit is not None:
+        return {**hit[1], "role": role}, True
+    return {"path": str(path), "role": role, **_stat(path), "sha256": file_sha256(path)}, False
+
+
+def _job(
+    obs: Observation, config: BuildConfig, recorded: _Recorded
+) -> tuple[ObservationJob, dict[str, Any]]:
+    """The job of one exposure and its fingerprint; opens the files only when they changed."""
+    if not obs.events.is_file():
+        from pipeline.read.events import read_event_info
+
+        read_event_info(obs.events)  # raises the reader's one-line error
+    events, known = _file_record(obs.events, "events", recorded)
+    if not known or "instrument" not in events:
+        from pipeline.read.events import read_event_info
+
+        info = read_event_info(obs.events)
+        events["instrument"], events["expid"] = instrument_and_expid(info.string_keywords)
+    files = [events]
+    regions = read_regions(obs.regions)
+    inputs: dict[str, Any] = {
+        "events": str(obs.events),
+        "events_sha256": events["sha256"],
+        "regions": str(obs.regions),
+        "regions_sha256": hashlib.sha256(regions.text.encode()).hexdigest(),
+    }
+    if obs.gti is not None:
+        if not obs.gti.is_file():
+            from pipeline.read.events import read_gti_file
+
+            read_gti_file(obs.gti)  # raises the reader's one-line error
+        gti, known = _file_record(obs.gti, "gti", recorded)
+        if not known:
+            from pipeline.read.events import read_gti_file
+
+            read_gti_file(obs.gti)
+        files.append(gti)
+        inputs["gti"] = str(obs.gti)
+        inputs["gti_sha256"] = gti["sha256"]
+    inputs["files"] = files
+    job = ObservationJob(
+        obsid=obs.obsid,
+        events=obs.events,
+        regions=regions,
+        gti_file=obs.gti,
+        screening=obs.screening,
+        flare=obs.flare,
+        time_bin=config.time_bin,
+        inputs=inputs,
+        pi_edges=binning_edges(config, obs.screening.pi),
+        expid=str(events["expid"]),
+        instrument=str(events["instrument"]),
+    )
+    fingerprint = {
+        "format_version": FORMAT_VERSION,
         "obsid": job.obsid,
-        "events_sha256": job.inputs["events_sha256"],
-        "regions_sha256": job.inputs["regions_sha256"],
-        "gti_sha256": job.inputs.get("gti_sha256"),
+        "expid": job.expid,
+        "events_sha256": inputs["events_sha256"],
+        "regions_sha256": inputs["regions_sha256"],
+        "gti_sha256": inputs.get("gti_sha256"),
         "screening": job.screening.model_dump(mode="json"),
         "flare": job.flare.model_dump(mode="json") if job.flare else None,
         "time_bin": job.time_bin,
     }
+    return job, fingerprint
 
 
-def _check_scheme_conflicts(config: BuildConfig, store: Store) -> None:
-    known: dict[str, tuple[str, str]] = {}
-    for obsid, name in store.groups():
-        if name in config.schemes and name not in known:
-            attrs = store.group_attrs(obsid, name)
-            known[name] = (attrs.get("scheme_hash", "?"), f"{obsid}/{name}")
-    for name, (stored_hash, where) in known.items():
-        scheme = config.schemes[name]
-        if stored_hash != scheme.hash:
-            raise ConfigError(
-                f"build file {config.path}: scheme '{name}' (hash {scheme.hash}) differs from the "
-                f"scheme of that name in store {store.path} (hash {stored_hash}, group {where}); "
-                "a name means one definition: rename the scheme or build into another store"
-            )
+def check_scheme_conflicts(config: BuildConfig, store: Store) -> None:
+    """Refuse a build that gives a scheme name already in the store another definition.
+
+    Raises
+    ------
+    ConfigError
+        Naming the scheme, both hashes and a group holding the stored one.
+    """
+    for obsid, expid in store.groups():
+        try:
+            schemes = store.group_attrs(obsid, expid)["schemes"]
+        except StoreError:
+            continue  # a damaged group is rebuilt or reported by xlcat verify
+        for name, rec in schemes.items():
+            scheme = config.schemes.get(name)
+            if scheme is not None and rec.get("scheme_hash") != scheme.hash:
+                raise ConfigError(
+                    f"build file {config.path}: scheme '{name}' (hash {scheme.hash}) differs from "
+                    f"the scheme of that name in store {store.path} (hash "
+                    f"{rec.get('scheme_hash')}, group {obsid}/{expid}); a name means one "
+                    "definition: rename the scheme or build into another store"
+                )
+
+
+def _hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
-    """Validate inputs and decide which groups to build.
+    """Validate inputs and decide which exposure groups to build.
 
     Parameters
     ----------
     config : BuildConfig
         The validated build file.
     force : bool
-        Rebuild every group even when its input hash matches.
+        Rebuild every group even when it is up to date.
 
     Returns
     -------
@@ -137,68 +312,50 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
     XlcatError
         ConfigError, InputFileError, StoreError or SASError, before anything is written.
     """
+    store = Store(config.store) if (config.store / "zarr.json").exists() else None
+    recorded = _Recorded(store, {o.obsid for o in config.observations})
     jobs: dict[str, ObservationJob] = {}
     fingerprints: dict[str, dict[str, Any]] = {}
+    sources: dict[str, Path] = {}
     for obs in config.observations:
-        read_event_info(obs.events)
-        regions = read_regions(obs.regions)
-        inputs = {
-            "events": str(obs.events),
-            "events_sha256": file_sha256(obs.events),
-            "regions": str(obs.regions),
-            "regions_sha256": hashlib.sha256(regions.text.encode()).hexdigest(),
-        }
-        if obs.gti is not None:
-            read_gti_file(obs.gti)
-            inputs["gti"] = str(obs.gti)
-            inputs["gti_sha256"] = file_sha256(obs.gti)
-        job = ObservationJob(
-            obsid=obs.obsid,
-            events=obs.events,
-            regions=regions,
-            gti_file=obs.gti,
-            screening=obs.screening,
-            flare=obs.flare,
-            time_bin=config.time_bin,
-            inputs=inputs,
-            pi_edges=binning_edges(config, obs.screening.pi),
-        )
-        jobs[obs.obsid] = job
-        log.debug("observation %s: %s, regions %s checked", obs.obsid, obs.events, obs.regions)
-        fingerprints[obs.obsid] = _observation_fingerprint(job)
+        job, fingerprint = _job(obs, config, recorded)
+        if job.label in jobs:
+            raise ConfigError(
+                f"build file {config.path}: observations {sources[job.label]} and {obs.events} "
+                f"are both exposure {job.expid} of obsid {job.obsid}; list each exposure once"
+            )
+        jobs[job.label] = job
+        sources[job.label] = obs.events
+        fingerprints[job.label] = fingerprint
+        log.debug("exposure %s: %s, regions %s checked", job.label, obs.events, obs.regions)
 
     names = {config.scheme_backend(s) for s in config.schemes}
     backends = {n: get_backend(n, config.backend_options.get(n)) for n in sorted(names)}
     info = {n: b.check(list(jobs.values())) for n, b in backends.items()}
-
-    store = Store(config.store) if (config.store / "zarr.json").exists() else None
     if store is not None:
-        _check_scheme_conflicts(config, store)
+        check_scheme_conflicts(config, store)
     plan = BuildPlan(config, backends, info, jobs, fingerprints)
-    for name, scheme in config.schemes.items():
-        backend = config.scheme_backend(name)
-        opts = config.scheme_options[name]
-        for obsid in jobs:
+    references = {name: plan.reference_label(name) for name in config.schemes}
+    for label, job in jobs.items():
+        fp_hash = _hash(fingerprints[label])
+        tasks = []
+        for name, scheme in config.schemes.items():
+            backend = config.scheme_backend(name)
+            ref = references[name]
             payload = {
-                "format_version": FORMAT_VERSION,
                 "backend": backend,
                 # what the backend's environment contributes to the numbers (SAS: its version
                 # and calibration files); run-time options such as timeouts are left out
                 "backend_identity": info[backend].get("identity"),
-                "abscorr": opts.abscorr,
-                "observation": fingerprints[obsid],
+                "abscorr": config.scheme_options[name].abscorr,
+                "observation": fingerprints[label],
                 "scheme": scheme.canonical,
-                "reference": fingerprints[scheme.reference] if scheme.reference else None,
+                "reference": fingerprints[ref] if ref else None,
             }
-            h = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-            spec = GroupSpec(obsid, name, backend, h)
-            current = (
-                store is not None
-                and not force
-                and store.has_group(obsid, name)
-                and store.group_attrs(obsid, name).get("input_hash") == h
-            )
-            (plan.up_to_date if current else plan.todo).append(spec)
+            tasks.append(SchemeTask(name, backend, _hash(payload)))
+        reason = _status(store, recorded, job, tasks, force)
+        spec = ExposureSpec(job.obsid, job.expid, tuple(tasks), fp_hash, reason)
+        (plan.up_to_date if reason == "up to date" else plan.todo).append(spec)
     log.info(
         "plan for %s: %d groups to build, %d up to date",
         config.store,
@@ -206,3 +363,28 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
         len(plan.up_to_date),
     )
     return plan
+
+
+def _status(
+    store: Store | None,
+    recorded: _Recorded,
+    job: ObservationJob,
+    tasks: list[SchemeTask],
+    force: bool,
+) -> str:
+    """Why an exposure group must be built, or ``up to date``."""
+    if store is None or (job.obsid, job.expid) not in recorded.groups:
+        return "new"
+    attrs = recorded.groups[(job.obsid, job.expid)]
+    if attrs is None:
+        return "damaged: " + str(store.state(job.obsid, job.expid).problem)
+    state = store.state(job.obsid, job.expid)
+    if not state.ok:
+        return f"damaged: {state.problem}"
+    if force:
+        return "forced"
+    stored = attrs.get("schemes", {})
+    for t in tasks:
+        if stored.get(t.scheme, {}).get("input_hash") != t.input_hash:
+            return "changed"
+    return "up to date"

@@ -1,7 +1,9 @@
 """The ``xlcat`` command: thin subcommands over the Python API.
 
 Errors a user can cause end as one line on stderr and exit status 2; a build
-with failed groups exits with status 1 after its summary.
+with failed groups exits with status 1 after its summary. Ctrl-C exits with
+status 130 and SIGTERM with 143, both after closing what the command started
+(a build's cluster, its worker processes or batch jobs).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,6 +28,7 @@ import numpy as np
 from schemas.errors import ConfigError, XlcatError
 
 if TYPE_CHECKING:
+    from pipeline.build.cluster import JobQueueOptions
     from pipeline.build.graph import BuildProgress, ProgressCallback
 
 __all__ = ["main", "parse_range"]
@@ -94,42 +99,114 @@ def _progress_display(*, enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
+def _job_options(args: argparse.Namespace) -> JobQueueOptions | None:
+    """The ``--jobqueue`` job options; ConfigError when one is given without ``--jobqueue``."""
+    from pipeline.build.cluster import JobQueueOptions
+
+    given = {name: getattr(args, name) for name in _JOB_OPTIONS if getattr(args, name)}
+    if args.jobqueue is None:
+        if given:
+            option = "--" + next(iter(given)).replace("_", "-")
+            raise ConfigError(f"{option} is an option of batch jobs: add --jobqueue slurm|pbs")
+        return None
+    return JobQueueOptions(
+        queue=args.queue,
+        account=args.account,
+        cores=args.cores,
+        memory=args.memory,
+        walltime=args.walltime,
+        directives=tuple(args.job_directive or ()),
+    )
+
+
+#: Options of ``build`` that describe the batch jobs of ``--jobqueue``.
+_JOB_OPTIONS = ("queue", "account", "cores", "memory", "walltime", "job_directive")
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
-    from pipeline.build.cluster import connect
-    from pipeline.build.graph import run_build
+    from catalog.store import store_lock
     from pipeline.build.plan import plan_build
     from schemas.build import load_build
 
     config = load_build(args.build_file)
-    plan = plan_build(config, force=args.force)
-    print(
-        f"build {config.path.name}: {len(config.observations)} observations x "
-        f"{len(config.schemes)} schemes -> {config.store}: {len(plan.todo)} groups to build, "
-        f"{len(plan.up_to_date)} up to date"
-    )
-    if args.dry_run:
-        for spec in plan.todo:
-            print(f"  would build {spec.obsid}/{spec.scheme} ({spec.backend})")
-        return 0
-    if not plan.todo:
-        return 0
-    with connect(
-        args.scheduler,
-        workers=args.workers,
-        processes=not args.threads,
-        jobqueue=args.jobqueue,
-    ) as client:
-        with _progress_display(enabled=not args.no_progress) as progress:
-            report = run_build(plan, client, progress=progress, retries=args.retries)
+    job = _job_options(args)  # option errors before anything is read or written
+    with store_lock(config.store):
+        plan = plan_build(config, force=args.force)
+        print(
+            f"build {config.path.name}: {len(plan.jobs)} exposures x "
+            f"{len(config.schemes)} schemes -> {config.store}: {len(plan.todo)} groups to build, "
+            f"{len(plan.up_to_date)} up to date"
+        )
+        if args.dry_run:
+            for spec in plan.todo:
+                backends = sorted({t.backend for t in spec.schemes})
+                print(
+                    f"  would build {spec.label} ({spec.reason}; {len(spec.schemes)} schemes, "
+                    f"{', '.join(backends)})"
+                )
+            return 0
+        if not plan.todo:
+            return 0
+        from pipeline.build.cluster import connect
+        from pipeline.build.graph import run_build
+
+        with connect(
+            args.scheduler,
+            workers=args.workers,
+            processes=not args.threads,
+            jobqueue=args.jobqueue,
+            job=job,
+        ) as client:
+            with _progress_display(enabled=not args.no_progress) as progress:
+                report = run_build(plan, client, progress=progress, retries=args.retries)
     print(
         f"built {len(report.built)} groups, {len(report.up_to_date)} up to date, "
         f"{len(report.failed)} failed; store {report.store}"
     )
+    for msg in report.dropped:
+        print(
+            f"  dropped scheme {msg}: the exposure's inputs changed and this build does not "
+            "name it; add it to the build file to keep it",
+            file=sys.stderr,
+        )
     for f in report.failed:
-        print(f"  FAILED {f.obsid}/{f.scheme}: {f.message}", file=sys.stderr)
+        print(f"  FAILED {f.obsid}/{f.expid}: {f.message}", file=sys.stderr)
     if report.failed:
         print("re-run the same command to retry only the failed groups", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+# -- verify -------------------------------------------------------------------------------
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from catalog.store import Store
+
+    store = Store(args.store)
+    groups = store.groups()
+    bad = 0
+    for obsid, expid in groups:
+        state = store.state(obsid, expid, deep=True)
+        problem = state.problem
+        if problem is None:
+            try:
+                store.read_group(obsid, expid)
+            except XlcatError as exc:
+                problem = str(exc).split(": ", 2)[-1]
+        if problem is not None:
+            bad += 1
+            print(f"DAMAGED {obsid}/{expid}: {problem}")
+        elif args.verbose_list:
+            print(f"ok      {obsid}/{expid}")
+    leftovers = sorted(p.name for p in store.staging.iterdir()) if store.staging.is_dir() else []
+    if leftovers:
+        print(
+            f"staging {store.staging}: {len(leftovers)} leftovers of an interrupted write "
+            "(the next build removes them)"
+        )
+    print(
+        f"{store.path}: {len(groups)} groups, {len(groups) - bad} complete, {bad} damaged"
+        + ("; xlcat build rebuilds damaged groups" if bad else "")
+    )
+    return 1 if bad else 0
 
 
 # -- ls -----------------------------------------------------------------------------------
@@ -146,11 +223,11 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         print(f"{cat.path}: no light curves match")
         return 0
     if args.bands:
-        cols = ["obsid", "scheme", "band", "e_lo", "e_hi", "pi_lo", "pi_hi", "exposure"]
+        cols = ["obsid", "expid", "scheme", "band", "e_lo", "e_hi", "pi_lo", "pi_hi", "exposure"]
         print(idx[cols].to_string(index=False))
         return 0
     grouped = (
-        idx.groupby(["obsid", "scheme"], sort=True)
+        idx.groupby(["obsid", "expid", "scheme"], sort=True)
         .agg(
             bands=("band", "size"),
             e_lo=("e_lo", "min"),
@@ -165,9 +242,10 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     )
     grouped["tstart"] = grouped["tstart"].map(lambda v: f"{v:.1f}")
     grouped["exposure"] = grouped["exposure"].map(lambda v: f"{v:.0f}")
+    n_exp = len(idx[["obsid", "expid"]].drop_duplicates())
     print(
-        f"{cat.path}: {idx.obsid.nunique()} observations, {idx.scheme.nunique()} schemes, "
-        f"{len(grouped)} groups, {len(idx)} bands"
+        f"{cat.path}: {idx.obsid.nunique()} observations, {n_exp} exposures, "
+        f"{idx.scheme.nunique()} schemes, {len(idx)} bands"
     )
     print(grouped.to_string(index=False))
     return 0
@@ -182,9 +260,9 @@ _COLUMNS = ("rate", "error", "fracexp", "src_counts", "bkg_counts", "backv", "ba
 
 
 def _write_csv(groups: dict[str, Any], out: TextIO) -> None:
-    out.write("obsid,scheme,band,e_lo,e_hi,time," + ",".join(_COLUMNS) + "\n")
-    for obsid, ds in groups.items():
-        scheme = ds.attrs["scheme"]
+    out.write("obsid,expid,scheme,band,e_lo,e_hi,time," + ",".join(_COLUMNS) + "\n")
+    for ds in groups.values():
+        obsid, expid, scheme = ds.attrs["obsid"], ds.attrs["expid"], ds.attrs["scheme"]
         t = ds["time"].values
         for b in range(ds.sizes["band"]):
             lo, hi = float(ds.e_lo.values[b]), float(ds.e_hi.values[b])
@@ -192,15 +270,16 @@ def _write_csv(groups: dict[str, Any], out: TextIO) -> None:
             cols = [ds[c].values[b] for c in _COLUMNS]
             for k in range(len(t)):
                 vals = ",".join(repr(float(c[k])) if np.isfinite(c[k]) else "nan" for c in cols)
-                out.write(f"{obsid},{scheme},{band},{lo:g},{hi:g},{float(t[k])!r},{vals}\n")
+                out.write(f"{obsid},{expid},{scheme},{band},{lo:g},{hi:g},{float(t[k])!r},{vals}\n")
 
 
 def _write_json(groups: dict[str, Any], out: TextIO) -> None:
     doc = []
-    for obsid, ds in groups.items():
+    for ds in groups.values():
         doc.append(
             {
-                "obsid": obsid,
+                "obsid": ds.attrs["obsid"],
+                "expid": ds.attrs["expid"],
                 "scheme": ds.attrs["scheme"],
                 "dt": float(ds.attrs["dt"]),
                 "MJDREF": float(ds.attrs["MJDREF"]),
@@ -237,13 +316,26 @@ def _cmd_query(args: argparse.Namespace) -> int:
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
     time = parse_range(args.time, "time") if args.time else None
-    groups = cat.query(
-        args.scheme,
-        args.obsid or None,
-        energy=energy,
-        time=time,
-        match="overlap" if args.overlap else "within",
-    )
+    if args.expid:
+        if not args.obsid or len(args.obsid) != 1:
+            raise ConfigError("--expid: give exactly one --obsid with it")
+        ds = cat.lightcurves(
+            args.obsid[0],
+            args.scheme,
+            expid=args.expid,
+            energy=energy,
+            time=time,
+            match="overlap" if args.overlap else "within",
+        )
+        groups = {f"{args.obsid[0]}/{args.expid}": ds} if ds.sizes["band"] else {}
+    else:
+        groups = cat.query(
+            args.scheme,
+            args.obsid or None,
+            energy=energy,
+            time=time,
+            match="overlap" if args.overlap else "within",
+        )
     if not groups:
         print("no light curves match the query", file=sys.stderr)
         return 0
@@ -265,7 +357,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
-    ds = cat.lightcurves(args.obsid, args.scheme, energy=energy)
+    ds = cat.lightcurves(args.obsid, args.scheme, expid=args.expid, energy=energy)
     if ds.sizes["band"] == 0:
         raise ConfigError(f"--energy {args.energy}: no band of scheme {args.scheme} lies inside it")
     plot_lightcurves(ds, args.output, min_fracexp=args.min_fracexp)
@@ -296,16 +388,33 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
     s.set_defaults(func=_cmd_simulate)
 
-    b = sub.add_parser("build", help="extract every (obsid, scheme) of a build file into its store")
+    b = sub.add_parser(
+        "build", help="extract every exposure and scheme of a build file into its store"
+    )
     b.add_argument("build_file", type=Path)
     where = b.add_mutually_exclusive_group()
     where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     where.add_argument(
         "--jobqueue",
         choices=["slurm", "pbs"],
-        help="start workers through dask-jobqueue (~/.config/dask/jobqueue.yaml)",
+        help="start the workers as batch jobs through dask-jobqueue; job options below, "
+        "defaults from ~/.config/dask/jobqueue.yaml",
     )
-    b.add_argument("--workers", type=int, help="local workers, or jobqueue jobs (default: cores)")
+    b.add_argument(
+        "--workers", type=int, help="local workers (default: cores), or batch jobs (default: 1)"
+    )
+    jobs = b.add_argument_group("batch jobs (with --jobqueue; each overrides the Dask config)")
+    jobs.add_argument("--queue", help="partition (SLURM) or queue (PBS)")
+    jobs.add_argument("--account", help="account charged for the jobs")
+    jobs.add_argument("--cores", type=int, help="cores per job: one single-threaded worker each")
+    jobs.add_argument("--memory", help="memory per job, e.g. 8GB")
+    jobs.add_argument("--walltime", help="wall-clock limit per job, e.g. 01:00:00")
+    jobs.add_argument(
+        "--job-directive",
+        action="append",
+        metavar="TEXT",
+        help="extra #SBATCH/#PBS directive, repeatable; write --job-directive=--qos=debug",
+    )
     b.add_argument("--threads", action="store_true", help="local workers as threads, not processes")
     b.add_argument("--force", action="store_true", help="rebuild groups that are up to date")
     b.add_argument("--retries", type=int, default=0, help="Dask retries of a failed task")
@@ -324,6 +433,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("store", type=Path)
     q.add_argument("--scheme", required=True)
     q.add_argument("--obsid", action="append", help="repeatable; default: every observation")
+    q.add_argument("--expid", help="the exposure (e.g. PNS003), with one --obsid that has several")
     q.add_argument("--energy", help="keV range LO-HI: bands inside it (or overlapping, --overlap)")
     q.add_argument("--overlap", action="store_true", help="keep bands overlapping --energy")
     q.add_argument("--time", help="MET range T0-T1 (bin centres T0 <= t < T1)")
@@ -335,10 +445,16 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("store", type=Path)
     pl.add_argument("--obsid", required=True)
     pl.add_argument("--scheme", required=True)
+    pl.add_argument("--expid", help="the exposure (e.g. PNS003), where the obsid has several")
     pl.add_argument("--energy", help="keV range LO-HI of the bands to draw")
     pl.add_argument("--min-fracexp", type=float, default=0.0)
     pl.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
     pl.set_defaults(func=_cmd_plot)
+
+    v = sub.add_parser("verify", help="check every group of a store: files, checksums, metadata")
+    v.add_argument("store", type=Path)
+    v.add_argument("--list", dest="verbose_list", action="store_true", help="list good groups too")
+    v.set_defaults(func=_cmd_verify)
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
@@ -377,12 +493,42 @@ def _configure_logging(verbosity: int) -> None:
         logger.addHandler(handler)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``with`` block closes what it started."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch system's time limit) raises :class:`_Terminated` meanwhile.
+
+    Python's default for SIGTERM ends the process without unwinding: a build's
+    LocalCluster or batch jobs would not be closed by their context managers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``xlcat``; returns the exit status."""
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        return int(args.func(args))
+        with _sigterm_raises():
+            return int(args.func(args))
+    except _Terminated:
+        print("xlcat: terminated", file=sys.stderr)
+        return 143
     except XlcatError as exc:
         print(f"xlcat: error: {exc}", file=sys.stderr)
         return 2

@@ -15,12 +15,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from schemas.errors import ConfigError
+
+if TYPE_CHECKING:  # xarray is imported by the commands that use it, not by every xlcat run
+    import xarray as xr
 
 __all__ = ["format_lag_table", "format_psd_table", "parse_reference", "register"]
 

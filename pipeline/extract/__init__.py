@@ -3,9 +3,11 @@
 - :mod:`pipeline.extract.jobs`: the values that travel between tasks (an observation's job,
   its summary, the band curves);
 - :mod:`pipeline.extract.observation`: rules every backend applies the same way (screening,
-  the observation's GTI, header macros);
+  each CCD's GTI, data-subspace warnings, header macros);
 - :mod:`pipeline.extract.binning`: the explicit time grid and the one-pass counts per
-  (time bin, PI column);
+  (CCD, time bin, PI column);
+- :mod:`pipeline.extract.exposure`: fractional exposure per bin from each CCD's exposure
+  steps or live time, combined over CCDs;
 - :mod:`pipeline.extract.netrate`: net rate, error and background from counts;
 - :mod:`pipeline.extract.backends`: the backend base class and registry (``native``, ``sas``);
 - :mod:`pipeline.extract.sas`: running SAS tasks for the ``sas`` backend.

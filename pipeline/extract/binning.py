@@ -5,13 +5,14 @@ build needs (with 5 eV channels over the range of any equal-count scheme, whose
 edges come from a spectrum), so every band is a sum of whole columns and the
 counts array does not grow with the number of events. The time axis is first
 cut into *elementary intervals*: the light-curve grid
-edges plus every boundary of every GTI that may apply (each CCD's STDGTI, the
-user GTI, the flare-filter bins). Each elementary interval lies in one time bin
-and is either wholly inside or wholly outside any GTI built from those
-boundaries. Events are counted per (elementary interval, PI) in a single pass;
-once the pass has shown which CCDs the regions' events lie on, the GTI is fixed,
-and the in-GTI intervals are summed into (time bin, PI) counts. Every band of
-every scheme is then a sum over PI columns.
+edges plus every boundary of every GTI that may apply (each CCD's STDGTI and
+data-subspace time filter, the user GTI, the flare-filter bins). Each elementary
+interval lies in one time bin and is either wholly inside or wholly outside any GTI
+built from those boundaries. Events are counted per (CCD, elementary interval, PI) in
+a single pass; once the pass has shown which CCDs the regions' events lie on, each
+CCD's GTI is fixed, and each CCD's in-GTI intervals are summed into (time bin, PI)
+counts: every event is judged by its own CCD's GTI (docs/semantics.md §4). Every band
+of every scheme is then a sum over PI columns.
 
 Everything here is pure computation on arrays: no file or Dask calls.
 """
@@ -19,7 +20,8 @@ Everything here is pure computation on arrays: no file or Dask calls.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -87,13 +89,16 @@ class RegionCounts:
     Attributes
     ----------
     cube : scipy.sparse.csr_matrix, shape (n_elementary, n_pi_columns)
-        Events per (elementary interval, PI column).
+        Events per (elementary interval, PI column), all CCDs.
     ccd_counts : numpy.ndarray, shape (64,)
         Events per CCD number.
+    ccd_cubes : dict of int to scipy.sparse.csr_matrix
+        The same counts per CCD number (CCDs with events only).
     """
 
     cube: sparse.csr_matrix
     ccd_counts: NDArray[np.int64]
+    ccd_cubes: dict[int, sparse.csr_matrix] = field(default_factory=dict)
 
 
 class ObservationBinner:
@@ -129,17 +134,15 @@ class ObservationBinner:
         if self.pi_edges.ndim != 1 or len(self.pi_edges) < 2 or np.any(np.diff(self.pi_edges) <= 0):
             raise ValueError("pi_edges must be at least two increasing integers")
         self.n_pi = len(self.pi_edges) - 1
-        shape = (self.n_elem, self.n_pi)
-        self._cubes = {
-            "src": sparse.csr_matrix(shape, dtype=np.int32),
-            "bkg": sparse.csr_matrix(shape, dtype=np.int32),
-        }
+        self._cubes: dict[str, dict[int, sparse.csr_matrix]] = {"src": {}, "bkg": {}}
         self._ccd = {"src": np.zeros(_MAX_CCD, np.int64), "bkg": np.zeros(_MAX_CCD, np.int64)}
         self.flare_edges = None if flare_edges is None else np.asarray(flare_edges, np.float64)
         self.flare_counts = (
             None if self.flare_edges is None else np.zeros(len(self.flare_edges) - 1, np.int64)
         )
         self.n_events = 0
+        #: Region events (after screening) outside the grid, per region.
+        self.outside = {"src": 0, "bkg": 0}
 
     def add(
         self,
@@ -165,16 +168,24 @@ class ObservationBinner:
         elem = np.searchsorted(self.edges, time, side="right") - 1
         in_grid = (elem >= 0) & (elem < self.n_elem)
         for name, mask in (("src", src), ("bkg", bkg)):
+            self.outside[name] += int(np.count_nonzero(mask & ~in_grid))
             m = mask & in_grid
             if not m.any():
                 continue
             col = np.searchsorted(self.pi_edges, pi, side="right") - 1
             m &= (col >= 0) & (col < self.n_pi)
-            chunk = sparse.coo_matrix(
-                (np.ones(int(m.sum()), np.int32), (elem[m], col[m])), shape=(self.n_elem, self.n_pi)
-            ).tocsr()
-            self._cubes[name] = self._cubes[name] + chunk
-            self._ccd[name] += np.bincount(ccd[m].astype(np.int64), minlength=_MAX_CCD)[:_MAX_CCD]
+            c = ccd[m].astype(np.int64)
+            e, p = elem[m], col[m]
+            cubes = self._cubes[name]
+            for number in np.unique(c):
+                one = c == number
+                chunk = sparse.coo_matrix(
+                    (np.ones(int(one.sum()), np.int32), (e[one], p[one])),
+                    shape=(self.n_elem, self.n_pi),
+                ).tocsr()
+                key = int(number)
+                cubes[key] = cubes[key] + chunk if key in cubes else chunk
+            self._ccd[name] += np.bincount(c, minlength=_MAX_CCD)[:_MAX_CCD]
         if flare is not None and self.flare_edges is not None and self.flare_counts is not None:
             k = np.searchsorted(self.flare_edges, time[flare], side="right") - 1
             k = k[(k >= 0) & (k < len(self.flare_counts))]
@@ -182,7 +193,35 @@ class ObservationBinner:
 
     def region(self, name: str) -> RegionCounts:
         """The accumulated counts of region ``"src"`` or ``"bkg"``."""
-        return RegionCounts(cube=self._cubes[name].tocsr(), ccd_counts=self._ccd[name].copy())
+        cubes = {c: m.tocsr() for c, m in sorted(self._cubes[name].items())}
+        total = sparse.csr_matrix((self.n_elem, self.n_pi), dtype=np.int32)
+        for m in cubes.values():
+            total = total + m
+        return RegionCounts(cube=total.tocsr(), ccd_counts=self._ccd[name].copy(), ccd_cubes=cubes)
+
+    def good_elements(self, gti: ArrayLike) -> NDArray[np.bool_]:
+        """Which elementary intervals lie inside ``gti`` (judged at their midpoints).
+
+        Raises
+        ------
+        ValueError
+            If a boundary of ``gti`` inside the grid is not an elementary-interval edge.
+        """
+        g = gtilib.intersect(gti, [[self.grid.t0, self.grid.stop]])
+        inner = g.ravel()[(g.ravel() > self.grid.t0) & (g.ravel() < self.grid.stop)]
+        if not np.isin(inner, self.edges).all():
+            raise ValueError("a GTI boundary is not an elementary-interval edge of the binner")
+        good: NDArray[np.bool_] = gtilib.contains(g, 0.5 * (self.edges[:-1] + self.edges[1:]))
+        return good
+
+    def counts_in_gti(self, name: str, ccd_gtis: Mapping[int, ArrayLike]) -> dict[int, int]:
+        """Events of region ``name`` per CCD inside that CCD's GTI (CCDs of ``ccd_gtis``)."""
+        out = {}
+        for c, cube in self._cubes[name].items():
+            if c in ccd_gtis:
+                rows = np.asarray(cube.sum(axis=1)).ravel()
+                out[c] = int(rows[self.good_elements(ccd_gtis[c])].sum())
+        return out
 
     @property
     def flare_times(self) -> NDArray[np.float64] | None:
@@ -203,11 +242,13 @@ class BinnedObservation:
     ----------
     grid : TimeGrid
     gti : numpy.ndarray, shape (n, 2)
-        The GTIs applied (shared by source and background).
+        The stored GTI: the union of the GTIs of the CCDs the fractional exposure is
+        taken from (with one CCD, that CCD's GTI).
     gti_fraction : numpy.ndarray, shape (n_bins,)
         Fraction of each bin inside ``gti``.
-    live_fraction : float
-        Live time / on time of the regions' CCDs (1 if the file gives none).
+    fracexp : numpy.ndarray, shape (n_bins,)
+        Fractional exposure per bin (docs/semantics.md §5), shared by source, background
+        and every band.
     pi_edges : numpy.ndarray of int
         PI edges of the columns: column j is ``pi_edges[j] <= PI < pi_edges[j+1]``.
     src, bkg : scipy.sparse.csr_matrix, shape (n_bins, n_pi_columns)
@@ -219,17 +260,12 @@ class BinnedObservation:
     grid: TimeGrid
     gti: NDArray[np.float64]
     gti_fraction: NDArray[np.float64]
-    live_fraction: float
+    fracexp: NDArray[np.float64]
     pi_edges: NDArray[np.int64]
     src: sparse.csr_matrix
     bkg: sparse.csr_matrix
     src_area: float
     bkg_area: float
-
-    @property
-    def fracexp(self) -> NDArray[np.float64]:
-        """Fractional exposure per bin: GTI fraction times the live fraction."""
-        return self.gti_fraction * self.live_fraction
 
     @property
     def area_ratio(self) -> float | None:
@@ -308,50 +344,83 @@ class BinnedObservation:
 def finalize(
     binner: ObservationBinner,
     gti: ArrayLike,
-    live_fraction: float,
+    fracexp: float | ArrayLike,
     src_area: float,
     bkg_area: float,
+    *,
+    ccd_gtis: Mapping[int, ArrayLike] | None = None,
 ) -> BinnedObservation:
-    """Fix the GTI and sum the in-GTI elementary intervals into time bins.
+    """Fix the GTIs and sum each CCD's in-GTI elementary intervals into time bins.
 
     Parameters
     ----------
     binner : ObservationBinner
-        The finished pass. Every boundary of ``gti`` inside the grid must be one
-        of its elementary-interval edges.
+        The finished pass. Every boundary of ``gti`` and of ``ccd_gtis`` inside the grid
+        must be one of its elementary-interval edges.
     gti : array_like, shape (n, 2)
-        The GTI to apply.
-    live_fraction : float
-        Live fraction applied to fracexp.
+        The stored GTI (its overlap with each bin is ``gti_fraction``).
+    fracexp : float or array_like, shape (n_bins,)
+        The fractional exposure per bin; a number is a live fraction, and fracexp is
+        then ``gti_fraction`` times it.
     src_area, bkg_area : float
         Region areas.
+    ccd_gtis : mapping of CCD to GTI, optional
+        The GTI that judges each CCD's events (docs/semantics.md §4); by default ``gti``
+        judges every CCD. Every CCD holding region events must have one.
 
     Returns
     -------
     BinnedObservation
+
+    Raises
+    ------
+    ValueError
+        If a GTI boundary is not an elementary-interval edge, a CCD with region events
+        has no GTI, or ``fracexp`` has the wrong shape.
     """
     grid = binner.grid
     g = gtilib.intersect(gti, [[grid.t0, grid.stop]])
-    inner = g.ravel()[(g.ravel() > grid.t0) & (g.ravel() < grid.stop)]
-    if not np.isin(inner, binner.edges).all():
-        raise ValueError("a GTI boundary is not an elementary-interval edge of the binner")
     lo, hi = binner.edges[:-1], binner.edges[1:]
-    good = gtilib.contains(g, 0.5 * (lo + hi))
     elem_bin = np.searchsorted(grid.edges, lo, side="right") - 1
-    idx = np.flatnonzero(good)
-    agg = sparse.csr_matrix(
-        (np.ones(len(idx), np.int64), (elem_bin[idx], idx)), shape=(grid.n_bins, binner.n_elem)
-    )
-    good_time = np.bincount(elem_bin[idx], weights=(hi - lo)[idx], minlength=grid.n_bins)
+
+    def aggregator(good: NDArray[np.bool_]) -> sparse.csr_matrix:
+        idx = np.flatnonzero(good)
+        return sparse.csr_matrix(
+            (np.ones(len(idx), np.int64), (elem_bin[idx], idx)), shape=(grid.n_bins, binner.n_elem)
+        )
+
+    good_all = binner.good_elements(g)
+    aggregators: dict[int, sparse.csr_matrix] = {}
+
+    def counts(name: str) -> sparse.csr_matrix:
+        total = sparse.csr_matrix((grid.n_bins, binner.n_pi), dtype=np.int64)
+        for c, cube in binner.region(name).ccd_cubes.items():
+            if c not in aggregators:
+                if ccd_gtis is None:
+                    aggregators[c] = aggregator(good_all)
+                elif c in ccd_gtis:
+                    aggregators[c] = aggregator(binner.good_elements(ccd_gtis[c]))
+                else:
+                    raise ValueError(f"region events lie on CCD {c}, which has no GTI")
+            total = total + aggregators[c] @ cube
+        return total.tocsr()
+
+    good_time = np.bincount(elem_bin[good_all], weights=(hi - lo)[good_all], minlength=grid.n_bins)
     gti_fraction = np.clip(good_time / grid.dt, 0.0, 1.0)
+    if np.ndim(fracexp) == 0:
+        f = gti_fraction * float(fracexp)  # type: ignore[arg-type]
+    else:
+        f = np.asarray(fracexp, dtype=np.float64).copy()
+        if f.shape != (grid.n_bins,):
+            raise ValueError(f"fracexp has shape {f.shape}, expected ({grid.n_bins},)")
     return BinnedObservation(
         grid=grid,
         gti=g,
         gti_fraction=gti_fraction,
-        live_fraction=float(live_fraction),
+        fracexp=f,
         pi_edges=binner.pi_edges.copy(),
-        src=(agg @ binner.region("src").cube).tocsr(),
-        bkg=(agg @ binner.region("bkg").cube).tocsr(),
+        src=counts("src"),
+        bkg=counts("bkg"),
         src_area=float(src_area),
         bkg_area=float(bkg_area),
     )

@@ -38,6 +38,11 @@ class ObservationJob:
     obsid : str
     events : pathlib.Path
         Event file.
+    expid : str
+        The exposure's name in the store: instrument and EXPIDSTR (``PNS003``), or the
+        instrument alone for files without exposure keywords (``PN``).
+    instrument : str
+        ``PN``, ``M1`` or ``M2``.
     regions : RegionSet
         Parsed ds9 regions.
     gti_file : pathlib.Path or None
@@ -71,7 +76,9 @@ class ObservationJob:
     screening: Screening
     flare: FlareFilter | None
     time_bin: float
-    inputs: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    expid: str = "PN"
+    instrument: str = "PN"
     options: dict[str, Any] = field(default_factory=dict)
     pi_edges: tuple[int, ...] | None = None
     notes: tuple[str, ...] = ()
@@ -83,6 +90,11 @@ class ObservationJob:
         object.__setattr__(self, "flare", bound.flare)
         object.__setattr__(self, "regions", bound.regions)
         object.__setattr__(self, "notes", self.notes + bound.notes)
+
+    @property
+    def label(self) -> str:
+        """``obsid/expid``: the exposure's group in the store."""
+        return f"{self.obsid}/{self.expid}"
 
 
 @dataclass(frozen=True)

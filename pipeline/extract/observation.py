@@ -3,8 +3,12 @@
 - :func:`screened`: the screening mask of a chunk of events;
 - :func:`region_ccds`: the CCDs holding screened source or background events (one
   pass over the event file in row chunks; the native backend gets them from its own pass);
-- :func:`observation_gti`: the GTI every band applies (docs/semantics.md §4): [TSTART, TSTOP]
-  intersected with those CCDs' STDGTInn, the user GTI and the flare GTI;
+- :func:`ccd_gtis`: the GTI of each of those CCDs, which judges that CCD's events
+  (docs/semantics.md §4): [TSTART, TSTOP] intersected with the CCD's STDGTInn, its
+  data-subspace time filter (``GTI00004``...), the user GTI and the flare GTI;
+  :func:`stored_gti`: the GTI an observation's group records;
+- :func:`subspace_warnings`: where the build asks for events (PI, PATTERN, FLAG) the
+  event file was already cut without (its data subspace, docs/semantics.md §4);
 - :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
   ``(FLAG==0)`` (docs/semantics.md §8), recorded;
 - :func:`header_facts`: what the provenance keeps of the EVENTS header (camera, exposure);
@@ -16,25 +20,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from catalog import gti as gtilib
 from pipeline.extract.binding import macro_fallback
 from pipeline.extract.jobs import ObservationJob
 from pipeline.read.events import EventFileInfo, iter_event_chunks
+from pipeline.read.subspace import ALL_FLAG_BITS
 from pipeline.select.expression import Expression, compile_expression
+from pipeline.select.parser import SelectionParser, Tree
 from pipeline.select.shapes import ds9_text
 from schemas.build import DefaultScreening, FlareFilter, Screening
-from schemas.errors import InputFileError
+from schemas.errors import ConfigError, InputFileError, XlcatError
 
 __all__ = [
     "screening_expression",
     "screened",
     "region_ccds",
-    "observation_gti",
+    "CcdGtis",
+    "ccd_gtis",
+    "stored_gti",
+    "subspace_warnings",
     "macro_fallback",
     "header_facts",
     "job_facts",
@@ -115,38 +126,191 @@ def region_ccds(
     return sorted(set(src) | set(bkg)), src, bkg
 
 
-def observation_gti(
+@dataclass(frozen=True)
+class CcdGtis:
+    """The GTI of each CCD holding region events (docs/semantics.md §4).
+
+    Attributes
+    ----------
+    gtis : dict of int to numpy.ndarray
+        CCD -> its GTI, shape (n, 2): the GTI that judges the CCD's events.
+    sources : dict of int to list of str
+        CCD -> what was intersected (``STDGTI01``, ``GTI00004 (data subspace)``, ``user GTI``,
+        ``flare GTI``).
+    notes : list of str
+        Facts for provenance.
+    """
+
+    gtis: dict[int, NDArray[np.float64]]
+    sources: dict[int, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def boundaries(self) -> NDArray[np.float64]:
+        """Every start and stop of every CCD's GTI."""
+        parts = [g.ravel() for g in self.gtis.values()]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    def provenance(self) -> dict[str, Any]:
+        """JSON-able: per CCD its GTI and sources."""
+        return {
+            str(c): {"gti": g.tolist(), "sources": self.sources.get(c, [])}
+            for c, g in sorted(self.gtis.items())
+        }
+
+
+def ccd_gtis(
     info: EventFileInfo,
     ccds: list[int],
     user: NDArray[np.float64] | None,
     flare: NDArray[np.float64] | None,
-) -> tuple[NDArray[np.float64], list[str]]:
-    """[TSTART, TSTOP] intersected with the CCDs' STDGTInn, the user and the flare GTI.
+) -> CcdGtis:
+    """Each CCD's GTI: [TSTART, TSTOP] ∩ STDGTInn ∩ data-subspace time filter ∩ user ∩ flare.
+
+    epiclccorr judges each CCD's events by that CCD's own GTI (its selection,
+    ``*_lccorr_2.604.lc`` SLCTEXPR, is ``(CCDNR in [1] && ... && gti(...:GTI00004,TIME))
+    || (CCDNR in [2] && ...)``); in a filtered event list the time filter
+    (``GTI00004`` for CCD 1, ...) is named by the data subspace, not by ``STDGTInn``.
+
+    Parameters
+    ----------
+    info : EventFileInfo
+    ccds : list of int
+        CCDs holding screened source or background events.
+    user, flare : numpy.ndarray or None
+        The user GTI and the flare GTI, which apply to every CCD.
 
     Returns
     -------
-    (ndarray, list of str)
-        The GTI, shape (n, 2), and notes for provenance.
+    CcdGtis
 
     Raises
     ------
     InputFileError
-        If a CCD holding region events has no STDGTInn extension.
+        If a CCD holding region events has no STDGTInn extension while others have.
     """
-    parts = [np.array([[info.tstart, info.tstop]])]
-    notes = []
-    if info.ccd_gtis:
-        for c in ccds:
+    span = np.array([[info.tstart, info.tstop]])
+    gtis: dict[int, NDArray[np.float64]] = {}
+    sources: dict[int, list[str]] = {}
+    notes: list[str] = []
+    if not info.ccd_gtis:
+        notes.append("no STDGTInn extensions in the event file; used [TSTART, TSTOP]")
+    for c in ccds:
+        parts: list[ArrayLike] = [span]
+        names = ["[TSTART, TSTOP]"]
+        if info.ccd_gtis:
             if c not in info.ccd_gtis:
                 raise InputFileError(
                     f"events file {info.path}: region events lie on CCD {c} but there is no "
                     f"STDGTI{c:02d} extension"
                 )
             parts.append(info.ccd_gtis[c])
-    else:
-        notes.append("no STDGTInn extensions in the event file; used [TSTART, TSTOP]")
-    parts += [g for g in (user, flare) if g is not None]
-    return gtilib.intersect(*parts), notes
+            names.append(f"STDGTI{c:02d}")
+        filt, tables = info.time_filter(c)
+        if filt is not None:
+            parts.append(filt)
+            names.append(f"{' | '.join(tables)} (data subspace)")
+        if user is not None:
+            parts.append(user)
+            names.append("user GTI")
+        if flare is not None:
+            parts.append(flare)
+            names.append("flare GTI")
+        gtis[c] = gtilib.intersect(*parts)
+        sources[c] = names
+    return CcdGtis(gtis, sources, notes)
+
+
+def stored_gti(gtis: CcdGtis, ccds: Mapping[int, float] | list[int]) -> NDArray[np.float64]:
+    """The GTI a group records: the union of the GTIs of ``ccds`` (those fracexp comes from)."""
+    chosen = [gtis.gtis[c] for c in ccds if c in gtis.gtis]
+    return gtilib.union(*chosen) if chosen else np.empty((0, 2))
+
+
+def _flag_clear_mask(tree: Tree) -> int:
+    """FLAG bits an expression requires clear through top-level ``&&`` terms (0 if none).
+
+    Recognises ``(FLAG & m) == 0`` (either order) and ``FLAG == 0``; anything else
+    requires nothing (so the check below never warns on an expression it cannot read).
+    """
+    kind = tree[0]
+    if kind == "and":
+        mask = 0
+        for item in tree[1]:
+            mask |= _flag_clear_mask(item)
+        return mask
+    if kind != "cmp" or tree[1] != "==":
+        return 0
+    left, right = tree[2], tree[3]
+    if left == ("num", 0):
+        left, right = right, left
+    if right != ("num", 0):
+        return 0
+    if left[0] == "col" and str(left[1]).upper() == "FLAG":
+        return ALL_FLAG_BITS
+    if left[0] == "bitand" and len(left[1]) == 2:
+        a, b = left[1]
+        if b[0] == "col":
+            a, b = b, a
+        if a[0] == "col" and str(a[1]).upper() == "FLAG" and b[0] == "num":
+            return int(b[1]) & ALL_FLAG_BITS
+    return 0
+
+
+def subspace_warnings(info: EventFileInfo, screening: Screening) -> list[str]:
+    """Where the screening asks for events the event file's data subspace excludes.
+
+    A filtered event list records the PI, PATTERN and FLAG ranges it was cut to
+    (:mod:`pipeline.read.subspace`); a screening wider than that finds fewer events than
+    it asks for, so bands reaching outside those ranges silently lose counts.
+
+    Parameters
+    ----------
+    info : EventFileInfo
+    screening : Screening
+
+    Returns
+    -------
+    list of str
+        One message per column (PI, PATTERN, FLAG) the file was cut tighter than asked.
+    """
+    out = []
+    sub = info.subspace
+    where = f"events file {info.path}"
+    lo, hi = screening.pi
+    pi = sub.ranges("PI")
+    if pi is not None and not pi.covers(lo, hi):
+        out.append(
+            f"{where} was already cut to PI {pi.text()} (data subspace) but the screening asks "
+            f"PI [{lo}:{hi}]: bands outside {pi.text()} hold fewer counts than asked; set "
+            "screening.pi inside the file's range"
+        )
+    pattern = sub.ranges("PATTERN")
+    if pattern is not None and not pattern.covers(0, screening.pattern_max):
+        out.append(
+            f"{where} was already cut to PATTERN {pattern.text()} (data subspace) but the "
+            f"screening asks PATTERN <= {screening.pattern_max}: patterns outside "
+            f"{pattern.text()} are not in the file"
+        )
+    flags = sub.flag_masks()
+    if flags is not None:
+        asked = ALL_FLAG_BITS if screening.flag_zero else 0
+        if screening.expression and not screening.flag_zero:
+            try:
+                tree = SelectionParser(
+                    screening.expression, "screening", ConfigError, info.macro, ()
+                ).parse()
+            except XlcatError:
+                tree = ("num", 1)
+            asked |= _flag_clear_mask(tree)
+        missing = flags.clear & ~asked
+        if missing:
+            text = "FLAG == 0" if asked == ALL_FLAG_BITS else f"(FLAG & {asked:#x}) == 0"
+            out.append(
+                f"{where} was already cut to {flags.text()} (data subspace) but the screening "
+                f"asks {text if asked else 'any FLAG'}: events with FLAG bits {missing:#x} set "
+                "are not in the file"
+            )
+    return out
 
 
 def header_facts(info: EventFileInfo) -> dict[str, object]:

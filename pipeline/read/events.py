@@ -1,8 +1,21 @@
-"""Reading EPIC (pn, MOS) event files: header facts, per-CCD GTIs, and columns in row chunks.
+"""Reading EPIC pn and MOS event files: header facts, per-CCD GTIs, data subspace, exposure steps.
 
 Columns are read through astropy's memory map of the EVENTS table, a row chunk at
 a time, with each column's TZERO/TSCAL applied to the chunk only, so memory stays
-bounded whatever the size of the file.
+bounded whatever the size of the file. A gzip-compressed list is first decompressed
+as a stream into a temporary file (:func:`pipeline.read.fitsio.decompressed`);
+headers and small tables are read from the compressed file directly.
+
+Per CCD an event list holds (docs/semantics.md §4, §5):
+
+- ``STDGTInn``: the CCD's standard GTIs;
+- the time filter of its data subspace (:mod:`pipeline.read.subspace`): in a list
+  filtered by evselect, a GTI table per CCD (``GTI00004`` for CCD 1, ...) that
+  ``STDGTInn`` does not reflect;
+- ``ONTIMEnn`` and ``LIVETInn``: the CCD's good time and live time, those of the
+  filtered GTIs in a filtered list;
+- ``EXPOSUnn``: frame-by-frame exposure steps (TIME = step centre, TIMEDEL, FRACEXP),
+  read on demand in chunks by :func:`iter_exposure_steps`.
 """
 
 from __future__ import annotations
@@ -18,15 +31,19 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
-from pipeline.read.fitsio import open_fits
+from pipeline.read.fitsio import decompressed, is_gzip, open_fits
+from pipeline.read.subspace import DataSubspace, parse_subspace, parse_time_ranges
 from schemas.errors import InputFileError
 
 __all__ = [
     "REQUIRED_COLUMNS",
     "INSTRUMENTS",
     "EventFileInfo",
+    "ExposureTable",
+    "TimeFilter",
     "read_event_info",
     "iter_event_chunks",
+    "iter_exposure_steps",
     "read_gti_file",
 ]
 
@@ -34,11 +51,58 @@ __all__ = [
 REQUIRED_COLUMNS: tuple[str, ...] = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")
 
 _STDGTI = re.compile(r"^STDGTI(\d\d)$")
+_EXPOSU = re.compile(r"^EXPOSU(\d\d)$")
 #: XMM-Newton's MJD reference (TT), used when an event file gives none.
 XMM_MJDREF = 50814.0
 #: INSTRUME keyword -> xlcat's short camera name (as in the archive's file names).
 INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
 _EXPIDSTR = re.compile(r"^[SUX]\d{3}$")
+
+
+@dataclass(frozen=True)
+class ExposureTable:
+    """An ``EXPOSUnn`` extension: the frame-by-frame exposure steps of one CCD.
+
+    Attributes
+    ----------
+    ccd : int
+        nn of the extension name.
+    extname : str
+    n_rows : int
+    timedel : float or None
+        TIMEDEL keyword (the step length when there is no TIMEDEL column).
+    timedel_column : bool
+        Whether each step has its own TIMEDEL.
+    timesys, timeref : str
+        The extension's TIMESYS and TIMEREF ('' when absent).
+    """
+
+    ccd: int
+    extname: str
+    n_rows: int
+    timedel: float | None
+    timedel_column: bool
+    timesys: str
+    timeref: str
+
+
+@dataclass(frozen=True)
+class TimeFilter:
+    """The TIME descriptor of one data-subspace component, resolved to a GTI.
+
+    Attributes
+    ----------
+    ccds : frozenset of int or None
+        CCDs of the component (None: every CCD).
+    gti : numpy.ndarray or None
+        The component's time filter, shape (n, 2); None when the component sets none.
+    source : str
+        Where it came from, e.g. ``GTI00004`` or ``DSVAL6 ranges``.
+    """
+
+    ccds: frozenset[int] | None
+    gti: NDArray[np.float64] | None = field(repr=False)
+    source: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +131,19 @@ class EventFileInfo:
         LIVETInn / ONTIMEnn per CCD where both keywords exist.
     string_keywords : dict of str to str
         Every string-valued EVENTS header keyword (for ``#NAME`` selection macros).
+    ontime, livetime : dict of int to float
+        ONTIMEnn and LIVETInn as written, per CCD.
+    subspace : DataSubspace
+        The EVENTS header's data-subspace descriptors.
+    time_filters : tuple of TimeFilter
+        The subspace's time filters, one per component with a TIME descriptor.
+    exposures : dict of int to ExposureTable
+        ``EXPOSUnn`` extensions by nn (their rows are read by :func:`iter_exposure_steps`).
+    compressed : bool
+        Whether the file is gzip-compressed.
+    warnings : tuple of str
+        Problems found while reading that do not stop the build (e.g. a data-subspace
+        table that is not in the file).
     instrument : {"PN", "M1", "M2"}
         EPIC camera, from INSTRUME (``EPN``, ``EMOS1``, ``EMOS2``; absent: ``PN``, noted).
     datamode : str
@@ -91,6 +168,13 @@ class EventFileInfo:
     ccd_gtis: dict[int, NDArray[np.float64]] = field(repr=False)
     live_fraction: dict[int, float] = field(repr=False)
     string_keywords: dict[str, str] = field(repr=False)
+    ontime: dict[int, float] = field(default_factory=dict, repr=False)
+    livetime: dict[int, float] = field(default_factory=dict, repr=False)
+    subspace: DataSubspace = field(default_factory=lambda: DataSubspace(()), repr=False)
+    time_filters: tuple[TimeFilter, ...] = field(default=(), repr=False)
+    exposures: dict[int, ExposureTable] = field(default_factory=dict, repr=False)
+    compressed: bool = False
+    warnings: tuple[str, ...] = ()
     # -- EPIC camera, mode and exposure (docs/semantics.md §1), from _epic_identity --
     instrument: str = "PN"
     datamode: str = "IMAGING"
@@ -110,6 +194,17 @@ class EventFileInfo:
     def macro(self, name: str) -> str | None:
         """The text of selection macro ``#name`` (an EVENTS header keyword), or None."""
         return self.string_keywords.get(name.upper())
+
+    def time_filter(self, ccd: int) -> tuple[NDArray[np.float64] | None, list[str]]:
+        """The data subspace's time filter of one CCD, and the tables it came from.
+
+        The union of the time filters of the components covering ``ccd`` (the subspace
+        is a union of components); None when no component covering it sets a time filter.
+        """
+        parts = [f for f in self.time_filters if f.ccds is None or ccd in f.ccds]
+        if not parts or any(f.gti is None for f in parts):
+            return None, []
+        return gtilib.union(*(f.gti for f in parts if f.gti is not None)), [f.source for f in parts]
 
 
 def _open(path: str | os.PathLike[str]) -> fits.HDUList:
@@ -220,23 +315,22 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         for ext in hdul[1:]:
             m = _STDGTI.match(ext.name.upper())
             if m and isinstance(ext, fits.BinTableHDU):
-                if not {"START", "STOP"} <= {c.upper() for c in ext.columns.names}:
-                    raise InputFileError(
-                        f"events file {path} {ext.name}: START and STOP columns are required"
-                    )
-                ccd_gtis[int(m.group(1))] = gtilib.normalize(
-                    np.column_stack(
-                        [
-                            np.asarray(ext.data["START"], dtype=np.float64),
-                            np.asarray(ext.data["STOP"], dtype=np.float64),
-                        ]
-                    )
-                )
+                ccd_gtis[int(m.group(1))] = _table_gti(ext, path)
         live: dict[int, float] = {}
-        for ccd in range(1, 13):
+        ontime: dict[int, float] = {}
+        livetime: dict[int, float] = {}
+        for ccd in range(0, 100):
             lt, on = header.get(f"LIVETI{ccd:02d}"), header.get(f"ONTIME{ccd:02d}")
+            if on is not None:
+                ontime[ccd] = float(on)
+            if lt is not None:
+                livetime[ccd] = float(lt)
             if lt is not None and on:
                 live[ccd] = float(lt) / float(on)
+        subspace = parse_subspace(header)
+        warnings: list[str] = []
+        time_filters = _time_filters(hdul, subspace, path, warnings)
+        exposures = _exposure_tables(hdul)
         frm = header.get("FRMTIME")
         strings = {str(k).upper(): str(v) for k, v in header.items() if isinstance(v, str) and k}
         return EventFileInfo(
@@ -254,12 +348,107 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             ccd_gtis=ccd_gtis,
             live_fraction=live,
             string_keywords=strings,
+            ontime=ontime,
+            livetime=livetime,
+            subspace=subspace,
+            time_filters=time_filters,
+            exposures=exposures,
+            compressed=is_gzip(path),
+            warnings=tuple(warnings),
             instrument=identity[0],
             datamode=identity[1],
             exp_id=identity[2],
             expidstr=identity[3],
             identity_notes=identity[4],
         )
+
+
+def _table_gti(ext: fits.BinTableHDU, path: str | os.PathLike[str]) -> NDArray[np.float64]:
+    if not {"START", "STOP"} <= {c.upper() for c in ext.columns.names}:
+        raise InputFileError(f"events file {path} {ext.name}: START and STOP columns are required")
+    return gtilib.normalize(
+        np.column_stack(
+            [
+                np.asarray(ext.data["START"], dtype=np.float64),
+                np.asarray(ext.data["STOP"], dtype=np.float64),
+            ]
+        )
+    )
+
+
+def _time_filters(
+    hdul: fits.HDUList,
+    subspace: DataSubspace,
+    path: str | os.PathLike[str],
+    warnings: list[str],
+) -> tuple[TimeFilter, ...]:
+    """The TIME descriptors of every component, their tables read (docs/semantics.md §4)."""
+    out = []
+    tables = {h.name.upper(): h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)}
+    for comp in subspace.components:
+        times = comp.of("TIME")
+        if not times:
+            out.append(TimeFilter(comp.ccds(), None, "no TIME descriptor"))
+            continue
+        gti: NDArray[np.float64] | None = None
+        sources = []
+        for d in times:
+            part: NDArray[np.float64] | None = None
+            ref = d.table
+            if ref is not None:
+                file, ext = ref
+                if file:
+                    warnings.append(
+                        f"events file {path}: data-subspace descriptor {d.index} of component "
+                        f"{comp.number} refers to table {d.ref} in another file; that time "
+                        "filter is not applied (only STDGTInn and the other GTIs are)"
+                    )
+                elif ext not in tables:
+                    warnings.append(
+                        f"events file {path}: data-subspace time filter {d.ref} (component "
+                        f"{comp.number}) is not an extension of the file; that time filter "
+                        "is not applied"
+                    )
+                else:
+                    part = _table_gti(tables[ext], path)
+                    sources.append(ext)
+            else:
+                ranges = parse_time_ranges(d.value)
+                if ranges is None:
+                    warnings.append(
+                        f"events file {path}: data-subspace TIME value {d.value!r} (component "
+                        f"{comp.number}) is not understood; that time filter is not applied"
+                    )
+                else:
+                    part = gtilib.normalize(ranges)
+                    sources.append(f"DSVAL{d.index} ranges")
+            if part is not None:
+                gti = part if gti is None else gtilib.intersect(gti, part)
+        out.append(TimeFilter(comp.ccds(), gti, " && ".join(sources) or "unreadable"))
+    return tuple(out)
+
+
+def _exposure_tables(hdul: fits.HDUList) -> dict[int, ExposureTable]:
+    out = {}
+    for ext in hdul[1:]:
+        m = _EXPOSU.match(ext.name.upper())
+        if not m or not isinstance(ext, fits.BinTableHDU):
+            continue
+        names = {c.upper() for c in ext.columns.names}
+        if not {"TIME", "FRACEXP"} <= names:
+            continue
+        h = ext.header
+        td = h.get("TIMEDEL")
+        out[int(m.group(1))] = ExposureTable(
+            ccd=int(m.group(1)),
+            extname=ext.name.upper(),
+            n_rows=int(h.get("NAXIS2", 0)),
+            timedel=float(td) if td is not None else None,
+            timedel_column="TIMEDEL" in names,
+            timesys=str(h.get("TIMESYS", "")).strip(),
+            timeref=str(h.get("TIMEREF", "")).strip(),
+        )
+    return out
 
 
 def iter_event_chunks(
@@ -269,7 +458,10 @@ def iter_event_chunks(
 
     The table is memory-mapped; each chunk is converted to native byte order
     and scaled (TZERO/TSCAL) on its own, so peak memory is a few chunks of the
-    chosen columns regardless of the file size.
+    chosen columns regardless of the file size. A gzip-compressed file is
+    decompressed as a stream into a temporary file for the iteration (removed when
+    the iteration ends); pass an already decompressed copy
+    (:func:`pipeline.read.fitsio.decompressed`) to read a compressed file more than once.
 
     Parameters
     ----------
@@ -287,7 +479,7 @@ def iter_event_chunks(
     """
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be positive")
-    with _open(path) as hdul:
+    with decompressed(path) as plain, _open(plain) as hdul:
         hdu = _events_hdu(hdul, path)
         # plain (name, scale, zero) tuples: holding astropy Column objects past the data access
         # would make astropy copy the whole table into memory when the file closes
@@ -320,6 +512,60 @@ def _convert(
                 arr = arr.astype(np.int64)
         out[name.upper()] = arr
     return out
+
+
+def iter_exposure_steps(
+    path: str | os.PathLike[str], table: ExposureTable, chunk_rows: int = 1_000_000
+) -> Iterator[
+    tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+]:
+    """Yield the exposure steps of one ``EXPOSUnn`` extension, ``chunk_rows`` at a time.
+
+    Step i is centred on ``TIME_i`` and covers ``[TIME_i - TIMEDEL_i / 2, TIME_i + TIMEDEL_i / 2]``
+    (TIMEDEL from the column, else the extension's keyword), with the fraction FRACEXP_i
+    of it exposed (docs/semantics.md §5).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The event file (compressed files are decompressed for the iteration).
+    table : ExposureTable
+        The extension (from :attr:`EventFileInfo.exposures`).
+    chunk_rows : int
+        Rows per chunk.
+
+    Yields
+    ------
+    (centre, start, stop, fracexp) : tuple of numpy.ndarray
+        Float64 arrays of one chunk's steps.
+
+    Raises
+    ------
+    InputFileError
+        If the extension has neither a TIMEDEL column nor a TIMEDEL keyword.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be positive")
+    if not table.timedel_column and table.timedel is None:
+        raise InputFileError(
+            f"events file {path} {table.extname}: no TIMEDEL column or keyword gives the "
+            "length of the exposure steps"
+        )
+    with decompressed(path) as plain, _open(plain) as hdul:
+        ext = hdul[table.extname]
+        coldefs = {c.name.upper(): (c.name, c.bscale, c.bzero) for c in ext.columns}
+        names = ["TIME", "FRACEXP"] + (["TIMEDEL"] if table.timedel_column else [])
+        raw = ext.data.view(np.ndarray)
+        for lo in range(0, len(raw), chunk_rows):
+            cols = _convert(raw[lo : lo + chunk_rows], names, coldefs)
+            t = cols["TIME"].astype(np.float64)
+            td = (
+                cols["TIMEDEL"].astype(np.float64)
+                if table.timedel_column
+                else np.full(len(t), float(table.timedel or 0.0))
+            )
+            yield t, t - 0.5 * td, t + 0.5 * td, cols["FRACEXP"].astype(np.float64)
+        del raw
 
 
 def read_gti_file(

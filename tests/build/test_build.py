@@ -74,7 +74,7 @@ def _snapshot(store: Path) -> dict[str, float]:
 
 def test_build_stores_brute_force_counts(workdir, dask_client):
     _, report = _build(workdir / "build.toml", dask_client)
-    assert report.ok and len(report.built) == 6
+    assert report.ok and sorted(s.label for s in report.built) == sorted(f"{o}/PN" for o in OBSIDS)
     cat = catalog.open(workdir / "test.zarr")
     gti = [(T0, T0 + 400), (T0 + 430, T0 + 1000)]
     for i, obsid in enumerate(OBSIDS):
@@ -126,26 +126,36 @@ def test_index_rows_and_equal_count_scheme(workdir, dask_client):
 def test_rebuild_skips_up_to_date_and_redoes_changed(workdir, dask_client):
     _build(workdir / "build.toml", dask_client)
     store = workdir / "test.zarr"
-    before = Store(store).group_attrs(OBSIDS[1], "8ch")["created"]
+    first = Store(store).group_attrs(OBSIDS[0], "PN")["created"]
+    eight = catalog.open(store).lightcurves(OBSIDS[1], "8ch")
     plan, _ = _build(workdir / "build.toml", dask_client)
-    assert plan.todo == [] and len(plan.up_to_date) == 6
-    # change one observation's regions: its groups (and schemes referencing it) are redone
+    assert plan.todo == [] and len(plan.up_to_date) == 2
+    # change the second observation's regions: only its group is redone
+    (workdir / OBSIDS[1] / "ds9.reg").write_text(
+        REGION_TEXT.replace("circle(1000,1000,100)", "circle(1000,1000,95)")
+    )
+    plan, report = _build(workdir / "build.toml", dask_client)
+    assert [(s.label, s.reason) for s in plan.todo] == [(f"{OBSIDS[1]}/PN", "changed")]
+    assert report.ok and Store(store).group_attrs(OBSIDS[0], "PN")["created"] == first
+    (workdir / OBSIDS[1] / "ds9.reg").write_text(REGION_TEXT)
+    # change the first one's: the second is redone too (its 4cch edges come from the first)
     (workdir / OBSIDS[0] / "ds9.reg").write_text(
         REGION_TEXT.replace("circle(1000,1000,100)", "circle(1000,1000,90)")
     )
     plan, report = _build(workdir / "build.toml", dask_client)
-    redo = sorted((s.obsid, s.scheme) for s in plan.todo)
-    assert redo == [(OBSIDS[0], "1a"), (OBSIDS[0], "4cch"), (OBSIDS[0], "8ch"), (OBSIDS[1], "4cch")]
+    assert [s.label for s in plan.todo] == [f"{OBSIDS[0]}/PN", f"{OBSIDS[1]}/PN"]
     assert report.ok
-    assert Store(store).group_attrs(OBSIDS[1], "8ch")["created"] == before
+    again = catalog.open(store).lightcurves(OBSIDS[1], "8ch")
+    for v in ("rate", "src_counts", "bkg_counts", "fracexp"):
+        np.testing.assert_array_equal(again[v].values, eight[v].values)
 
 
 def test_resumed_build_equals_fresh_build(workdir, dask_client):
     _build(workdir / "build.toml", dask_client)
     fresh = catalog.open(workdir / "test.zarr").lightcurves(OBSIDS[0], "8ch")
-    shutil.rmtree(workdir / "test.zarr" / OBSIDS[0] / "8ch")  # as if interrupted
+    shutil.rmtree(workdir / "test.zarr" / OBSIDS[0] / "PN")  # as if interrupted
     plan, report = _build(workdir / "build.toml", dask_client)
-    assert [(s.obsid, s.scheme) for s in plan.todo] == [(OBSIDS[0], "8ch")]
+    assert [(s.label, s.reason) for s in plan.todo] == [(f"{OBSIDS[0]}/PN", "new")]
     resumed = catalog.open(workdir / "test.zarr").lightcurves(OBSIDS[0], "8ch")
     for v in ("rate", "error", "src_counts", "bkg_counts", "fracexp"):
         np.testing.assert_array_equal(resumed[v].values, fresh[v].values)
@@ -173,13 +183,12 @@ def test_failed_observation_does_not_stop_others(workdir, dask_client):
     plan = plan_build(load_build(workdir / "build.toml"))
     (workdir / OBSIDS[1] / "ev.fits").write_bytes(b"not a FITS file")  # broken after planning
     report = run_build(plan, dask_client)
-    failed = sorted((f.obsid, f.scheme) for f in report.failed)
-    assert failed == [(OBSIDS[1], "1a"), (OBSIDS[1], "4cch"), (OBSIDS[1], "8ch")]
+    assert [(f.obsid, f.expid) for f in report.failed] == [(OBSIDS[1], "PN")]
     assert all("InputFileError" in f.message for f in report.failed)
-    assert sorted(s.scheme for s in report.built) == ["1a", "4cch", "8ch"]
-    assert sorted(Store(workdir / "test.zarr").groups()) == [
-        (OBSIDS[0], s) for s in ("1a", "4cch", "8ch")
-    ]
+    assert [s.label for s in report.built] == [f"{OBSIDS[0]}/PN"]
+    assert Store(workdir / "test.zarr").groups() == [(OBSIDS[0], "PN")]
+    cat = catalog.open(workdir / "test.zarr")
+    assert sorted(cat.index.scheme.unique()) == ["1a", "4cch", "8ch"]
 
 
 def test_interrupted_group_write_is_never_visible(workdir, monkeypatch):
@@ -193,7 +202,7 @@ def test_interrupted_group_write_is_never_visible(workdir, monkeypatch):
 
     monkeypatch.setattr(xr.Dataset, "to_zarr", boom)
     with pytest.raises(OSError):
-        store.write_group(OBSIDS[0], "1a", ds)
+        store.write_group(OBSIDS[0], "PN", ds)
     assert list(store.groups()) == [] and not store.staging.exists()
 
 

@@ -19,7 +19,7 @@ from schemas.build import load_build
 from tests.build.test_build import BUILD, GTIS, OBSIDS, _events
 from tests.helpers.eventfiles import REGION_TEXT, FileSpec, write_event_file
 
-GROUPS = sorted((o, s) for o in OBSIDS for s in ("1a", "4cch", "8ch"))
+GROUPS = [(o, "PN") for o in OBSIDS]
 
 
 def _workdir(root: Path) -> Path:
@@ -39,12 +39,12 @@ def test_second_build_on_the_same_client_uses_its_own_inputs(
     # the reference observation of the equal-count scheme breaks after planning
     (tmp_path / "first" / OBSIDS[0] / "ev.fits").write_bytes(b"not a FITS file")
     report = run_build(plan, dask_client)
-    built = sorted((g.obsid, g.scheme) for g in report.built)
-    assert built == [(OBSIDS[1], "1a"), (OBSIDS[1], "8ch")]
-    assert len(report.failed) == 4
+    # both exposures need the equal-count scheme whose reference broke: both fail
+    assert report.built == [] and sorted(f.obsid for f in report.failed) == sorted(OBSIDS)
+    assert all("equal-count scheme" in f.message for f in report.failed)
 
     second = _workdir(tmp_path / "second")  # the same obsids, valid files, another store
     report = run_build(plan_build(load_build(second)), dask_client)
     assert report.failed == []
-    assert sorted((g.obsid, g.scheme) for g in report.built) == GROUPS
+    assert sorted((g.obsid, g.expid) for g in report.built) == GROUPS
     assert sorted(Store(tmp_path / "second" / "test.zarr").groups()) == GROUPS

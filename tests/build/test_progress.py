@@ -20,7 +20,6 @@ from schemas.build import load_build
 from tests.build.test_build import BUILD, GTIS, OBSIDS, _events
 from tests.helpers.eventfiles import REGION_TEXT, FileSpec, write_event_file
 
-SCHEMES = ("1a", "4cch", "8ch")
 LOGGER = "pipeline.build.graph"
 #: The loggers the command line configures.
 LIBRARY_LOGGERS = ("pipeline", "catalog", "schemas")
@@ -59,10 +58,10 @@ def library_logging() -> Iterator[None]:
 
 
 def _group_of(message: str) -> tuple[str, str]:
-    """(obsid, scheme) of a "wrote O/S" or "group O/S failed: ..." record."""
+    """(obsid, expid) of a "wrote O/E" or "group O/E failed: ..." record."""
     word = message.split()[1]
-    obsid, scheme = word.split("/")
-    return obsid, scheme
+    obsid, expid = word.split("/")
+    return obsid, expid
 
 
 @pytest.mark.parametrize("broken", [1, 0], ids=["other-observation", "reference-observation"])
@@ -81,41 +80,41 @@ def test_progress_callback_and_log_records(
     report = run_build(plan, dask_client, progress=steps.append)
 
     total = len(plan.todo)
-    assert total == len(OBSIDS) * len(SCHEMES) == 6
+    assert total == len(OBSIDS) == 2  # one group per exposure, every scheme inside
     assert [s.done for s in steps] == list(range(1, total + 1))
     assert {s.total for s in steps} == {total}
-    every = sorted((g.obsid, g.scheme) for g in plan.todo)
-    assert sorted((s.obsid, s.scheme) for s in steps) == every
+    every = sorted((g.obsid, g.expid) for g in plan.todo)
+    assert sorted((s.obsid, s.expid) for s in steps) == every
 
-    # the broken observation's groups fail; so does the equal-count scheme everywhere
-    # when its reference observation is the broken one
-    expected_failed = {(bad, s) for s in SCHEMES}
+    # the broken observation's group fails; so does every group when the broken one is
+    # the reference of the equal-count scheme (every group holds that scheme)
+    expected_failed = {(bad, "PN")}
     if bad == OBSIDS[0]:
-        expected_failed |= {(o, "4cch") for o in OBSIDS}
-    failures = {(s.obsid, s.scheme): s.failure for s in steps if s.failure is not None}
+        expected_failed |= {(o, "PN") for o in OBSIDS}
+    failures = {(s.obsid, s.expid): s.failure for s in steps if s.failure is not None}
     assert set(failures) == expected_failed
-    for (obsid, scheme), f in failures.items():
-        assert (f.obsid, f.scheme) == (obsid, scheme)
-        if scheme == "4cch" and bad == OBSIDS[0]:
-            assert f.message.startswith(f"equal-count scheme 4cch: reference {bad}: ")
+    for (obsid, expid), f in failures.items():
+        assert (f.obsid, f.expid) == (obsid, expid)
+        if bad == OBSIDS[0]:
+            assert f.message.startswith(f"equal-count scheme 4cch: reference {bad}/PN: ")
         assert "InputFileError: " in f.message and "\n" not in f.message
-    assert sorted(failures.values(), key=lambda f: (f.obsid, f.scheme)) == report.failed
-    written = {(s.obsid, s.scheme) for s in steps if s.failure is None}
+    assert sorted(failures.values(), key=lambda f: (f.obsid, f.expid)) == report.failed
+    written = {(s.obsid, s.expid) for s in steps if s.failure is None}
     assert written == set(every) - expected_failed
-    assert written == {(g.obsid, g.scheme) for g in report.built}
+    assert written == {(g.obsid, g.expid) for g in report.built}
 
     records = [r for r in caplog.records if r.name == LOGGER]
     wrote = [r for r in records if r.levelno == logging.INFO and r.getMessage().startswith("wrote")]
-    assert sorted(r.getMessage() for r in wrote) == sorted(f"wrote {o}/{s}" for o, s in written)
+    assert sorted(r.getMessage() for r in wrote) == sorted(f"wrote {o}/{e}" for o, e in written)
     warnings = [r for r in records if r.levelno == logging.WARNING]
     assert sorted(r.getMessage() for r in warnings) == sorted(
-        f"group {o}/{s} failed: {failures[(o, s)].message}" for o, s in failures
+        f"group {o}/{e} failed: {failures[(o, e)].message}" for o, e in failures
     )
     # one record per group, logged in the order the callback saw the groups
     in_order = [_group_of(r.getMessage()) for r in records if r in wrote or r in warnings]
-    assert in_order == [(s.obsid, s.scheme) for s in steps]
+    assert in_order == [(s.obsid, s.expid) for s in steps]
     assert [r.getMessage() for r in records if r.levelno == logging.INFO][0] == (
-        f"building 6 groups into {workdir / 'test.zarr'} (0 up to date)"
+        f"building 2 groups into {workdir / 'test.zarr'} (0 up to date)"
     )
 
 
@@ -131,7 +130,7 @@ def test_nothing_to_do_reports_no_progress(
     steps: list[BuildProgress] = []
     caplog.set_level(logging.INFO, logger=LOGGER)
     report = run_build(plan, dask_client, progress=steps.append)
-    assert plan.todo == [] and steps == [] and len(report.up_to_date) == 6
+    assert plan.todo == [] and steps == [] and len(report.up_to_date) == 2
     messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert messages == [f"store {workdir / 'test.zarr'}: every group is up to date"]
 
@@ -142,15 +141,15 @@ def test_cli_verbose_logs_on_stderr(
     argv = ["build", str(workdir / "build.toml"), "--workers", "1", "--threads", "--no-progress"]
     assert main(["-v", *argv]) == 0
     out, err = capsys.readouterr()
-    assert "built 6 groups, 0 up to date, 0 failed" in out
+    assert "built 2 groups, 0 up to date, 0 failed" in out
     lines = err.splitlines()
     prefix = f"xlcat: INFO: {LOGGER}: "
     assert sorted(line for line in lines if line.startswith(prefix + "wrote ")) == sorted(
-        f"{prefix}wrote {o}/{s}" for o in OBSIDS for s in SCHEMES
+        f"{prefix}wrote {o}/PN" for o in OBSIDS
     )
-    assert f"{prefix}building 6 groups into {workdir / 'test.zarr'} (0 up to date)" in lines
+    assert f"{prefix}building 2 groups into {workdir / 'test.zarr'} (0 up to date)" in lines
     # without -v: the same build (forced) logs nothing on stderr
     assert main([*argv, "--force"]) == 0
     out, err = capsys.readouterr()
-    assert "built 6 groups, 0 up to date, 0 failed" in out
+    assert "built 2 groups, 0 up to date, 0 failed" in out
     assert "xlcat: INFO" not in err and LOGGER not in err and "wrote " not in err

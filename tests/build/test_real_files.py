@@ -24,7 +24,7 @@ from schemas.build import load_build
 from tests.helpers.realfiles import (
     MOS1_CLEAN,
     PN_ELLIPSE,
-    PN_EVENTS,
+    PN,
     PN_SPIN_S,
     mos1_circles,
 )
@@ -60,9 +60,9 @@ def _build(path: Path, client):
 @pytest.fixture(scope="module")
 def pn_store(tmp_path_factory, dask_client):
     d = tmp_path_factory.mktemp("pn")
-    shutil.copy(PN_EVENTS, d / PN_EVENTS.name)
+    shutil.copy(PN, d / PN.name)
     (d / "src.reg").write_text("physical\nellipse({},{},{},{},{})\n".format(*PN_ELLIPSE))
-    (d / "build.toml").write_text(PN_BUILD.format(events=PN_EVENTS.name))
+    (d / "build.toml").write_text(PN_BUILD.format(events=PN.name))
     plan = _build(d / "build.toml", dask_client)
     return plan, catalog.open(d / "pn.zarr")
 

@@ -1,8 +1,8 @@
 """``xlcat import`` of a reference-layout folder of SAS light curves, and ``xlcat compare``.
 
-No real SAS light-curve file ships with the repository, so the
-folder is written here as docs/semantics.md §11.2 describes epiclccorr and evselect output
-(tests/helpers/sas_fixtures.py), in the NGC 5506 study's layout
+The folder is written here with files laid out as real epiclccorr and evselect output
+(tests/helpers/sas_fixtures.py; real files are imported in test_real_mos1_import.py),
+in the NGC 5506 study's layout
 ``<obsid>/pn/lc/<scheme>/lc_<dt:03g>__<i>.fits`` (+ ``__s``, ``__b``), i counted from 1
 as aztools ``scripts/xmm_lc.py`` does (``ie + 1``).
 """
@@ -39,7 +39,7 @@ def _write_scheme(
     *,
     dt=DT,
     token=None,
-    timepixr=0.0,
+    timepixr=None,
     raw=True,
     seed=0,
     scale=1.0,
@@ -80,7 +80,7 @@ def _file_columns(path: Path) -> dict[str, np.ndarray]:
             c.lower(): np.asarray(d[c], np.float64)
             for c in ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP")
         }
-        out["time"] = np.asarray(d["TIME"]) + (0.5 - h.get("TIMEPIXR", 0.0)) * h["TIMEDEL"]
+        out["time"] = np.asarray(d["TIME"]) + (0.5 - h.get("TIMEPIXR", 0.5)) * h["TIMEDEL"]
     return out
 
 
@@ -360,3 +360,42 @@ def test_preset_schemes_import(tmp_path):
             for i in range(1, len(scheme.bands) + 1):
                 (folder / f"lc_128__{i}.fits").touch()
             assert len(reference_files(folder, len(scheme.bands), 128.0)[1]) == len(scheme.bands)
+
+
+def test_compare_counts_separately_from_rates(tmp_path, capsys):
+    a = _store(tmp_path, "a", seed=3)
+    same = _store(tmp_path, "same", seed=3, scale=1.1)  # rates x1.1, the same counts
+    other = _store(tmp_path, "other", seed=4)
+    capsys.readouterr()
+    assert main(["compare", str(a), str(same), "--expect-equal-counts"]) == 0
+    assert "cnt_differ" in capsys.readouterr().out
+    rows = compare_stores(a, other).rows
+    ca, cb = catalog.open(a), catalog.open(other)
+    for row in rows:
+        x = ca.lightcurves(OBSIDS[0], "3a").isel(band=row.band)
+        y = cb.lightcurves(OBSIDS[0], "3a").isel(band=row.band)
+        assert row.count_bins == N and not row.counts_equal
+        assert row.src_counts_a == x.src_counts.values.sum()
+        assert row.bkg_counts_b == y.bkg_counts.values.sum()
+        assert row.src_counts_differ == np.sum(x.src_counts.values != y.src_counts.values) > 0
+        assert row.fracexp_max_diff == np.max(np.abs(x.fracexp.values - y.fracexp.values))
+    capsys.readouterr()
+    assert main(["compare", str(a), str(other), "--expect-equal-counts"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3
+    assert err[0].startswith(f"xlcat: counts: {OBSIDS[0]}/3a band 0: source counts differ in ")
+    assert err[0].endswith(f"of {N} bins")
+
+
+def test_raw_curve_off_the_grid_loses_only_its_counts(tmp_path):
+    folder = _write_scheme(tmp_path / "lc", OBSIDS[0], "1a", 1, seed=5)
+    write_raw(folder / "lc_128__1__s.fits", np.ones(N), T0 + DT / 3, DT)  # not on the grid
+    store = tmp_path / "s.zarr"
+    args = ["import", str(tmp_path / "lc"), "--scheme", "1a", "--preset", "ngc5506"]
+    assert main([*args, "--store", str(store)]) == 0
+    cat = catalog.open(store)
+    ds = cat.lightcurves(OBSIDS[0], "1a")
+    assert np.isnan(ds.src_counts.values).all() and np.isfinite(ds.bkg_counts.values).all()
+    assert ds.attrs["tstart"] == T0 and np.isfinite(ds.rate.values).any()
+    how = cat.provenance(OBSIDS[0], "1a", 0)["band_record"]["counts"]
+    assert "source: raw curve not on the grid" in how

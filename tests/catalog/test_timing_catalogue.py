@@ -136,7 +136,7 @@ def test_segments_dataset_equals_make_segments(store, fill_gaps, n_filled, lengt
         # padding: NaN rate/error, filled False beyond n_bins
         assert np.all(np.isnan(seg.rate.values[j, :, s.n :]))
         assert not seg.filled.values[j, s.n :].any()
-    assert seg.attrs["input_hash"] == {OBSID: lc.attrs["input_hash"]}
+    assert seg.attrs["input_hash"] == {f"{OBSID}/PN": lc.attrs["input_hash"]}
     assert seg.attrs["scheme_hash"] == lc.attrs["scheme_hash"] and seg.attrs["seed"] == 3
 
 
@@ -250,7 +250,7 @@ def test_products_saved_and_reopened(store, tmp_path):
         assert back.attrs["product_name"] == name and back.attrs["format"] == "xlcat-product"
     assert cat.store.products() == ["le_test", "psd_test", "seg_test"]
     assert sorted(s for s in (p.name for p in store.iterdir())) == [OBSID, "products", "zarr.json"]
-    assert list(cat.store.groups()) == [(OBSID, "3b")]  # products are not groups
+    assert list(cat.store.groups()) == [(OBSID, "PN")]  # products are not groups
     table = cat.products
     assert table.inputs.tolist() == ["current"] * 3
     assert table.set_index("name").loc["le_test", "product"] == "lag-energy"

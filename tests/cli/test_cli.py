@@ -60,11 +60,12 @@ def test_build_again_is_up_to_date(built, capsys):
 def test_ls_lists_groups_and_bands(built, capsys):
     assert main(["ls", str(built / "cli.zarr")]) == 0
     out = capsys.readouterr().out
-    assert "1 observations, 1 schemes, 1 groups, 2 bands" in out
+    assert "1 observations, 1 exposures, 1 schemes, 2 bands" in out
     assert main(["ls", str(built / "cli.zarr"), "--bands"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and lines[1].split()[:7] == [
+    assert len(lines) == 3 and lines[1].split()[:8] == [
         "0123456789",
+        "PN",
         "2a",
         "0",
         "2.0",
@@ -187,7 +188,12 @@ def test_build_on_a_running_scheduler(built, tmp_path, capsys):
         )
     )
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        dashboard_address="127.0.0.1:0",  # None would still ask for port 8787
+        scheduler_kwargs={"dashboard": False},
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
         assert (

@@ -23,6 +23,7 @@ from tests.helpers.eventfiles import (
     FileSpec,
     brute_force_counts,
     edge_events,
+    in_gti,
     random_events,
     write_event_file,
 )
@@ -34,7 +35,10 @@ CCD_GTIS = {
     5: [(T0, T0 + 600), (T0 + 650, T0 + 1000)],
     6: [(T0, T0 + 10)],  # a CCD the regions do not touch: its GTI must not apply
 }
-EXPECTED_GTI = [(T0, T0 + 400), (T0 + 430, T0 + 600), (T0 + 650, T0 + 1000)]
+#: Each event is judged by its own CCD's GTI (docs/semantics.md §4); within [TSTART, TSTOP].
+EXPECTED_GTIS = {4: CCD_GTIS[4], 5: CCD_GTIS[5]}
+#: The source lies on CCD 4 only: the stored GTI and fracexp are CCD 4's.
+EXPECTED_GTI = CCD_GTIS[4]
 BANDS = (Band(2000, 2400), Band(2400, 10000), Band(200, 12001), Band(1999, 2001), Band(9999, 10001))
 
 
@@ -79,11 +83,11 @@ def test_counts_match_brute_force(prepared, events, band):
     n = prepared.binned.grid.n_bins
     np.testing.assert_array_equal(
         src[0],
-        brute_force_counts(events, SRC, (band.pi_lo, band.pi_hi), EXPECTED_GTI, T0, 100.0, n),
+        brute_force_counts(events, SRC, (band.pi_lo, band.pi_hi), EXPECTED_GTIS, T0, 100.0, n),
     )
     np.testing.assert_array_equal(
         bkg[0],
-        brute_force_counts(events, BKG, (band.pi_lo, band.pi_hi), EXPECTED_GTI, T0, 100.0, n),
+        brute_force_counts(events, BKG, (band.pi_lo, band.pi_hi), EXPECTED_GTIS, T0, 100.0, n),
     )
 
 
@@ -96,19 +100,27 @@ def test_edge_events_counted_by_the_rules(tmp_path):
     # source: 6 of 8 geometry events (101,0) and (71,71) are outside (71^2+71^2 > 100^2);
     # PI: 200..12000 kept (9 of 11: 199 and 12001 dropped); times: 0, 100, 200, 99.999999,
     # 999.9999 kept, 1000 (= TSTOP, end of last bin) and -0.001 (before TSTART) dropped;
-    # GTI edges (gaps [400, 430) on CCD 4, [600, 650) on CCD 5): 399.9999, 430 and 650 kept,
-    # 400, 429.9999, 600 and 649.9999 dropped -> 3... plus none else; screening: PATTERN 4 kept;
-    # PATTERN 5 and 12, FLAG 1 and FLAG 0x10000 dropped -> 1.
-    assert int(src.sum()) == 6 + 9 + 5 + 3 + 1
+    # GTI edges, all on CCD 4 (gap [400, 430)); CCD 5's gap [600, 650) does not apply to
+    # them: 399.9999, 430, 600, 649.9999 and 650 kept, 400 and 429.9999 dropped -> 5;
+    # screening: PATTERN 4 kept; PATTERN 5 and 12, FLAG 1 and FLAG 0x10000 dropped -> 1.
+    assert int(src.sum()) == 6 + 9 + 5 + 5 + 1
     # background: (200,0),(120,160) on circle 1 and (0,150),(90,120) on circle 2 kept;
     # (201,0) and (0,151) not
     assert int(bkg.sum()) == 4
     assert b.grid.n_bins == 10
 
 
-def test_gti_is_intersection_of_touched_ccds(prepared):
+def test_each_ccd_is_judged_by_its_own_gti(prepared):
+    prov = prepared.summary.provenance
+    assert prov["ccds"] == [4, 5]
+    for ccd, gti in EXPECTED_GTIS.items():
+        assert prov["ccd_gtis"][str(ccd)]["gti"] == [list(r) for r in gti]
+        assert prov["ccd_gtis"][str(ccd)]["sources"] == ["[TSTART, TSTOP]", f"STDGTI{ccd:02d}"]
+    # the stored GTI is that of the CCD holding the source
     np.testing.assert_array_equal(prepared.binned.gti, np.array(EXPECTED_GTI))
-    assert prepared.summary.provenance["ccds"] == [4, 5]
+    assert prov["fracexp_weights"] == {"4": 1.0}
+    # the background circle on CCD 5 has another GTI: said once, in the provenance
+    assert any("CCD 5" in w and "differs" in w for w in prov["warnings"])
 
 
 def test_fracexp_equals_gti_overlap(prepared):
@@ -116,7 +128,9 @@ def test_fracexp_equals_gti_overlap(prepared):
     np.testing.assert_allclose(
         b.fracexp, _overlap(EXPECTED_GTI, T0, 100.0, 10) / 100.0, rtol=0, atol=1e-12
     )
-    assert b.fracexp[4] == pytest.approx(0.7) and b.fracexp[6] == pytest.approx(0.5)
+    assert b.fracexp[4] == pytest.approx(0.7) and b.fracexp[6] == pytest.approx(1.0)
+    method = prepared.summary.provenance["fracexp_method"]["4"]
+    assert "GTI overlap only" in method and "no EXPOSU04" in method
 
 
 def test_net_rate_formulas(prepared):
@@ -179,14 +193,46 @@ def test_live_fraction_from_header(tmp_path, events):
     )
     path = write_event_file(tmp_path / "ev.fits", events, spec)
     prep = bin_observation(_job(path))
-    per_ccd = prep.summary.provenance
-    n4 = per_ccd["src_counts_per_ccd"]["4"] + per_ccd["bkg_counts_per_ccd"]["4"]
-    n5 = per_ccd["src_counts_per_ccd"]["5"] + per_ccd["bkg_counts_per_ccd"]["5"]
-    expected = (0.98 * n4 + 0.9 * n5) / (n4 + n5)
-    assert prep.binned.live_fraction == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(
-        prep.binned.fracexp, expected * _overlap(EXPECTED_GTI, T0, 100.0, 10) / 100.0
+        prep.binned.fracexp, 0.98 * _overlap(EXPECTED_GTI, T0, 100.0, 10) / 100.0, rtol=1e-12
     )
+    assert "LIVETI04/ONTIME04 = 0.98" in prep.summary.provenance["fracexp_method"]["4"]
+
+
+def test_source_on_two_ccds_weights_their_fracexp_by_counts(tmp_path):
+    """A source split over CCDs 4 and 5: each CCD's events meet its own GTI, and fracexp is
+    the mean of the CCDs' fracexp weighted by the source events in each CCD's GTI."""
+    rng = np.random.default_rng(17)
+    n4, n5 = 300, 100
+    t4 = T0 + rng.random(n4) * 1000
+    t5 = T0 + rng.random(n5) * 1000
+    ev = EventSet(
+        np.concatenate([t4, t5]),
+        np.full(n4 + n5, 1000, np.int32),
+        np.full(n4 + n5, 1000, np.int32),
+        np.full(n4 + n5, 3000, np.int16),
+        np.zeros(n4 + n5, np.uint8),
+        np.zeros(n4 + n5, np.int32),
+        np.concatenate([np.full(n4, 4), np.full(n5, 5)]).astype(np.uint8),
+    )
+    bkg = EventSet.from_rows([(5.0, 3000, 1000, 3000, 0, 0, 4)])
+    spec = FileSpec(
+        ccd_gtis=CCD_GTIS,
+        header={"LIVETI04": 980.0, "ONTIME04": 1000.0, "LIVETI05": 900.0, "ONTIME05": 1000.0},
+    )
+    path = write_event_file(tmp_path / "two.fits", EventSet.concat([ev, bkg]), spec)
+    prep = bin_observation(_job(path))
+    good4 = sum(in_gti(t, CCD_GTIS[4]) for t in t4)
+    good5 = sum(in_gti(t, CCD_GTIS[5]) for t in t5)
+    w4, w5 = good4 / (good4 + good5), good5 / (good4 + good5)
+    f4 = 0.98 * _overlap(CCD_GTIS[4], T0, 100.0, 10) / 100.0
+    f5 = 0.9 * _overlap(CCD_GTIS[5], T0, 100.0, 10) / 100.0
+    np.testing.assert_allclose(prep.binned.fracexp, w4 * f4 + w5 * f5, rtol=1e-12)
+    assert prep.summary.provenance["fracexp_weights"] == {"4": w4, "5": w5}
+    # the stored GTI is the union of the two CCDs' GTIs: [400, 430) is good on CCD 5
+    np.testing.assert_array_equal(prep.binned.gti, [[T0, T0 + 1000]])
+    src, _ = prep.binned.band_counts((Band(2000, 4000),))
+    assert int(src.sum()) == good4 + good5
 
 
 def test_user_gti_intersected(tmp_path, events):
@@ -207,12 +253,18 @@ def test_user_gti_intersected(tmp_path, events):
     ).writeto(gti_path)
     path = write_event_file(tmp_path / "ev.fits", events, FileSpec(ccd_gtis=CCD_GTIS))
     b = bin_observation(_job(path, gti_file=gti_path)).binned
-    gtis = [(T0 + 50, T0 + 400), (T0 + 430, T0 + 600), (T0 + 650, T0 + 820.5)]
-    src, _ = b.band_counts((Band(200, 12001),))
+    gtis = {
+        4: [(T0 + 50, T0 + 400), (T0 + 430, T0 + 820.5)],
+        5: [(T0 + 50, T0 + 600), (T0 + 650, T0 + 820.5)],
+    }
+    src, bkg = b.band_counts((Band(200, 12001),))
     np.testing.assert_array_equal(
         src[0], brute_force_counts(events, SRC, (200, 12001), gtis, T0, 100.0, 10)
     )
-    np.testing.assert_allclose(b.fracexp, _overlap(gtis, T0, 100.0, 10) / 100.0, atol=1e-12)
+    np.testing.assert_array_equal(
+        bkg[0], brute_force_counts(events, BKG, (200, 12001), gtis, T0, 100.0, 10)
+    )
+    np.testing.assert_allclose(b.fracexp, _overlap(gtis[4], T0, 100.0, 10) / 100.0, atol=1e-12)
 
 
 def _flare_events(seed: int) -> EventSet:

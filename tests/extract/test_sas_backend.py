@@ -160,13 +160,21 @@ def test_extract_runs_three_commands_in_a_temporary_folder(standins, obs, tmp_pa
     assert [c["task"] for c in calls] == ["sasversion", "evselect", "evselect", "epiclccorr"]
     cwd = {c["cwd"] for c in calls[1:]}
     assert len(cwd) == 1 and not Path(cwd.pop()).exists()  # own folder, removed after success
-    expected = cmd.band_commands(obs.events, obs.regions, obs.screening, p.grid, BAND, False)
+    expected = cmd.band_commands(
+        obs.events, obs.regions, obs.screening, p.grid, BAND, False, ccds=[4, 5]
+    )
     assert [c["argv"] for c in calls[1:]] == list(expected.values())
+    assert expected["evselect (source)"][-1].endswith(
+        "&& ((CCDNR==4&&gti(gti.fits:GTICCD04,TIME))||(CCDNR==5&&gti(gti.fits:GTICCD05,TIME)))"
+    )
     rec = curves.band_provenance[0]
     assert rec["abscorr"] is False and rec["cache"] == "miss"
-    # the GTI written for gti(gti.fits,TIME) is the native backend's GTI
+    # the GTIs written for gti(gti.fits:GTICCDnn,TIME) are the native backend's, CCD by CCD
     native = NativeBackend().prepare(obs)
     np.testing.assert_array_equal(p.gti, native.summary.gti)
+    assert {str(c): g.tolist() for c, g in p.ccd_gtis.items()} == {
+        c: v["gti"] for c, v in native.summary.provenance["ccd_gtis"].items()
+    }
     assert (p.grid.t0, p.grid.dt, p.grid.n_bins) == (T0, 100.0, 10)
     n = NativeBackend().extract(native, (BAND,), SchemeOptions())
     np.testing.assert_array_equal(curves.src_counts, n.src_counts)

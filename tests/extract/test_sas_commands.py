@@ -141,6 +141,27 @@ def test_abscorr_no_and_screening_expression():
     )
 
 
+def test_each_ccd_selected_with_its_own_gti():
+    """One GTI extension per CCD, each CCD's events judged by it (docs/semantics.md §4)."""
+    assert cmd.gti_expression(None) == "gti(gti.fits,TIME)"
+    assert cmd.gti_expression([4]) == "((CCDNR==4&&gti(gti.fits:GTICCD04,TIME)))"
+    regions = parse_regions(REGIONS["circle"][0], "r.reg")
+    got = cmd.band_commands(
+        EVT, regions, Screening(), TimeGrid(3e8, 100.0, 2), Band(500, 1000), False, ccds=[1, 12]
+    )
+    assert got["evselect (background)"][-1] == (
+        f"expression=(PI in [500:1000)) && {SCREEN} && ((X,Y) IN circle(25000,20000,1000)) && "
+        "((CCDNR==1&&gti(gti.fits:GTICCD01,TIME))||(CCDNR==12&&gti(gti.fits:GTICCD12,TIME)))"
+    )
+
+
+@pytest.mark.parametrize(("comparison", "text"), [("<", "RATE<0.4"), ("<=", "RATE<=0.4")])
+def test_flare_comparison_reaches_tabgtigen(comparison, text):
+    f = FlareFilter(threshold=0.4, comparison=comparison)
+    grid = TimeGrid.for_exposure(3e8, 3e8 + 1050.0, f.bin)
+    assert cmd.flare_commands(EVT, f, "#XMMEA_EP", grid)["tabgtigen"][2] == f"expression={text}"
+
+
 def test_flare_commands_golden():
     f = FlareFilter(threshold=0.7)
     grid = TimeGrid.for_exposure(3e8, 3e8 + 1050.0, f.bin)

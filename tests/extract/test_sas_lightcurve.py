@@ -1,9 +1,9 @@
 """Parsing SAS light-curve files onto the explicit grid.
 
-No real SAS light-curve file ships with the repository, so
-the fixture files are written as docs/semantics.md §11.2 describes evselect
-and epiclccorr output (tests/helpers/sas_fixtures.py), with the variations that are still
-open (§17, §18): TIMEPIXR 0, 0.5 or absent, NaN rows, rows missing or added at the end.
+The fixture files are written as the real evselect and epiclccorr files are laid out
+(tests/helpers/sas_fixtures.py; the real files themselves are read in
+test_sas_real_files.py), with variations the reader must also handle: TIMEPIXR 0 or
+0.5 written by other tools, NaN rows, rows missing or added at the end.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from pipeline.extract.binning import TimeGrid
-from pipeline.extract.sas.lightcurve import common_grid, grid_indices, raw_counts, read_lightcurve
+from pipeline.extract.sas.lightcurve import (
+    TIMEPIXR_ABSENT,
+    common_grid,
+    grid_indices,
+    pi_selection,
+    raw_counts,
+    read_lightcurve,
+)
 from pipeline.extract.sas.outputs import curves_from_files
 from schemas.energy import Band
 from schemas.errors import InputFileError
@@ -47,19 +54,28 @@ def _corrected(path, timepixr, **kw):
 @pytest.mark.parametrize("timepixr", [0.0, 0.5, None])
 def test_time_normalised_to_bin_centres(tmp_path, timepixr):
     lc = read_lightcurve(_corrected(tmp_path / "lc.fits", timepixr))
-    # TIME was written as t0 + (k + TIMEPIXR) dt; absent TIMEPIXR means 0 (OGIP)
-    assert lc.timepixr == (timepixr or 0.0)
-    assert lc.timepixr_source == (
-        "header" if timepixr is not None else "absent: 0 assumed (OGIP default)"
-    )
+    # TIME was written as t0 + (k + TIMEPIXR) dt; without TIMEPIXR at the centre, as SAS
+    # writes it (docs/semantics.md §17.1)
+    assert lc.timepixr == (0.5 if timepixr is None else timepixr)
+    assert lc.timepixr_source == ("header" if timepixr is not None else TIMEPIXR_ABSENT)
     np.testing.assert_array_equal(lc.centres, T0 + DT * (np.arange(N) + 0.5))
     idx, notes = grid_indices(lc, GRID)
     np.testing.assert_array_equal(idx, np.arange(N))
     assert notes == {"dropped_trailing_rows": 0, "missing_rows": 0}
 
 
+def test_bin_starts_without_timepixr_are_caught(tmp_path):
+    # a non-SAS writer that puts TIME at bin starts and omits TIMEPIXR: read as centres,
+    # the rows are half a bin off the grid and the file is refused, never shifted
+    path = write_raw(tmp_path / "s.fits", SRC, T0 - DT / 2, DT, extra={"TSTART": T0})
+    lc = read_lightcurve(path)
+    np.testing.assert_array_equal(lc.centres, T0 + DT * np.arange(N))
+    with pytest.raises(InputFileError, match="is 64 s off the grid's bin centres"):
+        grid_indices(lc, GRID)
+
+
 def test_values_nan_rows_and_gtis(tmp_path):
-    path = _corrected(tmp_path / "lc.fits", 0.0)
+    path = _corrected(tmp_path / "lc.fits", None)
     curves, facts = curves_from_files(
         read_lightcurve(path),
         read_lightcurve(write_raw(tmp_path / "s.fits", SRC, T0, DT)),
@@ -191,7 +207,56 @@ def test_strict_parsing_requires_background_columns(tmp_path):
 def test_common_grid_of_files_with_different_spans(tmp_path):
     a = read_lightcurve(write_raw(tmp_path / "a.fits", [1, 2, 3], T0, DT))
     b = read_lightcurve(write_raw(tmp_path / "b.fits", [1, 2, 3], T0 + 2 * DT, DT, timepixr=0.5))
-    assert common_grid([a, b]) == TimeGrid(T0, DT, 5)
+    # different TSTART: from the earliest row's bin start
+    grid, rule = common_grid([a, b])
+    assert grid == TimeGrid(T0, DT, 5) and rule.startswith("earliest row's bin start")
     c = read_lightcurve(write_raw(tmp_path / "c.fits", [1], T0 + DT / 2, DT))
     with pytest.raises(InputFileError, match="off the grid"):
         common_grid([a, c])
+
+
+def test_common_grid_starts_at_tstart(tmp_path):
+    # evselect's grid starts at TSTART even when the first rows are missing (or the
+    # curve is cut): the grid is TSTART + (k + 1/2) dt, to the last row
+    time = T0 + DT * (np.arange(2, 5) + 0.5)
+    rate = np.ones(3)
+    kw = {"rate": rate, "error": rate, "backv": rate, "backe": rate, "fracexp": rate}
+    late = read_lightcurve(write_corrected(tmp_path / "c.fits", T0, DT, time=time, **kw))
+    raw = read_lightcurve(write_raw(tmp_path / "s.fits", [1, 2], T0, DT, tstop=T0 + 1.5 * DT))
+    grid, rule = common_grid([raw, late])
+    assert grid == TimeGrid(T0, DT, 5) and rule.startswith("TSTART of the files")
+    # TSTART of a file whose rows are not on it: the rows decide
+    off = read_lightcurve(
+        write_raw(tmp_path / "o.fits", [1], T0 + DT / 4, DT, extra={"TSTART": T0})
+    )
+    grid, rule = common_grid([off])
+    assert grid == TimeGrid(T0 + DT / 4, DT, 1) and rule.startswith("earliest row")
+
+
+@pytest.mark.parametrize(
+    ("expression", "dss", "band", "how"),
+    [
+        ("(X,Y) in CIRCLE(1,2,3)", "500:10000", (500, 10001), "data subspace: PI in 500:10000"),
+        (
+            "(CCDNR in [1] && PI in [500:10000] && region(a)) || "
+            "(CCDNR in [2] && PI in [500:10000] && region(a))",
+            None,
+            (500, 10001),
+            "SLCTEXPR: PI in [500:10000]",
+        ),
+        ("PI >= 2000 && PI < 4000 && (X,Y) in circle(1,2,3)", "200:12000", (2000, 4000), None),
+        ("(PI in [2000:4000)) || (PI in [5000:6000))", None, None, "differ or cannot be read"),
+        ("(PI in [2000:4000) && X == 1) || (Y == 2)", None, None, "differ or cannot be read"),
+        ("PI in [2000:3000) , [4000:5000)", None, None, "not one run of PI values"),
+        ("(X,Y) in circle(1,2,3)", None, None, "no PI term"),
+    ],
+)
+def test_pi_selection(tmp_path, expression, dss, band, how):
+    extra = {"DSTYP1": "PI", "DSVAL1": dss} if dss else {}
+    lc = read_lightcurve(
+        write_raw(tmp_path / "s.fits", [1], T0, DT, expression=expression, extra=extra)
+    )
+    got, text = pi_selection(lc)
+    assert got == (Band(*band) if band else None)
+    if how:
+        assert how in text

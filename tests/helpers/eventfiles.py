@@ -62,6 +62,8 @@ class FileSpec:
     tstop: float = T0 + 1000.0
     ccd_gtis: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
     header: dict[str, object] = field(default_factory=dict)
+    #: More extensions written after the STDGTIs (data-subspace GTI tables, EXPOSUnn ...).
+    extensions: list[fits.BinTableHDU] = field(default_factory=list)
 
 
 def write_event_file(path: Path, ev: EventSet, spec: FileSpec) -> Path:
@@ -96,6 +98,7 @@ def write_event_file(path: Path, ev: EventSet, spec: FileSpec) -> Path:
         )
         g.header["CCDID"] = ccd
         hdus.append(g)
+    hdus += spec.extensions
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return path
 
@@ -156,18 +159,26 @@ def in_gti(t: float, gtis: list[tuple[float, float]]) -> bool:
     return any(a <= t < b for a, b in gtis)
 
 
+#: GTIs shared by every CCD, or a GTI list per CCD (each event judged by its own CCD's).
+GtiSpec = list[tuple[float, float]] | dict[int, list[tuple[float, float]]]
+
+
 def brute_force_counts(
     ev: EventSet,
     shapes: list[tuple[float, float, float]],
     band: tuple[int, int],
-    gtis: list[tuple[float, float]],
+    gtis: GtiSpec,
     t0: float,
     dt: float,
     n_bins: int,
     pattern_max: int = 4,
     pi_range: tuple[int, int] = (200, 12000),
 ) -> np.ndarray:
-    """Counts per bin by a literal loop over events (independent reference)."""
+    """Counts per bin by a literal loop over events (independent reference).
+
+    ``gtis`` is one GTI list for every event, or a dict CCD -> GTI list: each event is
+    then judged by its own CCD's GTI (a CCD missing from the dict has none).
+    """
     out = np.zeros(n_bins, dtype=np.int64)
     for i in range(len(ev)):
         t, x, y, pi = float(ev.time[i]), float(ev.x[i]), float(ev.y[i]), int(ev.pi[i])
@@ -177,7 +188,8 @@ def brute_force_counts(
             continue
         if not any((x - cx) ** 2 + (y - cy) ** 2 <= r * r for cx, cy, r in shapes):
             continue
-        if not band[0] <= pi < band[1] or not in_gti(t, gtis):
+        own = gtis.get(int(ev.ccd[i]), []) if isinstance(gtis, dict) else gtis
+        if not band[0] <= pi < band[1] or not in_gti(t, own):
             continue
         for k in range(n_bins):
             if t0 + k * dt <= t < t0 + (k + 1) * dt:

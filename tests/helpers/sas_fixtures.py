@@ -1,13 +1,16 @@
-"""Writers of SAS light-curve files for tests, laid out as docs/semantics.md describes them.
+"""Writers of SAS light-curve files for tests, laid out as real SAS files are.
 
-No real SAS light-curve file ships with the repository, so these files are written
-from the semantics document, not copied from SAS: evselect rate sets (§11.2: HDU 1
-``RATE`` with ``TIME``, ``RATE``, ``ERROR``; keywords TSTART, TSTOP, TIMEDEL, and
-TIMEPIXR when given) and epiclccorr output (§11.2: ``TIME``, ``RATE``, ``ERROR``,
-``BACKV``, ``BACKE``, ``FRACEXP`` in real32, then the ``SRC_GTIS`` and ``BKG_GTIS``
-extensions). What SAS really writes is settled only in part (§17, §18); the parser is
-tested against these layouts and their variations (TIMEPIXR 0, 0.5 or absent; NaN
-rows; COUNTS instead of RATE).
+The layout copies the real evselect and epiclccorr files of observation 0001730201
+(tests/data/real/xmm_0001730201_mos1/lcurve_100_M1_1/, docs/semantics.md §17.1,
+§17.2, §17.5): a primary header with CREATOR, then HDU 1 ``RATE``. evselect rate
+sets: ``TIME``, ``RATE``, ``ERROR`` (RATE = counts/TIMEDEL, ERROR =
+sqrt(counts)/TIMEDEL), TIME at bin centres and *no* TIMEPIXR keyword, TSTART,
+TSTOP, TIMEDEL, SLCTEXPR. epiclccorr output: ``TIME``, then ``RATE``, ``ERROR``,
+``FRACEXP``, ``BACKV``, ``BACKE`` in real32, TIME at centres without TIMEPIXR,
+TSTOP at the end of the last bin, BKGRATIO, then the ``SRC_GTIS`` and ``BKG_GTIS``
+extensions. ``timepixr=0.0`` or ``0.5`` writes that keyword and puts TIME there
+instead, for files of other writers; NaN rows and COUNTS instead of RATE are
+variations the reader also handles.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def _rate_hdu(
     n: int,
     timepixr: float | None,
     extra: dict | None,
+    tstop: float | None = None,
 ) -> fits.BinTableHDU:
     hdu = fits.BinTableHDU.from_columns(
         [fits.Column(name, fmt, array=arr) for name, (fmt, arr) in columns.items()], name="RATE"
@@ -41,7 +45,7 @@ def _rate_hdu(
     h["TELESCOP"] = "XMM"
     h["INSTRUME"] = "EPN"
     h["TSTART"] = t0
-    h["TSTOP"] = t0 + n * dt
+    h["TSTOP"] = t0 + n * dt if tstop is None else tstop
     h["TIMEDEL"] = dt
     if timepixr is not None:
         h["TIMEPIXR"] = timepixr
@@ -53,29 +57,49 @@ def _rate_hdu(
     return hdu
 
 
+def _primary(creator: str) -> fits.PrimaryHDU:
+    hdu = fits.PrimaryHDU()
+    hdu.header["CREATOR"] = creator
+    return hdu
+
+
+def _times(t0: float, dt: float, n: int, timepixr: float | None) -> np.ndarray:
+    """TIME at t0 + (k + TIMEPIXR) dt; without TIMEPIXR at the centre, as SAS writes."""
+    return t0 + dt * (np.arange(n) + (0.5 if timepixr is None else timepixr))
+
+
 def write_raw(
     path: Path,
     counts,
     t0: float,
     dt: float,
     *,
-    timepixr: float | None = 0.0,
+    timepixr: float | None = None,
     counts_column: bool = False,
-    rate_format: str = "E",
+    rate_format: str = "D",
     gti=None,
     extra: dict | None = None,
+    tstop: float | None = None,
+    expression: str = "(X,Y) in CIRCLE(0,0,1)",
 ) -> Path:
-    """An evselect rate set: RATE = counts/dt (no exposure correction), ERROR = sqrt(counts)/dt."""
+    """An evselect rate set: RATE = counts/dt (no exposure correction), ERROR = sqrt(counts)/dt.
+
+    As the real files: 8-byte RATE and ERROR (``rate_format``), TIME at centres and no
+    TIMEPIXR (``timepixr=None``), TSTOP that of the event list when given.
+    """
     c = np.asarray(counts, dtype=np.float64)
     n = len(c)
-    time = t0 + dt * (np.arange(n) + (timepixr or 0.0))
-    cols = {"TIME": ("D", time)}
+    cols = {"TIME": ("D", _times(t0, dt, n, timepixr))}
     if counts_column:
         cols["COUNTS"] = ("J", c.astype(np.int32))
     else:
         cols["RATE"] = (rate_format, c / dt)
         cols["ERROR"] = (rate_format, np.sqrt(c) / dt)
-    hdus = [fits.PrimaryHDU(), _rate_hdu(cols, t0, dt, n, timepixr, extra)]
+    keys = {"SLCTEXPR": expression, "HDUCLAS2": "TOTAL", **(extra or {})}
+    hdus = [
+        _primary("evselect (xlcat test fixture, not SAS)"),
+        _rate_hdu(cols, t0, dt, n, timepixr, keys, tstop),
+    ]
     if gti is not None:
         hdus.append(_gti_hdu("STDGTI", gti))
     fits.HDUList(hdus).writeto(path, overwrite=True)
@@ -92,26 +116,33 @@ def write_corrected(
     backv,
     backe,
     fracexp,
-    timepixr: float | None = 0.0,
+    timepixr: float | None = None,
     src_gtis=None,
     bkg_gtis=None,
     extra: dict | None = None,
     time=None,
 ) -> Path:
-    """An epiclccorr output: real32 RATE, ERROR, BACKV, BACKE, FRACEXP; SRC_GTIS and BKG_GTIS."""
+    """An epiclccorr output: real32 RATE, ERROR, FRACEXP, BACKV, BACKE; SRC_GTIS, BKG_GTIS.
+
+    As the real file: TIME at centres without TIMEPIXR (``timepixr=None``), TSTOP at the
+    end of the last bin.
+    """
     n = len(rate)
     if time is None:
-        time = t0 + dt * (np.arange(n) + (timepixr or 0.0))
+        time = _times(t0, dt, n, timepixr)
     cols = {
         "TIME": ("D", np.asarray(time, np.float64)),
         "RATE": ("E", np.asarray(rate, np.float32)),
         "ERROR": ("E", np.asarray(error, np.float32)),
+        "FRACEXP": ("E", np.asarray(fracexp, np.float32)),
         "BACKV": ("E", np.asarray(backv, np.float32)),
         "BACKE": ("E", np.asarray(backe, np.float32)),
-        "FRACEXP": ("E", np.asarray(fracexp, np.float32)),
     }
-    keys = {"HDUCLAS2": "NET", "HDUCLAS3": "RATE", **(extra or {})}
-    hdus = [fits.PrimaryHDU(), _rate_hdu(cols, t0, dt, n, timepixr, keys)]
+    keys = {"HDUCLAS2": "NET", "HDUCLAS3": "RATE", "BACKAPP": True, **(extra or {})}
+    hdus = [
+        _primary("epiclccorr (xlcat test fixture, not SAS)"),
+        _rate_hdu(cols, t0, dt, n, timepixr, keys, t0 + n * dt),
+    ]
     hdus.append(_gti_hdu("SRC_GTIS", src_gtis if src_gtis is not None else [[t0, t0 + n * dt]]))
     hdus.append(_gti_hdu("BKG_GTIS", bkg_gtis if bkg_gtis is not None else [[t0, t0 + n * dt]]))
     fits.HDUList(hdus).writeto(path, overwrite=True)

@@ -15,7 +15,9 @@ Behaviour is steered by environment variables:
                          optional), "action": "fail" | "hang" | "hang-child" |
                          "no-output" | "off-grid"}; the first matching rule applies.
 ``XLCAT_STANDIN_LOG``    file receiving one JSON line per call (task, argv, cwd).
-``XLCAT_STANDIN_TIMEPIXR`` TIMEPIXR written by evselect (default 0.5; "absent": none).
+``XLCAT_STANDIN_TIMEPIXR`` TIMEPIXR written by evselect (default "absent": none, TIME at
+                         bin centres, as real evselect and epiclccorr write it,
+                         docs/semantics.md §17.1; a number writes that keyword).
 """
 
 from __future__ import annotations
@@ -66,12 +68,23 @@ def _split_and(expr: str) -> list[str]:
 
 
 def _read_gti(path: str):
+    """``file`` (its first START/STOP table) or ``file:EXTNAME``."""
     import numpy as np
     from astropy.io import fits
 
+    path, _, ext = path.partition(":")
     with fits.open(path) as hdul:
-        t = next(h for h in hdul[1:] if "START" in h.columns.names)
+        t = hdul[ext] if ext else next(h for h in hdul[1:] if "START" in h.columns.names)
         return np.column_stack([t.data["START"], t.data["STOP"]]).astype(float)
+
+
+_CCD_GTI = re.compile(r"CCDNR==(\d+)&&gti\(([^,]+),TIME\)")
+
+
+def _in_gti(t, gti):
+    import numpy as np
+
+    return np.any((t[:, None] >= gti[:, 0]) & (t[:, None] < gti[:, 1]), axis=1)
 
 
 def _select(expr: str, cols: dict, header):
@@ -85,9 +98,15 @@ def _select(expr: str, cols: dict, header):
     for term in _split_and(expr):
         g = re.fullmatch(r"gti\(([^,]+),TIME\)", term)
         if g:
-            gti = _read_gti(g.group(1))
-            t = cols["TIME"]
-            ok &= np.any((t[:, None] >= gti[:, 0]) & (t[:, None] < gti[:, 1]), axis=1)
+            ok &= _in_gti(cols["TIME"], _read_gti(g.group(1)))
+            continue
+        per_ccd = _CCD_GTI.findall(term)
+        if per_ccd:  # ((CCDNR==c&&gti(file:EXT,TIME))||...): each CCD with its own GTI
+            inside = np.zeros(len(ok), bool)
+            for ccd, ref in per_ccd:
+                mine = cols["CCDNR"] == int(ccd)
+                inside |= mine & _in_gti(cols["TIME"], _read_gti(ref))
+            ok &= inside
             continue
         found = re.findall(r"\(X,Y\) IN (\w+)\(([^)]*)\)", term)
         if found:
@@ -148,11 +167,20 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
     t = cols["TIME"][ok]
     k = np.floor((t - t0) / dt).astype(np.int64)
     counts = np.bincount(k[(k >= 0) & (k < n)], minlength=n)[:n]
-    tp = os.environ.get("XLCAT_STANDIN_TIMEPIXR", "0.5")
+    tp = os.environ.get("XLCAT_STANDIN_TIMEPIXR", "absent")
     timepixr = None if tp == "absent" else float(tp)
     if action == "off-grid":
         t0 += dt / 3
+    # the rate set carries the GTI of the CCD holding most selected events (ties: the lowest
+    # CCD), which the stand-in epiclccorr takes its FRACEXP from
+    refs = re.findall(r"CCDNR==(\d+)&&gti\(([^,]+),TIME\)", a.get("expression", ""))
     g = re.search(r"gti\(([^,]+),TIME\)", a.get("expression", ""))
+    gti = None
+    if refs:
+        n_ccd = [(-int(np.sum(cols["CCDNR"][ok] == int(c))), int(c), ref) for c, ref in refs]
+        gti = _read_gti(min(n_ccd)[2])
+    elif g:
+        gti = _read_gti(g.group(1))
     write_raw(
         Path(a["rateset"]),
         counts,
@@ -160,7 +188,8 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
         dt,
         timepixr=timepixr,
         rate_format="D",
-        gti=_read_gti(g.group(1)) if g else None,
+        gti=gti,
+        expression=a.get("expression", ""),
     )
     print(f"evselect (stand-in): {int(ok.sum())} events selected, {n} bins")
     return 0
@@ -189,7 +218,7 @@ def _epiclccorr(a: dict[str, str]) -> int:
         print("** epiclccorr: error (BkgTSMismatch): background TS differs", file=sys.stderr)
         return 4
     dt = float(hs["TIMEDEL"])
-    tp = float(hs.get("TIMEPIXR", 0.0))
+    tp = float(hs.get("TIMEPIXR", 0.5))  # no TIMEPIXR: TIME is the centre
     start = ts - tp * dt
     if gti is None:
         gti = np.array([[start[0], start[-1] + dt]])
@@ -220,10 +249,12 @@ def _tabgtigen(a: dict[str, str]) -> int:
     import numpy as np
     from astropy.io import fits
 
-    thr = float(re.fullmatch(r"RATE<(.+)", a["expression"]).group(1))
+    op, thr_text = re.fullmatch(r"RATE(<=?)(.+)", a["expression"]).groups()
+    thr = float(thr_text)
     with fits.open(a["table"]) as hdul:
         t = np.asarray(hdul["RATE"].data["TIME"], float)
-        good = np.asarray(hdul["RATE"].data["RATE"], float) < thr
+        rate = np.asarray(hdul["RATE"].data["RATE"], float)
+        good = rate <= thr if op == "<=" else rate < thr
     rows = []
     if len(t) > 1 and good.any():
         sp = np.diff(t)

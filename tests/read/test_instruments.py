@@ -14,7 +14,7 @@ from astropy.io import fits
 from pipeline.read.events import read_event_info
 from schemas.errors import InputFileError
 from tests.helpers.eventfiles import EventSet, FileSpec, edge_events, write_event_file
-from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, PN_EVENTS
+from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, PN
 
 
 def test_real_mos1_list():
@@ -27,7 +27,7 @@ def test_real_mos1_list():
 
 
 def test_real_pn_list_gzip():
-    info = read_event_info(PN_EVENTS)
+    info = read_event_info(PN)
     assert (info.instrument, info.datamode, info.exposure) == ("PN", "IMAGING", "PNS003")
     assert info.exp_id == "0201160101003" and info.n_rows == 33712
     assert info.macro("XMMEA_EP") == "(FLAG & 0xfa0000) == 0"

@@ -17,11 +17,11 @@ from astropy.wcs.utils import pixel_to_skycoord, wcs_to_celestial_frame
 from pipeline.read.wcs import read_sky_wcs
 from schemas.errors import InputFileError
 from tests.helpers.eventfiles import FileSpec, edge_events, write_event_file
-from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, PN_EVENTS, mos1_circles
+from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, PN, mos1_circles
 from tests.helpers.skymaths import GOOD_WCS, gnomonic_pixel
 
 
-@pytest.mark.parametrize("path", [MOS1_CLEAN, PN_EVENTS])
+@pytest.mark.parametrize("path", [MOS1_CLEAN, PN])
 def test_real_wcs_is_fk5_j2000_and_the_tan_projection(path):
     sky = read_sky_wcs(path)
     kw = sky.keywords

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from schemas.build import (
@@ -78,6 +79,17 @@ def test_defaults_and_per_observation_overrides(tmp_path):
     assert second.gti == tmp_path / "0201830301/user_gti.fits"
 
 
+@pytest.mark.parametrize(("line", "comparison"), [("", "<"), ('comparison = "<="', "<=")])
+def test_flare_comparison_as_tabgtigen_takes_it(tmp_path, line, comparison):
+    """``RATE<thr`` stays the default (existing build files keep their meaning); ``<=`` as the
+    real SAS files used (tabgtigen expression=RATE<=0.4)."""
+    text = MINIMAL.replace("[schemes]", f"[flare]\nthreshold = 0.4\n{line}\n[schemes]")
+    flare = parse_build(text, tmp_path / "b.toml").observations[0].flare
+    assert flare is not None and flare.comparison == comparison
+    assert flare.rate_expression() == f"RATE{comparison}0.4"
+    assert flare.good(np.array([0.39, 0.4, 0.41])).tolist() == [True, comparison == "<=", False]
+
+
 def test_presets_add_schemes(tmp_path):
     text = MINIMAL.replace("time_bin = 128.0", 'time_bin = 128.0\npresets = ["ngc5506"]')
     text = text.split("[schemes]")[0]
@@ -110,6 +122,10 @@ def test_presets_add_schemes(tmp_path):
         ),
         (("edges = [2, 10]", "edges = [10, 2]"), "scheme '1a'"),
         (("store =", "store = = "), "not valid TOML"),
+        (
+            ("[schemes]", '[flare]\nthreshold = 0.4\ncomparison = "=<"\n[schemes]'),
+            "flare.comparison: Input should be '<' or '<='",
+        ),
     ],
 )
 def test_errors_name_file_and_key(tmp_path, change, message):

@@ -62,10 +62,16 @@ class Backend(ABC, Generic[PreparedT]):
         True when the backend can apply the absolute corrections (vignetting, PSF,
         QE, filter) a scheme asks for with ``abscorr = true``; the groups record
         whether they were applied.
+    one_task_per_exposure : bool
+        True when the build should run prepare, every scheme's extraction and the
+        write of an exposure as one task (the prepared observation never leaves the
+        worker); False for backends whose bands are independent jobs worth spreading
+        over the cluster (SAS: one task per band).
     """
 
     name: ClassVar[str]
     applies_abscorr: ClassVar[bool] = False
+    one_task_per_exposure: ClassVar[bool] = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         if options:

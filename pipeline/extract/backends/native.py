@@ -1,16 +1,20 @@
 """The native backend: numpy, one pass over each event file, every band from one cube.
 
-``prepare`` reads the event file once (memory-mapped, in row chunks), screens the
-events, counts them per (elementary interval, PI) in the source and background
-regions, builds the flare curve in the same pass, then fixes the GTI and sums
-into (time bin, PI) counts. ``extract`` is a sum over PI columns followed by the
+``prepare`` reads the event file once (memory-mapped, in row chunks; a compressed
+file through one temporary uncompressed copy), screens the events, counts them per
+(CCD, elementary interval, PI) in the source and background regions, builds the
+flare curve in the same pass, then fixes each CCD's GTI, sums into (time bin, PI)
+counts, and computes the fractional exposure per bin from the CCDs' exposure steps
+(:mod:`pipeline.extract.exposure`). ``extract`` is a sum over PI columns followed by the
 net-rate formulas of :mod:`pipeline.extract.netrate`. No absolute corrections
 (vignetting, PSF, QE, filter) are applied; the store says so.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,24 +23,30 @@ from numpy.typing import NDArray
 from catalog import gti as gtilib
 from pipeline.extract.backends.base import Backend
 from pipeline.extract.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
+from pipeline.extract.exposure import FRACEXP_RULE, ccd_fracexp, region_fracexp
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary
 from pipeline.extract.netrate import net_rate
 from pipeline.extract.observation import (
+    CcdGtis,
+    ccd_gtis,
     flare_text,
     header_facts,
     job_facts,
     macro_fallback,
-    observation_gti,
     screened,
     screening_expression,
     screening_text,
+    stored_gti,
+    subspace_warnings,
 )
 from pipeline.read.events import (
     REQUIRED_COLUMNS,
+    EventFileInfo,
     iter_event_chunks,
     read_event_info,
     read_gti_file,
 )
+from pipeline.read.fitsio import decompressed
 from pipeline.select.expression import Expression, compile_expression
 from schemas.build import SchemeOptions
 from schemas.energy import Band
@@ -46,6 +56,8 @@ __all__ = ["NativeBackend", "NativePrepared", "bin_observation"]
 
 #: Rows per chunk when reading events (about 7 MB of columns).
 CHUNK_ROWS = 250_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,9 +85,16 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         If the event file is unusable or no screened event lies in the source region.
     """
     info = read_event_info(job.events)
+    with decompressed(job.events) as data:
+        return _bin(job, info, data)
+
+
+def _bin(job: ObservationJob, info: EventFileInfo, data: Path) -> NativePrepared:
+    """:func:`bin_observation` on the event file's (uncompressed) content at ``data``."""
     grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
     scr = job.screening
     extra = screening_expression(job, info)
+    warnings = list(info.warnings) + subspace_warnings(info, scr)
     flare_expr: Expression | None = None
     notes: list[str] = []
     flare_grid = None
@@ -88,6 +107,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     user_gti = read_gti_file(job.gti_file) if job.gti_file else None
     boundaries = [np.array([info.tstart, info.tstop])]
     boundaries += [g.ravel() for g in info.ccd_gtis.values()]
+    boundaries += [f.gti.ravel() for f in info.time_filters if f.gti is not None]
     if user_gti is not None:
         boundaries.append(user_gti.ravel())
     if flare_grid is not None:
@@ -103,7 +123,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         if e is not None:
             columns |= set(e.columns)
     regions = job.regions
-    for chunk in iter_event_chunks(job.events, sorted(columns), CHUNK_ROWS):
+    for chunk in iter_event_chunks(data, sorted(columns), CHUNK_ROWS):
         pi, pattern = chunk["PI"], chunk["PATTERN"]
         x, y = chunk["X"], chunk["Y"]
         src = np.zeros(len(pi), bool)
@@ -133,10 +153,12 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         # the binner was given flare edges and the expression compiled whenever job.flare is set
         assert flare_expr is not None and flare_counts is not None and flare_times is not None
         rate = flare_counts / job.flare.bin
-        flare_gti = gtilib.from_good_samples(flare_times, rate < job.flare.threshold)
+        flare_gti = gtilib.from_good_samples(flare_times, job.flare.good(rate))
         flare_prov = {
             "selection": flare_text(job.flare, flare_expr.text),
             "threshold": job.flare.threshold,
+            "comparison": job.flare.comparison,
+            "expression": job.flare.rate_expression(),
             "bin": job.flare.bin,
             "gti": flare_gti.tolist(),
             "rejected_s": float(
@@ -146,29 +168,56 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
             "notes": notes,
             "method": "tabgtigen emulation, TIME = bin centre, prefraction = postfraction = 0.5",
         }
-    gti, gti_notes = observation_gti(info, ccds, user_gti, flare_gti)
-    live_known = [c for c in ccds if c in info.live_fraction]
-    if live_known:
-        w = src_ccd[live_known].astype(float) + bkg_ccd[live_known]
-        live = float(np.average([info.live_fraction[c] for c in live_known], weights=w))
-        live_note = f"LIVETInn/ONTIMEnn of CCDs {live_known}, weighted by region counts"
-    else:
-        live, live_note = 1.0, "no LIVETInn/ONTIMEnn keywords; live fraction 1"
-    binned = finalize(binner, gti, live, regions.source_area, regions.background_area)
+    per_ccd = ccd_gtis(info, ccds, user_gti, flare_gti)
+    # the source's events in each CCD's GTI weigh that CCD's fracexp (docs/semantics.md §5)
+    in_gti = binner.counts_in_gti("src", per_ccd.gtis)
+    weights = {c: float(n) for c, n in in_gti.items() if n > 0}
+    if not weights:
+        weights = {c: float(src_ccd[c]) for c in ccds if src_ccd[c] > 0}
+    exposures = {
+        c: ccd_fracexp(info, data, c, per_ccd.gtis[c], grid.edges) for c in sorted(weights)
+    }
+    fracexp, used = region_fracexp({c: e.fracexp for c, e in exposures.items()}, weights)
+    gti = stored_gti(per_ccd, used)
+    warnings += _background_warnings(per_ccd, used, bkg_ccd, ccds, grid)
+    if binner.outside["src"] or binner.outside["bkg"]:
+        warnings.append(
+            f"{binner.outside['src']} source and {binner.outside['bkg']} background events of "
+            f"{job.events} lie outside the grid [TSTART, TSTART + n dt) = [{grid.t0!r}, "
+            f"{grid.stop!r}) and are not counted: the EVENTS header's TSTART/TSTOP do not cover "
+            "the events (a barycentred list whose TSTART was not corrected?)"
+        )
+    for w in warnings:
+        log.warning("obsid %s: %s", job.obsid, w)
+    binned = finalize(
+        binner,
+        gti,
+        fracexp,
+        regions.source_area,
+        regions.background_area,
+        ccd_gtis=per_ccd.gtis,
+    )
     provenance = {
         "events_file": str(job.events),
+        "events_compressed": info.compressed,
         "n_events_read": int(binner.n_events),
         "screening": screening_text(scr),
         "ccds": ccds,
         "src_counts_per_ccd": {str(c): int(src_ccd[c]) for c in ccds},
         "bkg_counts_per_ccd": {str(c): int(bkg_ccd[c]) for c in ccds},
-        "gti_rule": "intersection of the STDGTInn of the CCDs the source and background "
-        "events lie on, the user GTI and the flare GTI; START <= t < STOP",
-        "gti_notes": gti_notes,
+        "gti_rule": "each event judged by its own CCD's GTI: [TSTART, TSTOP] intersected with "
+        "the CCD's STDGTInn, its data-subspace time filter, the user GTI and the flare GTI; "
+        "START <= t < STOP; the stored GTI is the union of the GTIs of the CCDs fracexp is "
+        "taken from (docs/semantics.md §4)",
+        "gti_notes": per_ccd.notes,
+        "ccd_gtis": per_ccd.provenance(),
         "user_gti_file": str(job.gti_file) if job.gti_file else None,
         "flare": flare_prov or None,
-        "live_fraction": live,
-        "live_fraction_source": live_note,
+        "fracexp_rule": FRACEXP_RULE,
+        "fracexp_weights": {str(c): w for c, w in sorted(used.items())},
+        "fracexp_method": {str(c): e.method for c, e in sorted(exposures.items())},
+        "data_subspace": info.subspace.describe(),
+        "warnings": warnings,
         **header_facts(info),
         **job_facts(job),
     }
@@ -184,6 +233,32 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         provenance=provenance,
     )
     return NativePrepared(binned=binned, summary=summary)
+
+
+def _background_warnings(
+    gtis: CcdGtis,
+    used: dict[int, float],
+    bkg_ccd: NDArray[np.int64],
+    ccds: list[int],
+    grid: TimeGrid,
+) -> list[str]:
+    """A warning when background events lie on a CCD whose GTI differs from the source's."""
+    out = []
+    src_gti = gtilib.intersect(stored_gti(gtis, used), [[grid.t0, grid.stop]])
+    for c in ccds:
+        if bkg_ccd[c] == 0 or c in used:
+            continue
+        mine = gtilib.intersect(gtis.gtis[c], [[grid.t0, grid.stop]])
+        differ = gtilib.total(gtilib.union(mine, src_gti)) - gtilib.total(
+            gtilib.intersect(mine, src_gti)
+        )
+        if differ > 0:
+            out.append(
+                f"background events lie on CCD {c}, whose GTI differs from the source CCDs' "
+                f"({sorted(used)}) by {differ:.6g} s; the background is scaled with the "
+                "source's fracexp, so backv is biased in the bins where they differ"
+            )
+    return out
 
 
 class NativeBackend(Backend[NativePrepared]):

@@ -4,13 +4,15 @@
 runs (:mod:`pipeline.extract.sas.environment`). ``prepare`` (one task per observation)
 fixes the explicit grid (t0 = TSTART, ``ceil((TSTOP - TSTART)/dt)`` bins, the
 native grid), runs the flare filter (evselect + tabgtigen) when the build asks
-for it, and fixes the GTI as the native backend does (docs/semantics.md §4): [TSTART,
-TSTOP] intersected with the STDGTInn of the CCDs the screened source and
-background events lie on, the user GTI and the flare GTI. The prepared value
-holds GTI arrays, not paths, so band tasks may run on other machines.
+for it, and fixes the GTIs as the native backend does (docs/semantics.md §4): for each
+CCD the screened source and background events lie on, [TSTART, TSTOP] intersected with
+its STDGTInn, its data-subspace time filter, the user GTI and the flare GTI. The
+prepared value holds GTI arrays, not paths, so band tasks may run on other machines.
 
-``extract`` (one task per band) writes that GTI into its own temporary folder,
-runs evselect for the source and the background on the grid, then epiclccorr
+``extract`` (one task per band) writes those GTIs into its own temporary folder (one
+extension per CCD), runs evselect for the source and the background on the grid, each
+CCD's events selected with its own GTI (``(CCDNR==c&&gti(gti.fits:GTICCDcc,TIME))||...``),
+then epiclccorr
 (``applyabsolutecorrections`` from the scheme's ``abscorr``), and reads the
 outputs onto the grid by index (:mod:`pipeline.extract.sas.lightcurve`). Each band's exact
 argument lists, stdout and stderr are kept, compressed, in its provenance
@@ -39,13 +41,15 @@ from pipeline.extract.backends.base import Backend
 from pipeline.extract.binning import TimeGrid
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary, combine_curves
 from pipeline.extract.observation import (
+    ccd_gtis,
     flare_text,
     header_facts,
     job_facts,
     macro_fallback,
-    observation_gti,
     region_ccds,
     screening_text,
+    stored_gti,
+    subspace_warnings,
 )
 from pipeline.extract.sas import commands as cmd
 from pipeline.extract.sas.cache import BandCache, task_key
@@ -73,7 +77,10 @@ class SASPrepared:
     job : ObservationJob
     grid : TimeGrid
     gti : ndarray, shape (n, 2)
-        The GTI every band applies with ``gti(file,TIME)``.
+        The stored GTI (the union of the GTIs of the CCDs holding source events).
+    ccd_gtis : dict of int to ndarray
+        Each region CCD's GTI, applied to that CCD's events with
+        ``gti(gti.fits:GTICCDnn,TIME)``.
     events_sha256, ccf, ccf_sha256 : str
         For the band cache key and provenance.
     summary : ObservationSummary
@@ -82,6 +89,7 @@ class SASPrepared:
     job: ObservationJob
     grid: TimeGrid
     gti: NDArray[np.float64]
+    ccd_gtis: dict[int, NDArray[np.float64]]
     events_sha256: str
     ccf: str
     ccf_sha256: str
@@ -108,6 +116,7 @@ class SASBackend(Backend[SASPrepared]):
 
     name: ClassVar[str] = "sas"
     applies_abscorr: ClassVar[bool] = True
+    one_task_per_exposure: ClassVar[bool] = False
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         try:
@@ -211,12 +220,14 @@ class SASBackend(Backend[SASPrepared]):
         record = {
             "selection": flare_text(flare, expression),
             "threshold": flare.threshold,
+            "comparison": flare.comparison,
+            "expression": flare.rate_expression(format_number(flare.threshold)),
             "bin": flare.bin,
             "gti": gti.tolist(),
             "rejected_s": float(gtilib.total(span) - gtilib.total(gtilib.intersect(gti, span))),
             "notes": notes,
             "method": "SAS evselect rate curve on the explicit grid + tabgtigen "
-            f"expression=RATE<{format_number(flare.threshold)}",
+            f"expression={flare.rate_expression(format_number(flare.threshold))}",
             "kept_folder": kept,
             "commands": encode_text_record([r.to_json() for r in task.records]),
         }
@@ -241,7 +252,10 @@ class SASBackend(Backend[SASPrepared]):
         flare_gti, flare_record = (None, None)
         if job.flare is not None:
             flare_gti, flare_record = self._flare(job, info, env, str(ccf))
-        gti, notes = observation_gti(info, ccds, user, flare_gti)
+        per_ccd = ccd_gtis(info, ccds, user, flare_gti)
+        source_ccds = [c for c in ccds if src_ccd.get(c)]
+        gti = stored_gti(per_ccd, source_ccds)
+        gti = gtilib.intersect(gti, [[grid.t0, grid.stop]])
         events_sha = job.inputs.get("events_sha256") or file_sha256(job.events)
         provenance = {
             "events_file": str(job.events),
@@ -249,10 +263,17 @@ class SASBackend(Backend[SASPrepared]):
             "ccds": ccds,
             "src_counts_per_ccd": {str(c): n for c, n in sorted(src_ccd.items())},
             "bkg_counts_per_ccd": {str(c): n for c, n in sorted(bkg_ccd.items())},
-            "gti_rule": "intersection of [TSTART, TSTOP], the STDGTInn of the CCDs the screened "
-            "source and background events lie on, the user GTI and the flare GTI; passed to "
-            "evselect as gti(gti.fits,TIME) (START <= t < STOP assumed, docs/semantics.md §4)",
-            "gti_notes": notes,
+            "gti_rule": "each CCD the screened source and background events lie on has its own "
+            "GTI: [TSTART, TSTOP] intersected with its STDGTInn, its data-subspace time filter, "
+            "the user GTI and the flare GTI; passed to evselect as "
+            "(CCDNR==c&&gti(gti.fits:GTICCDcc,TIME))||... (START <= t < STOP assumed); the "
+            "stored GTI is the union of the GTIs of the CCDs holding source events "
+            "(docs/semantics.md §4)",
+            "gti_notes": per_ccd.notes,
+            "ccd_gtis": per_ccd.provenance(),
+            "data_subspace": info.subspace.describe(),
+            "warnings": list(info.warnings) + subspace_warnings(info, job.screening),
+            "fracexp_rule": "epiclccorr's FRACEXP, as written",
             "user_gti_file": str(job.gti_file) if job.gti_file else None,
             "flare": flare_record,
             "grid": {
@@ -277,7 +298,9 @@ class SASBackend(Backend[SASPrepared]):
             timeref=info.timeref,
             provenance=provenance,
         )
-        return SASPrepared(job, grid, gti, events_sha, str(ccf), file_sha256(ccf), summary)
+        return SASPrepared(
+            job, grid, gti, per_ccd.gtis, events_sha, str(ccf), file_sha256(ccf), summary
+        )
 
     def summary(self, prepared: SASPrepared) -> ObservationSummary:
         """The prepared observation's grid, GTI and provenance."""
@@ -290,7 +313,10 @@ class SASBackend(Backend[SASPrepared]):
     def _band(self, p: SASPrepared, band: Band, abscorr: bool) -> BandCurves:
         job = p.job
         env = discover(self.options, _BAND_TASKS)
-        commands = cmd.band_commands(job.events, job.regions, job.screening, p.grid, band, abscorr)
+        ccds = sorted(p.ccd_gtis)
+        commands = cmd.band_commands(
+            job.events, job.regions, job.screening, p.grid, band, abscorr, ccds=ccds
+        )
         files = tuple(cmd.OUTPUT_OF[name] for name in commands)
         with_bkg = job.regions.has_background
         sas = {
@@ -300,7 +326,13 @@ class SASBackend(Backend[SASPrepared]):
             "ccf_sha256": p.ccf_sha256,
         }
         key = task_key(
-            {"events_sha256": p.events_sha256, "gti": p.gti.tolist(), "commands": commands, **sas}
+            {
+                "events_sha256": p.events_sha256,
+                "gti": p.gti.tolist(),
+                "ccd_gtis": {str(c): g.tolist() for c, g in sorted(p.ccd_gtis.items())},
+                "commands": commands,
+                **sas,
+            }
         )
         label = f"PI{band.pi_lo}-{band.pi_hi}_abscorr-{'yes' if abscorr else 'no'}"
         where = f"obsid {job.obsid} band {_band_text(band)}"
@@ -317,7 +349,7 @@ class SASBackend(Backend[SASPrepared]):
         if hit is None:
             task = self._task(where, env, p.ccf, job.obsid, label)
             with task.guard():
-                write_gti_file(task.path / cmd.GTI_FILE, p.gti)
+                write_gti_file(task.path / cmd.GTI_FILE, p.gti, p.ccd_gtis)
                 for name, argv in commands.items():
                     task.run(name, argv, outputs=[cmd.OUTPUT_OF[name]])
                 curves, facts = curves_from_outputs(
@@ -367,13 +399,14 @@ class SASBackend(Backend[SASPrepared]):
         )
         spectra = {}
         with task.guard():
-            write_gti_file(task.path / cmd.GTI_FILE, p.gti)
+            write_gti_file(task.path / cmd.GTI_FILE, p.gti, p.ccd_gtis)
+            gti = cmd.gti_expression(sorted(p.ccd_gtis))
             roles = {"source": "src.pha", "background": "bkg.pha"}
             for which, name in roles.items():
                 region = job.regions.sas_expression(which)
                 if region is None:  # no background region
                     continue
-                expr = f"{screening_text(job.screening)} && {region} && gti({cmd.GTI_FILE},TIME)"
+                expr = f"{screening_text(job.screening)} && {region} && {gti}"
                 task.run(
                     f"evselect ({which} spectrum)",
                     cmd.spectrum_command(job.events, name, expr),

@@ -4,7 +4,12 @@ Every light curve is made on the observation's explicit grid (``withtimeranges=y
 timemin timemax timebinsize``, docs/semantics.md §3 and §11.1), with a parenthesised
 selection (§2)::
 
-    (PI in [lo:hi)) && <screening> && (<region shapes OR-ed>) && gti(gti.fits,TIME)
+    (PI in [lo:hi)) && <screening> && (<region shapes OR-ed>) && <GTI term>
+
+where the GTI term judges each CCD's events by that CCD's own GTI, as epiclccorr's
+selection does (docs/semantics.md §4)::
+
+    ((CCDNR==4&&gti(gti.fits:GTICCD04,TIME))||(CCDNR==5&&gti(gti.fits:GTICCD05,TIME)))
 
 Output and GTI files are named relative to the task's own folder (the working
 directory of the command), so the argument lists depend only on the inputs and can
@@ -14,6 +19,7 @@ there is no background evselect and epiclccorr runs with ``withbkgset=no``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +40,8 @@ __all__ = [
     "FLARE_GTI",
     "OUTPUT_OF",
     "band_expression",
+    "gti_expression",
+    "ccd_gti_extension",
     "rate_curve_command",
     "epiclccorr_command",
     "band_commands",
@@ -56,12 +64,40 @@ OUTPUT_OF = {
 }
 
 
+def ccd_gti_extension(ccd: int) -> str:
+    """The extension of :data:`GTI_FILE` holding CCD ``ccd``'s GTI (``GTICCD04``)."""
+    return f"GTICCD{ccd:02d}"
+
+
+def gti_expression(ccds: Sequence[int] | None = None, gti_file: str = GTI_FILE) -> str:
+    """The GTI term of a selection.
+
+    Parameters
+    ----------
+    ccds : sequence of int, optional
+        CCDs each judged by its own GTI, extension :func:`ccd_gti_extension` of
+        ``gti_file``; without them one GTI (extension STDGTI) applies to every event.
+    gti_file : str
+
+    Returns
+    -------
+    str
+        ``gti(gti.fits,TIME)``, or
+        ``((CCDNR==4&&gti(gti.fits:GTICCD04,TIME))||(CCDNR==5&&gti(gti.fits:GTICCD05,TIME)))``.
+    """
+    if not ccds:
+        return f"gti({gti_file},TIME)"
+    terms = [f"(CCDNR=={c}&&gti({gti_file}:{ccd_gti_extension(c)},TIME))" for c in ccds]
+    return f"({'||'.join(terms)})"
+
+
 def band_expression(
     band: Band,
     screening: Screening,
     regions: RegionSet,
     which: Literal["source", "background"],
     gti_file: str = GTI_FILE,
+    ccds: Sequence[int] | None = None,
 ) -> str:
     """The selection of one band in one region, in selectlib syntax.
 
@@ -74,13 +110,15 @@ def band_expression(
     regions : RegionSet
     which : {"source", "background"}
     gti_file : str
-        GTI table applied with ``gti(file,TIME)`` (START <= TIME < STOP).
+        GTI file applied with ``gti(file,TIME)`` (START <= TIME < STOP).
+    ccds : sequence of int, optional
+        CCDs judged each by its own GTI (:func:`gti_expression`).
 
     Returns
     -------
     str
         e.g. ``(PI in [2000:4000)) && (PATTERN<=4)&&(FLAG==0)&&(PI in [200:12000])
-        && ((X,Y) IN circle(1000,1000,100)) && gti(gti.fits,TIME)``.
+        && ((X,Y) IN circle(1000,1000,100)) && ((CCDNR==4&&gti(gti.fits:GTICCD04,TIME)))``.
 
     Raises
     ------
@@ -92,7 +130,7 @@ def band_expression(
         raise ConfigError(f"regions {regions.path}: no {which} shape to select with")
     return (
         f"(PI in [{band.pi_lo}:{band.pi_hi})) && {screening_text(screening)} && "
-        f"{region} && gti({gti_file},TIME)"
+        f"{region} && {gti_expression(ccds, gti_file)}"
     )
 
 
@@ -171,8 +209,11 @@ def band_commands(
     grid: TimeGrid,
     band: Band,
     abscorr: bool,
+    ccds: Sequence[int] | None = None,
 ) -> dict[str, list[str]]:
     """The three commands of one (observation, band) task, in the order they run.
+
+    ``ccds``: the CCDs judged each by its own GTI (:func:`gti_expression`).
 
     Returns
     -------
@@ -182,12 +223,18 @@ def band_commands(
     """
     commands = {
         "evselect (source)": rate_curve_command(
-            events, SOURCE_CURVE, band_expression(band, screening, regions, "source"), grid
+            events,
+            SOURCE_CURVE,
+            band_expression(band, screening, regions, "source", ccds=ccds),
+            grid,
         ),
     }
     if regions.has_background:
         commands["evselect (background)"] = rate_curve_command(
-            events, BACKGROUND_CURVE, band_expression(band, screening, regions, "background"), grid
+            events,
+            BACKGROUND_CURVE,
+            band_expression(band, screening, regions, "background", ccds=ccds),
+            grid,
         )
     commands["epiclccorr"] = epiclccorr_command(
         SOURCE_CURVE,
@@ -208,7 +255,8 @@ def flare_commands(
     ----------
     events : str or Path
     flare : FlareFilter
-        PI range, PATTERN, bin (s) and rate threshold (counts/s).
+        PI range, PATTERN, bin (s), rate threshold (counts/s) and comparison
+        (``RATE<thr`` or ``RATE<=thr``).
     expression : str
         The flare filter's extra selection with header macros already checked
         (``#XMMEA_EP``, or ``(FLAG==0)`` when the file lacks the keyword).
@@ -228,7 +276,7 @@ def flare_commands(
         "tabgtigen": [
             "tabgtigen",
             f"table={FLARE_CURVE}",
-            f"expression=RATE<{format_number(flare.threshold)}",
+            f"expression={flare.rate_expression(format_number(flare.threshold))}",
             f"gtiset={FLARE_GTI}",
         ],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,11 @@ from schemas.errors import InputFileError
 __all__ = ["write_gti_file", "curves_from_files", "curves_from_outputs"]
 
 
-def write_gti_file(path: str | os.PathLike[str], gti: NDArray[np.float64]) -> None:
-    """Write a GTI table (extension STDGTI, START/STOP in s) for ``gti(file,TIME)``."""
+def _gti_hdu(gti: NDArray[np.float64], name: str) -> fits.BinTableHDU:
     g = np.asarray(gti, dtype=np.float64).reshape(-1, 2)
     hdu = fits.BinTableHDU.from_columns(
         [fits.Column("START", "D", array=g[:, 0]), fits.Column("STOP", "D", array=g[:, 1])],
-        name="STDGTI",
+        name=name,
     )
     for k, v in (
         ("HDUCLASS", "OGIP"),
@@ -40,11 +40,35 @@ def write_gti_file(path: str | os.PathLike[str], gti: NDArray[np.float64]) -> No
         ("TIMEUNIT", "s"),
     ):
         hdu.header[k] = v
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    return hdu
+
+
+def write_gti_file(
+    path: str | os.PathLike[str],
+    gti: NDArray[np.float64],
+    ccd_gtis: Mapping[int, NDArray[np.float64]] | None = None,
+) -> None:
+    """Write the GTI file of a task: extension STDGTI, then one extension per CCD.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    gti : numpy.ndarray, shape (n, 2)
+        The observation's stored GTI (extension STDGTI), for ``gti(file,TIME)``.
+    ccd_gtis : mapping of CCD to GTI, optional
+        Each CCD's own GTI, extension ``GTICCDnn`` (with keyword CCDID), for
+        ``gti(file:GTICCDnn,TIME)``.
+    """
+    hdus = [fits.PrimaryHDU(), _gti_hdu(gti, "STDGTI")]
+    for ccd, g in sorted((ccd_gtis or {}).items()):
+        hdu = _gti_hdu(g, cmd.ccd_gti_extension(ccd))
+        hdu.header["CCDID"] = ccd
+        hdus.append(hdu)
+    fits.HDUList(hdus).writeto(path, overwrite=True)
 
 
 def curves_from_files(
-    corrected: LightCurveFile,
+    corrected: LightCurveFile | None,
     source: LightCurveFile | None,
     background: LightCurveFile | None,
     grid: TimeGrid,
@@ -57,8 +81,10 @@ def curves_from_files(
 
     Parameters
     ----------
-    corrected : LightCurveFile
-        epiclccorr output: RATE, ERROR, BACKV, BACKE, FRACEXP.
+    corrected : LightCurveFile or None
+        epiclccorr output: RATE, ERROR, BACKV, BACKE, FRACEXP. None (import only, not
+        strict): raw curves alone, whose counts are kept while rate, error, backv,
+        backe and fracexp are NaN (evselect's raw RATE is not exposure corrected).
     source, background : LightCurveFile or None
         Raw evselect curves, for the counts (NaN when absent).
     grid : TimeGrid
@@ -82,43 +108,52 @@ def curves_from_files(
     Raises
     ------
     InputFileError
-        If the corrected file lacks RATE or ERROR (or, strict, any column), or a
-        file is not on the grid.
+        If the corrected file lacks RATE or ERROR (or, strict, any column, or is None),
+        or a file is not on the grid.
     """
-    if not strict:
-        required: tuple[str, ...] = ("RATE", "ERROR")
-    elif with_background:
-        required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP")
-    else:
-        required = ("RATE", "ERROR", "FRACEXP")
-    missing = [c for c in required if c not in corrected.columns]
-    if missing:
-        raise InputFileError(
-            f"light-curve file {corrected.path}: column {missing[0]} is missing "
-            f"(columns: {', '.join(sorted(corrected.columns))})"
-        )
     n = grid.n_bins
     notes: list[str] = []
-    idx, rows = grid_indices(corrected, grid)
     values = {}
-    for name, col in (
+    facts: dict[str, Any] = {}
+    names = (
         ("rate", "RATE"),
         ("error", "ERROR"),
         ("backv", "BACKV"),
         ("backe", "BACKE"),
         ("fracexp", "FRACEXP"),
-    ):
-        if not with_background and col in ("BACKV", "BACKE"):
+    )
+    if corrected is None:
+        if strict:
+            raise InputFileError("light-curve files: the corrected (epiclccorr) curve is missing")
+        for name, _ in names:
             values[name] = np.full(n, np.nan)
-            continue
-        if col in corrected.columns:
-            values[name] = place(
-                corrected.columns[col], idx, n, 0.0 if col == "FRACEXP" else np.nan
-            )
+        notes.append("no corrected curve: rate, error, backv, backe and fracexp are NaN")
+        facts["corrected"] = None
+    else:
+        if not strict:
+            required: tuple[str, ...] = ("RATE", "ERROR")
+        elif with_background:
+            required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP")
         else:
-            values[name] = np.full(n, np.nan)
-            notes.append(f"{corrected.path}: no {col} column; {name} is NaN")
-    facts: dict[str, Any] = {"corrected": {**corrected.facts(), **rows}}
+            required = ("RATE", "ERROR", "FRACEXP")
+        missing = [c for c in required if c not in corrected.columns]
+        if missing:
+            raise InputFileError(
+                f"light-curve file {corrected.path}: column {missing[0]} is missing "
+                f"(columns: {', '.join(sorted(corrected.columns))})"
+            )
+        idx, rows = grid_indices(corrected, grid)
+        for name, col in names:
+            if not with_background and col in ("BACKV", "BACKE"):
+                values[name] = np.full(n, np.nan)
+            elif col in corrected.columns:
+                values[name] = place(
+                    corrected.columns[col], idx, n, 0.0 if col == "FRACEXP" else np.nan
+                )
+            else:
+                values[name] = np.full(n, np.nan)
+                notes.append(f"{corrected.path}: no {col} column; {name} is NaN")
+        facts["corrected"] = {**corrected.facts(), **rows}
     how = {}
     for role, raw, key in (
         ("source", source, "src_counts"),
@@ -136,9 +171,7 @@ def curves_from_files(
         except InputFileError as exc:
             if strict:
                 raise
-            how[role] = (
-                f"raw curve not on the grid of the corrected one ({exc}): counts not recovered"
-            )
+            how[role] = f"raw curve not on the grid ({exc}): counts not recovered"
             continue
         counts, how[role] = raw_counts(raw)
         if counts is not None:

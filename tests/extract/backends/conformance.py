@@ -65,6 +65,7 @@ from tests.extract.backends.observation import (
     DEFAULT_BANDS,
     DT,
     EXPECTED_GTI,
+    EXPECTED_GTIS,
     FULL_CHANNELS,
     N_BINS,
     OBSID,
@@ -184,8 +185,8 @@ class BackendConformance:
         for band in cls.bands:
             lohi = (band.pi_lo, band.pi_hi)
             out[band] = (
-                brute_force_counts(events, SRC, lohi, EXPECTED_GTI, T0, DT, N_BINS),
-                brute_force_counts(events, BKG, lohi, EXPECTED_GTI, T0, DT, N_BINS),
+                brute_force_counts(events, SRC, lohi, EXPECTED_GTIS, T0, DT, N_BINS),
+                brute_force_counts(events, BKG, lohi, EXPECTED_GTIS, T0, DT, N_BINS),
             )
         return out
 
@@ -394,8 +395,8 @@ class BackendConformance:
 
         def net(pi_lo: int, pi_hi: int) -> float:
             band = (pi_lo, pi_hi)
-            s = brute_force_counts(events, SRC, band, EXPECTED_GTI, T0, DT, N_BINS).sum()
-            b = brute_force_counts(events, BKG, band, EXPECTED_GTI, T0, DT, N_BINS).sum()
+            s = brute_force_counts(events, SRC, band, EXPECTED_GTIS, T0, DT, N_BINS).sum()
+            b = brute_force_counts(events, BKG, band, EXPECTED_GTIS, T0, DT, N_BINS).sum()
             return float(s - ratio * b)
 
         total = net(5 * lo, 5 * hi)

@@ -5,8 +5,10 @@ A small hand-made event file (:func:`write_observation`): the edge events of
 and screening limits), a few more on the GTI edges and TSTOP of this file, seeded
 random events, and a stretch of background-only events that makes net rates
 negative. Three CCDs have their own GTIs with gaps (one CCD the regions do not
-touch, whose GTI must not apply); one bin lies wholly in a gap (fracexp 0); TSTOP
-ends mid-bin. The constants below are what a correct extraction must find.
+touch, whose GTI must not apply); each event is judged by its own CCD's GTI
+(docs/semantics.md §4), and fracexp is that of CCD 4, which holds the source; one bin
+lies wholly in a gap of CCD 4 (fracexp 0); TSTOP ends mid-bin. The constants below are
+what a correct extraction must find.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_BANDS",
     "DT",
     "EXPECTED_GTI",
+    "EXPECTED_GTIS",
     "FULL_CHANNELS",
     "N_BINS",
     "OBSID",
@@ -57,8 +60,13 @@ CCD_GTIS = {
     5: [(T0, T0 + 600), (T0 + 650, T0 + 1000)],
     6: [(T0, T0 + 10)],
 }
-#: [TSTART, TSTOP] and the GTIs of CCDs 4 and 5 intersected; bin 7 lies wholly in a gap.
-EXPECTED_GTI = [(T0, T0 + 400), (T0 + 430, T0 + 600), (T0 + 650, T0 + 690), (T0 + 810, TSTOP)]
+#: Each CCD's GTI within [TSTART, TSTOP]: it judges that CCD's events.
+EXPECTED_GTIS = {
+    4: [(T0, T0 + 400), (T0 + 430, T0 + 690), (T0 + 810, TSTOP)],
+    5: [(T0, T0 + 600), (T0 + 650, TSTOP)],
+}
+#: The stored GTI and the fracexp are those of CCD 4 (the source's); bin 7 lies in its gap.
+EXPECTED_GTI = EXPECTED_GTIS[4]
 #: Screening PI range of ``Screening()`` (inclusive) and the whole 5 eV channels inside it.
 SCREEN_PI = (200, 12000)
 FULL_CHANNELS = (40, 2400)
@@ -80,6 +88,7 @@ def conformance_events() -> EventSet:
     """The events of the conformance observation (deterministic)."""
     # source events on this file's own GTI edges and TSTOP (offset, x, y, PI, PATTERN, FLAG, CCD):
     # 689.9999 and 810 kept; 690, 750 (gap) and 809.9999 dropped; 949.9999 kept; 950 = TSTOP not
+    # (and the edge events on CCD 4 in CCD 5's gap [600, 650) are kept)
     extra = EventSet.from_rows(
         [
             (t, 1000, 1000, 3000, 0, 0, 4)
@@ -110,7 +119,7 @@ def write_observation(folder: Path) -> Path:
 
 
 def gti_overlap(t0: float, dt: float, n: int) -> NDArray[np.float64]:
-    """Fraction of each bin inside EXPECTED_GTI, by a double loop."""
+    """Fraction of each bin inside EXPECTED_GTI (CCD 4's), by a double loop."""
     out = np.zeros(n)
     for k in range(n):
         a, b = t0 + k * dt, t0 + (k + 1) * dt

@@ -1,0 +1,1 @@
+"""Benchmarks: the build against its numpy and stingray anchors, ratios measured in one run."""
