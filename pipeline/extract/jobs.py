@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.extract.binding import bind_to_event_file
 from pipeline.select.regions import RegionSet
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
@@ -27,11 +26,12 @@ __all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "combine_curves
 class ObservationJob:
     """Everything a backend needs to extract one observation.
 
-    A job binds what waits for the event file when it is made
-    (:func:`pipeline.extract.binding.bind_to_event_file`): a default screening becomes the
+    The planner makes a job with its settings bound to the event file
+    (:func:`pipeline.extract.binding.bind_to_event_file`): a default screening is the
     camera's, flare keys the build file left out take the camera's defaults, and regions in a
-    celestial system are converted to physical pixels with the file's X/Y column WCS. The
-    EVENTS header is read only then; a job whose settings are all explicit reads nothing.
+    celestial system are converted to physical pixels with the file's X/Y column WCS. A job
+    made by hand with settings still to bind is bound by the backend that prepares it
+    (:func:`pipeline.extract.binding.bind_job`).
 
     Attributes
     ----------
@@ -61,12 +61,6 @@ class ObservationJob:
     notes : tuple of str
         What binding to the event file did (camera defaults, macro fallbacks, converted
         regions), for provenance.
-
-    Raises
-    ------
-    InputFileError
-        When binding needs the event file and it is unusable, or the regions are celestial and
-        the file's X/Y column WCS is absent or malformed.
     """
 
     obsid: str
@@ -82,14 +76,6 @@ class ObservationJob:
     options: dict[str, Any] = field(default_factory=dict)
     pi_edges: tuple[int, ...] | None = None
     notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        bound = bind_to_event_file(self.events, self.screening, self.flare, self.regions)
-        # frozen: the bound values replace the written ones once, here
-        object.__setattr__(self, "screening", bound.screening)
-        object.__setattr__(self, "flare", bound.flare)
-        object.__setattr__(self, "regions", bound.regions)
-        object.__setattr__(self, "notes", self.notes + bound.notes)
 
     @property
     def label(self) -> str:

@@ -34,7 +34,7 @@ from pipeline.read.events import EventFileInfo, iter_event_chunks
 from pipeline.read.subspace import ALL_FLAG_BITS
 from pipeline.select.expression import Expression, compile_expression
 from pipeline.select.parser import SelectionParser, Tree
-from pipeline.select.shapes import ds9_text
+from pipeline.select.regions import NO_BACKGROUND_NOTE
 from schemas.build import DefaultScreening, FlareFilter, Screening
 from schemas.errors import ConfigError, InputFileError, XlcatError
 
@@ -331,13 +331,6 @@ def header_facts(info: EventFileInfo) -> dict[str, object]:
     }
 
 
-#: Provenance note of source-only curves (docs/semantics.md §6).
-NO_BACKGROUND_NOTE = (
-    "no background region: source-only curves; rate = src/(dt f), error = sqrt(src)/(dt f); "
-    "bkg_counts, backv and backe are NaN"
-)
-
-
 def job_facts(job: ObservationJob) -> dict[str, object]:
     """What provenance keeps of how the job was bound to its event file.
 
@@ -355,10 +348,7 @@ def job_facts(job: ObservationJob) -> dict[str, object]:
         "screening_source": source,
         "binding_notes": list(job.notes),
         "regions": {
-            "source": [ds9_text(s) for s in regions.physical("source")],
-            "background": [ds9_text(s) for s in regions.physical("background")]
-            if regions.has_background
-            else None,
+            **regions.physical_text(),
             "conversion": regions.conversion,
             "note": None if regions.has_background else NO_BACKGROUND_NOTE,
         },

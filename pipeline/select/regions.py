@@ -24,16 +24,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, NoReturn, overload
 
-import astropy.units as u
 import numpy as np
-from astropy.coordinates import Angle
 from numpy.typing import ArrayLike, NDArray
 
 from pipeline.select.shapes import Annulus, Box, Circle, Ellipse, Shape, ds9_text, union_area
 from pipeline.select.sky import SKY_FRAMES, SkyShape
 from schemas.errors import ConfigError, InputFileError
 
-__all__ = ["RegionSet", "read_regions", "parse_regions"]
+__all__ = ["RegionSet", "read_regions", "parse_regions", "NO_BACKGROUND_NOTE"]
+
+#: What source-only curves are (docs/semantics.md §6), for provenance and group attributes.
+NO_BACKGROUND_NOTE = (
+    "no background region: source-only curves; rate = src/(dt f), error = sqrt(src)/(dt f); "
+    "bkg_counts, backv and backe are NaN"
+)
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,62 @@ class RegionSet:
             return None
         return self.source_area / self.background_area
 
+    def physical_text(self) -> dict[str, list[str] | None]:
+        """The shapes selected with, as ds9 physical text (celestial ones as converted).
+
+        Returns
+        -------
+        dict
+            ``{"source": [...], "background": [...]}``; ``background`` None without a
+            background region.
+
+        Raises
+        ------
+        ConfigError
+            While a shape is still in celestial coordinates (see :meth:`resolve`).
+        """
+        return {
+            "source": [ds9_text(s) for s in self.physical("source")],
+            "background": [ds9_text(s) for s in self.physical("background")]
+            if self.has_background
+            else None,
+        }
+
+    def describe(self, origin: str | None = None) -> dict[str, Any]:
+        """What a stored group records of its regions (JSON-able).
+
+        Parameters
+        ----------
+        origin : str, optional
+            Where the regions came from, appended to ``area_method``.
+
+        Returns
+        -------
+        dict
+            ``path``, ``text``, the physical ``source`` and ``background`` shapes
+            (:meth:`physical_text`), ``source_only``, the areas ``src_area``, ``bkg_area`` and
+            ``area_ratio`` (sky pixels²; ``bkg_area`` and ``area_ratio`` None without a
+            background), ``area_method``, the SAS expressions ``src_expression`` and
+            ``bkg_expression`` (None without a background), ``conversion`` (the WCS and each
+            celestial shape as written and converted; None when all are physical) and
+            ``note`` (what source-only means; None with a background).
+        """
+        method = "geometric (union of shapes), sky pixels^2"
+        return {
+            "path": self.path,
+            "text": self.text,
+            **self.physical_text(),
+            "source_only": not self.has_background,
+            "src_area": self.source_area,
+            "bkg_area": self.background_area if self.has_background else None,
+            "area_ratio": self.area_ratio,
+            "area_method": f"{method}; {origin}" if origin else method,
+            "src_expression": self.sas_expression("source"),
+            "bkg_expression": self.sas_expression("background"),
+            "conversion": self.conversion,
+            "note": None if self.has_background else NO_BACKGROUND_NOTE,
+        }
+
     @overload
     def sas_expression(self, which: Literal["source"]) -> str: ...
 
@@ -288,6 +348,9 @@ def _sky_coordinate(tok: str, name: str, hours: bool, fail: _Fail) -> float:
     if _SEXAGESIMAL.fullmatch(s) or _HMS.fullmatch(s) or _DMS.fullmatch(s):
         if _HMS.fullmatch(s) and not hours:
             fail(f"{name}={s} is in hours; write this coordinate in degrees (d:m:s)")
+        import astropy.units as u  # here: a build with physical regions never imports astropy
+        from astropy.coordinates import Angle
+
         unit = u.hourangle if hours and not _DMS.fullmatch(s) else u.deg
         try:
             return float(Angle(s, unit=unit).deg)

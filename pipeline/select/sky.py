@@ -12,21 +12,24 @@ ds9's sky angle: 0 puts a shape's first axis along the frame's longitude directi
 angle turns it toward north (with north up and east left, as XMM sky pixels are, the pixel
 angle equals the sky angle). So the first axis has position angle ``angle - 90`` degrees
 (east of north), the second ``angle``.
+
+astropy (coordinates, wcs) is imported when a shape is converted, not with this module, so a
+build whose regions are all physical never loads it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
-from astropy.wcs.utils import skycoord_to_pixel
 
 from pipeline.select.shapes import Annulus, Box, Circle, Ellipse, Shape, format_number
 from schemas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from astropy.coordinates import SkyCoord
 
 __all__ = ["SKY_FRAMES", "SkyShape"]
 
@@ -82,6 +85,9 @@ class SkyShape:
 
     def centre(self) -> SkyCoord:
         """The centre as an astropy SkyCoord in its own frame."""
+        import astropy.units as u  # astropy only when a celestial shape is converted
+        from astropy.coordinates import SkyCoord
+
         return SkyCoord(self.lon * u.deg, self.lat * u.deg, frame=self.frame)
 
     def to_physical(self, wcs: Any) -> Shape:
@@ -97,6 +103,9 @@ class SkyShape:
         -------
         Circle, Annulus, Ellipse or Box
         """
+        import astropy.units as u
+        from astropy.wcs.utils import skycoord_to_pixel
+
         centre = self.centre()
         x0, y0 = (float(v) for v in skycoord_to_pixel(centre, wcs, origin=1))
 

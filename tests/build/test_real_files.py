@@ -23,8 +23,8 @@ from pipeline.read.wcs import read_sky_wcs
 from schemas.build import load_build
 from tests.helpers.realfiles import (
     MOS1_CLEAN,
-    PN_ELLIPSE,
     PN,
+    PN_ELLIPSE,
     PN_SPIN_S,
     mos1_circles,
 )
@@ -69,7 +69,7 @@ def pn_store(tmp_path_factory, dask_client):
 
 def test_pn_source_only_build(pn_store):
     plan, cat = pn_store
-    assert plan.fingerprints["0201160101"]["screening"] == {
+    assert plan.fingerprints["0201160101/PNS003"]["screening"] == {
         "pattern_max": 4,
         "flag_zero": True,
         "pi": [300, 10000],
@@ -96,8 +96,10 @@ def test_pn_source_only_build(pn_store):
     )
     assert prov["regions"]["background"] is None and "source-only" in prov["regions"]["note"]
     regions = ds.attrs["regions"]
+    assert regions["source_only"] is True and regions["background"] is None
     assert regions["area_ratio"] is None and regions["bkg_expression"] is None
-    assert regions["bkg_area"] == 0.0
+    assert regions["bkg_area"] is None and regions["note"].startswith("no background region")
+    assert regions["source"] == ["ellipse(22001.65,37288.64,400,200,33)"]
     three = cat.lightcurves(obsid="0201160101", scheme="3a")
     np.testing.assert_array_equal(three.src_counts.values.sum(axis=0), src)
 
@@ -159,7 +161,7 @@ def mos_stores(tmp_path_factory, dask_client):
 
 def test_mos_default_screening_and_flare(mos_stores):
     plans, cats = mos_stores
-    fp = plans["physical"].fingerprints["0001730201"]
+    fp = plans["physical"].fingerprints["0001730201/M1S001"]
     # the input hash sees the screening applied: the MOS1 default, not the pn one
     assert fp["screening"] == {
         "pattern_max": 12,
@@ -170,6 +172,7 @@ def test_mos_default_screening_and_flare(mos_stores):
     }
     assert fp["flare"] == {
         "threshold": 0.35,
+        "comparison": "<",
         "pi": [10001, 32767],
         "pattern": 0,
         "bin": 100.0,
@@ -204,3 +207,41 @@ def test_mos_fk5_regions_give_the_physical_curves(mos_stores):
     assert conversion["wcs"]["RADESYS"] == "FK5" and conversion["wcs"]["TCTYP6"] == "RA---TAN"
     assert b.attrs["regions"]["text"].startswith('fk5\ncircle(263.6791034857,-32.5804732211,10")')
     assert b.attrs["regions"]["src_area"] == pytest.approx(np.pi * 200.0**2, rel=1e-6)
+    # the groups record the shapes selected with; only the fk5 one a conversion
+    assert b.attrs["regions"]["source_only"] is False and a.attrs["regions"]["conversion"] is None
+    assert b.attrs["regions"]["conversion"]["shapes"] == conversion["shapes"]
+    assert a.attrs["regions"]["background"] == ["circle(23290.1,27609.7,200)"]
+    (bkg,) = b.attrs["regions"]["background"]
+    x, y, r = (float(v) for v in bkg.removeprefix("circle(").removesuffix(")").split(","))
+    assert (x, y, r) == pytest.approx((23290.1, 27609.7, 200.0), abs=2e-4)
+
+
+def test_a_re_plan_binds_unchanged_files_from_their_record(mos_stores, monkeypatch):
+    """A re-run binds the camera defaults from what the store recorded of the event file."""
+    plans, cats = mos_stores
+    label = "0001730201/M1S001"
+    record = cats["physical"].lightcurves(obsid="0001730201", scheme="2a").attrs["inputs"]
+    (events,) = [f for f in record["files"] if f["role"] == "events"]
+    assert {k: events[k] for k in ("instrument", "expid", "datamode", "macros")} == {
+        "instrument": "M1",
+        "expid": "M1S001",
+        "datamode": "IMAGING",
+        "macros": {"XMMEA_EM": "(FLAG & 0x766ba000) == 0"},
+    }
+
+    def refuse(path):
+        raise AssertionError(f"{path} was opened")
+
+    monkeypatch.setattr("pipeline.read.events.read_event_info", refuse)
+    again = plan_build(plans["physical"].config)
+    assert not again.todo and [s.label for s in again.up_to_date] == [label]
+    assert again.fingerprints == plans["physical"].fingerprints
+    assert again.jobs[label].notes == plans["physical"].jobs[label].notes
+    # fk5 regions read the WCS again (the header only) and convert to the same shapes
+    fk5 = plan_build(plans["fk5"].config)
+    assert not fk5.todo and fk5.fingerprints == plans["fk5"].fingerprints
+    assert fk5.fingerprints[label]["regions"] != again.fingerprints[label]["regions"]
+    assert again.fingerprints[label]["regions"] == {
+        "source": ["circle(24635.6,24158.8,200)"],
+        "background": ["circle(23290.1,27609.7,200)"],
+    }

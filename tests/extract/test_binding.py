@@ -8,12 +8,14 @@ defaults; regions in a celestial system are converted with the file's X/Y WCS.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.extract.backends.native import NativeBackend, bin_observation
+from pipeline.extract.binding import EventFacts, bind_job, bind_to_event_file
 from pipeline.extract.jobs import ObservationJob
 from pipeline.extract.observation import screening_text
 from pipeline.select.regions import parse_regions
@@ -39,14 +41,17 @@ MASK = 0x10  # a made-up XMMEA mask: FLAG 1, 4 and 0x10000 events pass it, FLAG 
 
 
 def _job(events: Path, *, screening=None, flare=None, regions=REGION_TEXT) -> ObservationJob:
-    return ObservationJob(
-        obsid="0123456789",
-        events=events,
-        regions=parse_regions(regions, "t.reg"),
-        gti_file=None,
-        screening=screening if screening is not None else DefaultScreening(),
-        flare=flare,
-        time_bin=100.0,
+    """A job as the planner makes it: bound to its event file."""
+    return bind_job(
+        ObservationJob(
+            obsid="0123456789",
+            events=events,
+            regions=parse_regions(regions, "t.reg"),
+            gti_file=None,
+            screening=screening if screening is not None else DefaultScreening(),
+            flare=flare,
+            time_bin=100.0,
+        )
     )
 
 
@@ -145,7 +150,7 @@ def test_explicit_settings_read_nothing():
         _job(Path("/no/such/file.fits"))  # the default screening needs the file
 
 
-def test_sky_regions_are_converted_when_the_job_is_made(tmp_path, events):
+def test_sky_regions_are_converted_when_the_job_is_bound(tmp_path, events):
     # (200, -10) at pixel (1000, 1000), the source circle of the hand-made files
     path = _file(tmp_path, events, **{**GOOD_WCS, "TCRPX2": 1000.0, "TCRPX3": 1000.0})
     sky = 'fk5\ncircle(200,-10,5")\ncircle(200,-10.01,10") # background\n'
@@ -173,3 +178,43 @@ def test_sky_regions_on_a_file_with_a_malformed_wcs_are_refused(tmp_path, events
     )
     # physical regions on the same file are fine
     assert _job(path, screening=Screening()).regions.source[0].r == 100.0
+
+
+def test_event_facts_bind_as_the_file_does_without_opening_it(tmp_path, events):
+    """The facts the planner records give the same binding as the file (fast re-runs)."""
+    from pipeline.read.events import read_event_info
+
+    path = _file(tmp_path, events, INSTRUME="EMOS1", EXPIDSTR="S001")  # no XMMEA_EM keyword
+    facts = EventFacts.from_info(read_event_info(path))
+    assert facts.record() == {
+        "instrument": "M1",
+        "expid": "M1S001",
+        "datamode": "IMAGING",
+        "macros": {"XMMEA_EM": None},
+    }
+    recorded = EventFacts.from_record(str(path), json.loads(json.dumps(facts.record())))
+    assert recorded == facts
+    # a record of an older build (no mode, no macros) is not enough: the file is read again
+    assert EventFacts.from_record(str(path), {"instrument": "M1", "expid": "M1S001"}) is None
+    regions = parse_regions(REGION_TEXT, "t.reg")
+    flare = FlareFilter.model_validate({"threshold": 0.5})
+    read = bind_to_event_file(path, DefaultScreening(), flare, regions)
+    # with the facts, a missing file is never opened and the result is the same
+    gone = tmp_path / "moved.fits"
+    from_facts = bind_to_event_file(gone, DefaultScreening(), flare, regions, recorded)
+    assert from_facts == read
+    assert read.screening.model_dump() == {
+        "pattern_max": 12,
+        "flag_zero": False,
+        "pi": (200, 12000),
+        "expression": "(FLAG==0)",
+        "instrument": "M1",
+    }
+    assert (read.flare.threshold, read.flare.pi, read.flare.expression) == (
+        0.5,
+        (10001, 32767),
+        "#XMMEA_EM",
+    )
+    # bound settings need nothing more: binding again returns the job itself
+    job = _job(path)
+    assert bind_job(job) is job

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from pipeline.read.events import read_event_info
+from pipeline.read.events import epic_identity, exposure_key, read_event_info
 from schemas.errors import InputFileError
 from tests.helpers.eventfiles import EventSet, FileSpec, edge_events, write_event_file
 from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, PN
@@ -101,3 +101,16 @@ def test_exposure_key_from_expidstr_only(tmp_path):
     odd = read_event_info(_file(tmp_path, EXPIDSTR="S1"))
     assert odd.exposure == "PN"
     assert "EXPIDSTR = 'S1' is not S/U/X + 3 digits: not used" in odd.identity_notes
+
+
+def test_one_exposure_key_for_event_lists_and_imported_curves():
+    """epic_identity names an exposure as EventFileInfo does; imports accept other modes."""
+    where = "light-curve file x.lc RATE header"
+    keys = {"INSTRUME": "EMOS2", "EXPIDSTR": "U002", "DATAMODE": "TIMING"}
+    with pytest.raises(InputFileError, match=f"^{where}: DATAMODE = 'TIMING' is not supported"):
+        epic_identity(keys, where)
+    ident = epic_identity(keys, where, imaging_only=False)
+    assert (ident.instrument, ident.datamode, ident.expid) == ("M2", "TIMING", "M2U002")
+    assert ident.expid == exposure_key("M2", "U002") and exposure_key("PN", None) == "PN"
+    with pytest.raises(InputFileError, match="INSTRUME = 'RGS1' is not an XMM-Newton EPIC"):
+        epic_identity({"INSTRUME": "RGS1"}, where, imaging_only=False)

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from catalog import gti as gtilib
 from pipeline.extract.backends.base import Backend
+from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
 from pipeline.extract.exposure import FRACEXP_RULE, ccd_fracexp, region_fracexp
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary
@@ -74,6 +75,8 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     Parameters
     ----------
     job : ObservationJob
+        Bound to its event file by the planner; a job made by hand is bound here
+        (:func:`pipeline.extract.binding.bind_job`).
 
     Returns
     -------
@@ -85,6 +88,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         If the event file is unusable or no screened event lies in the source region.
     """
     info = read_event_info(job.events)
+    job = bind_job(job, info)  # a job made by hand; the planner's are bound already
     with decompressed(job.events) as data:
         return _bin(job, info, data)
 

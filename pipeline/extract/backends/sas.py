@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from catalog import gti as gtilib
 from catalog.layout import encode_text_record
 from pipeline.extract.backends.base import Backend
+from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import TimeGrid
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary, combine_curves
 from pipeline.extract.observation import (
@@ -244,6 +245,7 @@ class SASBackend(Backend[SASPrepared]):
             If an input file is unusable or no screened event lies in the source region.
         """
         info = read_event_info(job.events)
+        job = bind_job(job, info)  # a job made by hand; the planner's are bound already
         grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
         ccf, ccf_how = find_ccf(job.events, self.options)
         env = discover(self.options, _BAND_TASKS + (("tabgtigen",) if job.flare else ()))
