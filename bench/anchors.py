@@ -5,7 +5,8 @@ observations of a build file, and nothing else (no writes, no rates):
 
 1. read the EVENTS columns (numpy memmap of the FITS table, one pass);
 2. screening as the build file says (``PATTERN <= p``, ``FLAG == 0``, ``PI`` in the screening
-   range, both ends included);
+   range, both ends included, and a flag expression), or, without a screening table, the
+   pn default ``PATTERN <= 4 && #XMMEA_EP`` (the simulator writes pn lists);
 3. circle tests for the source and background regions of the observation's ds9 file
    (borders included, background shapes tagged ``# background``);
 4. the GTI: [TSTART, TSTOP] intersected with the STDGTInn of the CCDs holding screened
@@ -31,9 +32,9 @@ Plain numpy means the anchors do not call xlcat's extraction code (``pipeline.re
 flare expression are read here, so a test comparing the anchor's counts with the store
 checks xlcat against an independent implementation. Only the build file is parsed with
 xlcat's loader (``schemas.build.load_build``), for the observations, screening and schemes.
-The anchors support what the simulator writes: circles, and a flare expression that is
-``FLAG==0`` or a ``#MACRO`` whose header text is ``(FLAG & MASK) == 0``; anything else is
-refused with a ConfigError.
+The anchors support what the simulator writes: pn lists, circles, and a screening or flare
+expression that is ``FLAG==0`` or a ``#MACRO`` whose header text is ``(FLAG & MASK) == 0``
+(``FLAG==0`` when the header lacks it); anything else is refused with a ConfigError.
 
 CPU is measured with :func:`time.process_time` (user + system of every thread of this
 process); the anchors start no process.
@@ -242,27 +243,38 @@ def _n_bins(tstart: float, tstop: float, dt: float) -> int:
     return max(1, math.ceil(ratio - 1e-9 * max(1.0, abs(ratio))))
 
 
-def _flare_mask(
-    cols: dict[str, NDArray[Any]], flare: FlareFilter, header: fits.Header, path: Path
+def _flag_mask(
+    flag: NDArray[Any], expression: str, header: fits.Header, path: Path, what: str
 ) -> NDArray[np.bool_]:
-    pi, flag = cols["PI"], cols["FLAG"]
-    sel: NDArray[np.bool_] = (pi >= flare.pi[0]) & (pi <= flare.pi[1])
-    sel &= cols["PATTERN"] == flare.pattern
-    text = flare.expression.strip()
+    """Events passing ``FLAG==0``, ``(FLAG & MASK) == 0`` or a ``#MACRO`` holding either.
+
+    A macro the header lacks is ``FLAG==0``, as xlcat's fallback (docs/semantics.md §8).
+    """
+    text = expression.strip()
     if text.startswith("#"):
         body = header.get(text[1:])
         text = "FLAG==0" if body is None else str(body).strip()
     m = _FLAG_MASK.match(text)
     if m:
-        sel &= (flag & int(m.group(1), 0)) == 0
-        return sel
+        masked: NDArray[np.bool_] = (flag & int(m.group(1), 0)) == 0
+        return masked
     if _FLAG_ZERO.match(text):
-        sel &= flag == 0
-        return sel
+        zero: NDArray[np.bool_] = flag == 0
+        return zero
     raise ConfigError(
-        f"events file {path}: the numpy anchor reads only a flare expression FLAG==0 or "
-        f"(FLAG & MASK) == 0, not {flare.expression!r}"
+        f"events file {path}: the numpy anchor reads only a {what} expression FLAG==0 or "
+        f"(FLAG & MASK) == 0, not {expression!r}"
     )
+
+
+def _flare_mask(
+    cols: dict[str, NDArray[Any]], flare: FlareFilter, header: fits.Header, path: Path
+) -> NDArray[np.bool_]:
+    pi = cols["PI"]
+    sel: NDArray[np.bool_] = (pi >= flare.pi[0]) & (pi <= flare.pi[1])
+    sel &= cols["PATTERN"] == flare.pattern
+    sel &= _flag_mask(cols["FLAG"], flare.expression, header, path, "flare")
+    return sel
 
 
 def _flare_gti(
@@ -350,10 +362,6 @@ def select_events(obs: Observation, time_bin: float) -> SelectedEvents:
     ConfigError
         For inputs beyond what the anchor reads (see the module docstring).
     """
-    if obs.screening.expression:
-        raise ConfigError(
-            f"observation {obs.obsid}: the numpy anchor does not evaluate screening expressions"
-        )
     cols, header, ccd_gtis = _read_events(obs.events)
     tstart, tstop = float(header["TSTART"]), float(header["TSTOP"])
     n_bins = _n_bins(tstart, tstop, time_bin)
@@ -363,6 +371,8 @@ def select_events(obs: Observation, time_bin: float) -> SelectedEvents:
     ok = (cols["PATTERN"] <= scr.pattern_max) & (pi >= scr.pi[0]) & (pi <= scr.pi[1])
     if scr.flag_zero:
         ok &= cols["FLAG"] == 0
+    if scr.expression:  # the pn default #XMMEA_EP, a build file's own flag selection
+        ok &= _flag_mask(cols["FLAG"], scr.expression, header, obs.events, "screening")
     t_all = cols["TIME"]
     ok &= (t_all >= tstart) & (t_all < stop)
     idx = np.flatnonzero(ok)

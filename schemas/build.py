@@ -17,6 +17,12 @@ Minimal example (paths are relative to the build file)::
 Top-level ``screening`` and ``flare`` tables are defaults that an observation's
 own ``screening`` / ``flare`` replace (``flare = false`` switches it off for one
 observation). ``presets = ["ngc5506"]`` adds a preset's schemes.
+
+Without any ``screening`` table an observation gets its camera's default screening
+(:data:`DEFAULT_SCREENING`: pn ``PATTERN<=4 && #XMMEA_EP``, MOS ``PATTERN<=12 && #XMMEA_EM``),
+and flare-filter keys the build file leaves out take the camera's defaults
+(:data:`DEFAULT_FLARE`); the camera is known once the event file is read
+(docs/semantics.md §1, §9).
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ from schemas.schemes import EnergyScheme, load_preset, scheme_from_spec
 
 __all__ = [
     "Screening",
+    "DefaultScreening",
+    "DEFAULT_SCREENING",
+    "DEFAULT_FLARE",
+    "default_screening",
+    "flare_defaults_for",
     "FlareFilter",
     "ObservationSpec",
     "SASOptions",
@@ -89,18 +100,89 @@ class Screening(BaseModel):
         return v
 
 
+class DefaultScreening(Screening):
+    """The screening of an observation whose build file sets none: its camera's defaults.
+
+    Made with the pn defaults and ``instrument=None``; once the event file's camera is
+    known, :func:`default_screening` gives the camera's values with ``instrument`` set, so
+    the input hash sees the screening actually applied (docs/semantics.md §1).
+
+    Attributes
+    ----------
+    instrument : str or None
+        ``"PN"``, ``"M1"``, ``"M2"`` once resolved; None before.
+    """
+
+    instrument: str | None = None
+    pattern_max: Annotated[int, Field(ge=0, le=12)] = 4
+    flag_zero: bool = False
+    expression: str | None = "#XMMEA_EP"
+
+
+#: Default screening per EPIC camera (docs/semantics.md §1): the SAS threads' light-curve
+#: selections, ``#XMMEA_EP && PATTERN<=4`` (pn) and ``#XMMEA_EM && PATTERN<=12`` (MOS), with
+#: the project's PI range 200..12000 eV. A header without the macro gets ``(FLAG==0)``, noted.
+DEFAULT_SCREENING: dict[str, dict[str, Any]] = {
+    "PN": {"pattern_max": 4, "flag_zero": False, "pi": (200, 12000), "expression": "#XMMEA_EP"},
+    "M1": {"pattern_max": 12, "flag_zero": False, "pi": (200, 12000), "expression": "#XMMEA_EM"},
+    "M2": {"pattern_max": 12, "flag_zero": False, "pi": (200, 12000), "expression": "#XMMEA_EM"},
+}
+
+#: Default flare filter per EPIC camera (docs/semantics.md §9), the SAS thread "How to filter
+#: EPIC event lists for flaring particle background": pn 10-12 keV singles, 0.4 counts/s; MOS
+#: ``PI > 10000`` singles (PI in [10001:32767] for the 16-bit PI column), 0.35 counts/s.
+DEFAULT_FLARE: dict[str, dict[str, Any]] = {
+    "PN": {
+        "threshold": 0.4,
+        "pi": (10000, 12000),
+        "pattern": 0,
+        "bin": 100.0,
+        "expression": "#XMMEA_EP",
+    },
+    "M1": {
+        "threshold": 0.35,
+        "pi": (10001, 32767),
+        "pattern": 0,
+        "bin": 100.0,
+        "expression": "#XMMEA_EM",
+    },
+    "M2": {
+        "threshold": 0.35,
+        "pi": (10001, 32767),
+        "pattern": 0,
+        "bin": 100.0,
+        "expression": "#XMMEA_EM",
+    },
+}
+
+
+def default_screening(instrument: str) -> DefaultScreening:
+    """The default screening of an EPIC camera (``"PN"``, ``"M1"``, ``"M2"``).
+
+    Raises
+    ------
+    ConfigError
+        For another camera name.
+    """
+    if instrument not in DEFAULT_SCREENING:
+        raise ConfigError(f"screening: no default for camera {instrument!r}; use PN, M1 or M2")
+    return DefaultScreening(instrument=instrument, **DEFAULT_SCREENING[instrument])
+
+
 class FlareFilter(BaseModel):
     """Soft-proton flare filter, as the reference workflow ran it with evselect + tabgtigen.
 
     A ``bin``-second rate curve of the whole detector with
     ``PI IN [pi[0]:pi[1]] && PATTERN == pattern && <expression>`` is made; bins with
     ``RATE < threshold`` (or ``RATE <= threshold`` with ``comparison = "<="``) become
-    good time (tabgtigen, prefraction = postfraction = 0.5).
+    good time (tabgtigen, prefraction = postfraction = 0.5). Keys the build file leaves out
+    take the camera's defaults (:data:`DEFAULT_FLARE`, :func:`flare_defaults_for`); the class
+    defaults below are the pn ones.
 
     Attributes
     ----------
     threshold : float
-        Rate threshold in counts/s (0.4 is SAS's standard for spectra; the
+        Rate threshold in counts/s (default 0.4 for pn, 0.35 for MOS: the SAS thread's; the
         reference study used 0.7 for light curves).
     comparison : {"<", "<="}
         How RATE is compared with the threshold, as in tabgtigen's expression
@@ -117,7 +199,7 @@ class FlareFilter(BaseModel):
     """
 
     model_config = _Strict
-    threshold: Annotated[float, Field(gt=0)]
+    threshold: Annotated[float, Field(gt=0)] = 0.4
     comparison: Literal["<", "<="] = "<"
     pi: tuple[int, int] = (10000, 12000)
     pattern: Annotated[int, Field(ge=0, le=12)] = 0
@@ -131,6 +213,29 @@ class FlareFilter(BaseModel):
     def good(self, rate: Any) -> Any:
         """Which samples of a rate curve (array of counts/s) are good time."""
         return rate <= self.threshold if self.comparison == "<=" else rate < self.threshold
+
+
+def flare_defaults_for(flare: FlareFilter, instrument: str) -> tuple[FlareFilter, list[str]]:
+    """The flare filter with every key the build file left out set to the camera's default.
+
+    Parameters
+    ----------
+    flare : FlareFilter
+        As validated from the build file (``model_fields_set`` holds the keys written).
+    instrument : {"PN", "M1", "M2"}
+
+    Returns
+    -------
+    (FlareFilter, list of str)
+        The filter with every field set (resolving it again changes nothing), and the keys
+        taken from the defaults (empty when the file set them all).
+    """
+    if instrument not in DEFAULT_FLARE:
+        raise ConfigError(f"flare: no default for camera {instrument!r}; use PN, M1 or M2")
+    written = set(flare.model_fields_set)
+    defaulted = sorted(set(DEFAULT_FLARE[instrument]) - written)
+    values = {**DEFAULT_FLARE[instrument], **flare.model_dump(include=written)}
+    return FlareFilter(**values), defaulted
 
 
 class ObservationSpec(BaseModel):
@@ -198,7 +303,7 @@ class BuildFile(BaseModel):
     time_bin: Annotated[float, Field(gt=0)]
     backend: str = "native"
     presets: list[str] = []
-    screening: Screening = Screening()
+    screening: Screening | None = None
     flare: FlareFilter | None = None
     observations: Annotated[list[ObservationSpec], Field(min_length=1)]
     schemes: dict[str, dict[str, Any]] = {}
@@ -227,7 +332,12 @@ class SchemeOptions:
 
 @dataclass(frozen=True)
 class Observation:
-    """An observation with absolute paths and its effective screening and flare filter."""
+    """An observation with absolute paths and its effective screening and flare filter.
+
+    ``screening`` is a :class:`DefaultScreening` (not yet bound to a camera) when the build
+    file sets none; ``flare`` keeps the keys the file wrote (``model_fields_set``) so that
+    the others can take the camera's defaults.
+    """
 
     obsid: str
     events: Path
@@ -348,7 +458,7 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
             )
     observations = []
     for obs in spec.observations:
-        screening = obs.screening or spec.screening
+        screening = obs.screening or spec.screening or DefaultScreening()
         flare = None if obs.flare is False else (obs.flare or spec.flare)
         observations.append(
             Observation(

@@ -271,7 +271,6 @@ def build_exposure(
 def _exposure_attrs(plan: BuildPlan, spec: ExposureSpec) -> dict[str, Any]:
     cfg = plan.config
     job = plan.jobs[spec.label]
-    regions = job.regions
     return {
         "obsid": spec.obsid,
         "expid": spec.expid,
@@ -283,16 +282,8 @@ def _exposure_attrs(plan: BuildPlan, spec: ExposureSpec) -> dict[str, Any]:
             "build_file_sha256": cfg.text_sha256,
             "fingerprint": plan.fingerprints[spec.label],
         },
-        "regions": {
-            "path": regions.path,
-            "text": regions.text,
-            "src_area": regions.source_area,
-            "bkg_area": regions.background_area,
-            "area_ratio": regions.area_ratio,
-            "area_method": "geometric (union of shapes), sky pixels^2",
-            "src_expression": regions.sas_expression("source"),
-            "bkg_expression": regions.sas_expression("background"),
-        },
+        # the regions as bound: celestial shapes converted, source_only without a background
+        "regions": job.regions.describe(),
     }
 
 

@@ -64,7 +64,8 @@ from pipeline.extract.sas.lightcurve import (
 from pipeline.extract.sas.outputs import curves_from_files
 from pipeline.read.events import XMM_MJDREF
 from pipeline.read.fitsio import file_sha256
-from pipeline.select.regions import RegionSet, parse_regions, read_regions
+from pipeline.read.wcs import read_sky_wcs
+from pipeline.select.regions import parse_regions, read_regions
 from schemas.build import Observation
 from schemas.build import canonical_json as _canonical_json
 from schemas.errors import ConfigError, InputFileError, StoreError, XlcatError
@@ -186,22 +187,12 @@ def _regions_attr(obs: Observation | None) -> dict[str, Any]:
         return {"path": None, "text": None, "note": "not known: the light curves were imported"}
     try:
         r = read_regions(obs.regions)
+        if r.needs_wcs:  # celestial shapes: converted with the event file's X/Y WCS
+            sky = read_sky_wcs(obs.events)
+            r = r.resolve(sky.wcs, {"events_file": sky.path, **sky.keywords})
     except XlcatError as exc:
         return {"path": str(obs.regions), "text": None, "note": f"not read: {exc}"}
-    return _region_facts(r, "from the build file, not from the imported files")
-
-
-def _region_facts(r: RegionSet, origin: str) -> dict[str, Any]:
-    return {
-        "path": r.path,
-        "text": r.text,
-        "src_area": r.source_area,
-        "bkg_area": r.background_area,
-        "area_ratio": r.area_ratio,
-        "area_method": f"geometric (union of shapes), sky pixels^2; {origin}",
-        "src_expression": r.sas_expression("source"),
-        "bkg_expression": r.sas_expression("background"),
-    }
+    return r.describe("from the build file, not from the imported files")
 
 
 _SAS_SHAPE = re.compile(r"\(\s*X\s*,\s*Y\s*\)\s+in\s+(\w+)\s*\(([^)]*)\)", re.IGNORECASE)
@@ -242,7 +233,7 @@ def _sas_region_file(path: Path) -> dict[str, Any]:
     except InputFileError as exc:
         facts["note"] = f"shapes not read: {exc}"
         return facts
-    facts.update(_region_facts(r, f"from {path.name}"))
+    facts.update(r.describe(f"from {path.name}"))
     facts["text"], facts["ds9_text"] = text, r.text
     return facts
 
@@ -480,10 +471,18 @@ def _check_schemes(target: Store, schemes: dict[str, EnergyScheme]) -> None:
 
 
 def _expid_of(files: list[dict[str, Path | None]]) -> str:
-    """The exposure the files belong to: INSTRUME + EXPIDSTR of the first file, else PN."""
+    """The exposure the files belong to: INSTRUME + EXPIDSTR of the first file, else PN.
+
+    The key is :func:`pipeline.read.events.exposure_key`'s, as for event files.
+
+    Raises
+    ------
+    InputFileError
+        If INSTRUME names another camera than EPN, EMOS1 or EMOS2.
+    """
     from astropy.io import fits
 
-    from pipeline.build.plan import instrument_and_expid
+    from pipeline.read.events import epic_identity
 
     first = next((p for roles in files for p in roles.values() if p is not None), None)
     if first is None:
@@ -493,7 +492,7 @@ def _expid_of(files: list[dict[str, Path | None]]) -> str:
     except (OSError, IndexError):
         return "PN"
     keywords = {k: str(v) for h in headers for k, v in h.items() if isinstance(v, str) and k}
-    return instrument_and_expid(keywords)[1]
+    return epic_identity(keywords, f"light-curve file {first}", imaging_only=False).expid
 
 
 def import_reference(

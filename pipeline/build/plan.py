@@ -9,9 +9,16 @@ determines its numbers; an exposure group already in the store that is complete
 and holds every scheme of the build with the same hash is up to date and is
 skipped, so a re-run resumes an interrupted build.
 
+Each exposure's settings are bound to its event file here
+(:func:`pipeline.extract.binding.bind_to_event_file`): a missing screening becomes the
+camera's default, flare keys left out take the camera's, sky regions are converted with
+the file's WCS; the fingerprint hashes the bound settings. An event file that is not an
+EPIC imaging list (INSTRUME, DATAMODE) is refused here, before anything is written.
+
 Re-runs are fast: an event or GTI file whose path, size and modification time
 match what a stored group recorded is not hashed or opened again; its recorded
-SHA-256 and header facts are used.
+SHA-256 and header facts (camera, mode, exposure key, the default macros) are used.
+Sky regions read the event file's WCS on every run.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 from catalog.store import Store
 from pipeline.extract.backends import get_backend
 from pipeline.extract.backends.base import Backend
+from pipeline.extract.binding import EventFacts, bind_to_event_file
 from pipeline.extract.jobs import ObservationJob
 from pipeline.select.regions import read_regions
 from schemas.build import BuildConfig, Observation, canonical_json
@@ -35,8 +43,6 @@ from schemas.store_layout import FORMAT_VERSION
 __all__ = ["SchemeTask", "ExposureSpec", "BuildPlan", "plan_build", "binning_edges"]
 
 log = logging.getLogger(__name__)
-
-_INSTRUMENTS = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
 
 
 @dataclass(frozen=True)
@@ -139,19 +145,6 @@ def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[i
     return tuple(sorted(e for e in edges if lo <= e <= hi))
 
 
-def instrument_and_expid(keywords: dict[str, str]) -> tuple[str, str]:
-    """The instrument (``PN``, ``M1``, ``M2``) and exposure name of an event file.
-
-    The name is the instrument and EXPIDSTR, as in the archive's file names
-    (``PNS003``, ``M1S001``); a file without EXPIDSTR (the simulator's) is named by its
-    instrument alone (``PN``).
-    """
-    inst = keywords.get("INSTRUME", "").strip().upper()
-    instrument = _INSTRUMENTS.get(inst, "".join(c for c in inst if c.isalnum()) or "PN")
-    expidstr = "".join(c for c in keywords.get("EXPIDSTR", "").strip() if c.isalnum())
-    return instrument, f"{instrument}{expidstr}"
-
-
 def _stat(path: Path) -> dict[str, int]:
     st = os.stat(path)
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -194,30 +187,48 @@ class _Recorded:
 
 def _file_record(path: Path, role: str, recorded: _Recorded) -> tuple[dict[str, Any], bool]:
     """A file's record (path, role, size, mtime, sha256), and whether it was recorded before."""
-    from pipeline.read.fitsio import file_sha256
-
     hit = recorded.sha256(path)
     if hit is not None:
         return {**hit[1], "role": role}, True
+    from pipeline.read.fitsio import file_sha256  # astropy: only when a file changed
+
     return {"path": str(path), "role": role, **_stat(path), "sha256": file_sha256(path)}, False
+
+
+def _event_facts(obs: Observation, record: dict[str, Any], known: bool) -> EventFacts:
+    """The event file's header facts: from its stored record when unchanged, else read.
+
+    Reading refuses what the build cannot extract (an INSTRUME other than EPN, EMOS1, EMOS2;
+    a DATAMODE other than IMAGING) with one line naming the file and the keyword. The facts
+    are added to ``record``, so the next build of an unchanged file does not open it.
+    """
+    facts = EventFacts.from_record(str(obs.events), record) if known else None
+    if facts is None:
+        from pipeline.read.events import read_event_info
+
+        facts = EventFacts.from_info(read_event_info(obs.events))
+        record.update(facts.record())
+    return facts
 
 
 def _job(
     obs: Observation, config: BuildConfig, recorded: _Recorded
 ) -> tuple[ObservationJob, dict[str, Any]]:
-    """The job of one exposure and its fingerprint; opens the files only when they changed."""
+    """The job of one exposure and its fingerprint; opens the files only when they changed.
+
+    The settings are bound to the event file here (:func:`bind_to_event_file`: the camera's
+    default screening and flare keys, sky regions converted with the file's WCS), and the
+    fingerprint hashes the bound settings.
+    """
     if not obs.events.is_file():
         from pipeline.read.events import read_event_info
 
         read_event_info(obs.events)  # raises the reader's one-line error
     events, known = _file_record(obs.events, "events", recorded)
-    if not known or "instrument" not in events:
-        from pipeline.read.events import read_event_info
-
-        info = read_event_info(obs.events)
-        events["instrument"], events["expid"] = instrument_and_expid(info.string_keywords)
+    facts = _event_facts(obs, events, known)
     files = [events]
     regions = read_regions(obs.regions)
+    bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
     inputs: dict[str, Any] = {
         "events": str(obs.events),
         "events_sha256": events["sha256"],
@@ -241,15 +252,16 @@ def _job(
     job = ObservationJob(
         obsid=obs.obsid,
         events=obs.events,
-        regions=regions,
+        regions=bound.regions,
         gti_file=obs.gti,
-        screening=obs.screening,
-        flare=obs.flare,
+        screening=bound.screening,
+        flare=bound.flare,
         time_bin=config.time_bin,
         inputs=inputs,
-        pi_edges=binning_edges(config, obs.screening.pi),
-        expid=str(events["expid"]),
-        instrument=str(events["instrument"]),
+        pi_edges=binning_edges(config, bound.screening.pi),
+        expid=facts.expid,
+        instrument=facts.instrument,
+        notes=bound.notes,
     )
     fingerprint = {
         "format_version": FORMAT_VERSION,
@@ -260,6 +272,8 @@ def _job(
         "gti_sha256": inputs.get("gti_sha256"),
         "screening": job.screening.model_dump(mode="json"),
         "flare": job.flare.model_dump(mode="json") if job.flare else None,
+        # the shapes selected with, in sky pixels (celestial ones as converted)
+        "regions": job.regions.physical_text(),
         "time_bin": job.time_bin,
     }
     return job, fingerprint

@@ -2,6 +2,8 @@
 
 - :mod:`pipeline.extract.jobs`: the values that travel between tasks (an observation's job,
   its summary, the band curves);
+- :mod:`pipeline.extract.binding`: an observation's settings bound to its event file (the
+  camera's default screening and flare keys, sky regions converted with the file's WCS);
 - :mod:`pipeline.extract.observation`: rules every backend applies the same way (screening,
   each CCD's GTI, data-subspace warnings, header macros);
 - :mod:`pipeline.extract.binning`: the explicit time grid and the one-pass counts per

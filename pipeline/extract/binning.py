@@ -254,7 +254,7 @@ class BinnedObservation:
     src, bkg : scipy.sparse.csr_matrix, shape (n_bins, n_pi_columns)
         Counts in the GTIs per (time bin, PI column).
     src_area, bkg_area : float
-        Geometric region areas in sky pixels squared.
+        Geometric region areas in sky pixels squared (``bkg_area`` 0: no background region).
     """
 
     grid: TimeGrid
@@ -268,9 +268,9 @@ class BinnedObservation:
     bkg_area: float
 
     @property
-    def area_ratio(self) -> float:
-        """A_src / A_bkg, the background scaling."""
-        return self.src_area / self.bkg_area
+    def area_ratio(self) -> float | None:
+        """A_src / A_bkg, the background scaling; None without a background region."""
+        return self.src_area / self.bkg_area if self.bkg_area > 0 else None
 
     def _columns(self, pi_lo: int, pi_hi: int) -> tuple[int, int]:
         """Columns [j0, j1) that make up PI [pi_lo, pi_hi); both must be column edges."""
@@ -314,6 +314,8 @@ class BinnedObservation:
     def net_channel_spectrum(self) -> tuple[NDArray[np.float64], int]:
         """Net counts (source minus scaled background) per 5 eV pn channel, over the GTIs.
 
+        Without a background region, the source counts.
+
         Channel c is PI [5c, 5c+5). Channels the PI columns do not resolve (a
         column spans a channel edge) are NaN.
 
@@ -327,10 +329,9 @@ class BinnedObservation:
         edges = self.pi_edges
         chan0 = -(-int(edges[0]) // 5)
         chans = np.arange(chan0, int(edges[-1]) // 5)
-        net_cols = (
-            np.asarray(self.src.sum(axis=0)).ravel()
-            - self.area_ratio * np.asarray(self.bkg.sum(axis=0)).ravel()
-        )
+        net_cols = np.asarray(self.src.sum(axis=0), dtype=np.float64).ravel()
+        if self.area_ratio is not None:
+            net_cols = net_cols - self.area_ratio * np.asarray(self.bkg.sum(axis=0)).ravel()
         cum = np.concatenate([[0.0], np.cumsum(net_cols)])
         j0 = np.searchsorted(edges, 5 * chans)
         j1 = np.searchsorted(edges, 5 * chans + 5)

@@ -26,6 +26,13 @@ __all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "combine_curves
 class ObservationJob:
     """Everything a backend needs to extract one observation.
 
+    The planner makes a job with its settings bound to the event file
+    (:func:`pipeline.extract.binding.bind_to_event_file`): a default screening is the
+    camera's, flare keys the build file left out take the camera's defaults, and regions in a
+    celestial system are converted to physical pixels with the file's X/Y column WCS. A job
+    made by hand with settings still to bind is bound by the backend that prepares it
+    (:func:`pipeline.extract.binding.bind_job`).
+
     Attributes
     ----------
     obsid : str
@@ -51,6 +58,9 @@ class ObservationJob:
         equal-count ranges, the screening limits); None bins every PI value.
     options : dict
         Backend-specific build options (the build file's ``[sas]`` table for SAS).
+    notes : tuple of str
+        What binding to the event file did (camera defaults, macro fallbacks, converted
+        regions), for provenance.
     """
 
     obsid: str
@@ -65,6 +75,7 @@ class ObservationJob:
     instrument: str = "PN"
     options: dict[str, Any] = field(default_factory=dict)
     pi_edges: tuple[int, ...] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -10,6 +10,9 @@ bin width and r = A_src / A_bkg the geometric area ratio,
 
 NaN only where f = 0; negative net rates are kept; a bin with no counts has
 error 0 (as epiclccorr gives), never NaN.
+
+Without a background region (``area_ratio`` None) the curves are source-only:
+rate = N_s / (dt f), error = sqrt(N_s) / (dt f), and backv, backe are NaN.
 """
 
 from __future__ import annotations
@@ -33,16 +36,22 @@ class NetRate:
 
 
 def net_rate(
-    src: ArrayLike, bkg: ArrayLike, area_ratio: float, dt: float, fracexp: ArrayLike
+    src: ArrayLike,
+    bkg: ArrayLike | None,
+    area_ratio: float | None,
+    dt: float,
+    fracexp: ArrayLike,
 ) -> NetRate:
     """Background-subtracted, exposure-corrected rate and Gaussian error.
 
     Parameters
     ----------
     src, bkg : array_like
-        Source and background counts per bin (broadcastable to each other).
-    area_ratio : float
-        A_src / A_bkg.
+        Source and background counts per bin (broadcastable to each other); ``bkg`` is
+        not used (and may be None) without a background region.
+    area_ratio : float or None
+        A_src / A_bkg; None when there is no background region (source-only curves,
+        docs/semantics.md §6).
     dt : float
         Bin width, seconds.
     fracexp : array_like
@@ -54,6 +63,11 @@ def net_rate(
         Arrays of the broadcast shape; NaN where ``fracexp == 0``.
     """
     s = np.asarray(src, dtype=np.float64)
+    if area_ratio is None:
+        f = np.broadcast_to(np.asarray(fracexp, dtype=np.float64), s.shape)
+        expo = np.where(f > 0, dt * f, np.nan)
+        nan = np.full(s.shape, np.nan)
+        return NetRate(rate=s / expo, error=np.sqrt(s) / expo, backv=nan, backe=nan.copy())
     b = np.asarray(bkg, dtype=np.float64)
     f = np.broadcast_to(
         np.asarray(fracexp, dtype=np.float64), np.broadcast_shapes(s.shape, b.shape)

@@ -11,14 +11,15 @@
   event file was already cut without (its data subspace, docs/semantics.md §4);
 - :func:`macro_fallback`: ``#NAME`` macros the EVENTS header lacks replaced by
   ``(FLAG==0)`` (docs/semantics.md §8), recorded;
-- :func:`header_facts`: what the provenance keeps of the EVENTS header;
+- :func:`header_facts`: what the provenance keeps of the EVENTS header (camera, exposure);
+- :func:`job_facts`: what the provenance keeps of the job's binding to its event file
+  (default screening, flare defaults, converted regions, a missing background);
 - :func:`screening_text`, :func:`flare_text`: the screening and the flare-curve selection
   in SAS selectlib syntax (provenance, and the SAS backend's expressions).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +28,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from catalog import gti as gtilib
+from pipeline.extract.binding import macro_fallback
 from pipeline.extract.jobs import ObservationJob
 from pipeline.read.events import EventFileInfo, iter_event_chunks
 from pipeline.read.subspace import ALL_FLAG_BITS
 from pipeline.select.expression import Expression, compile_expression
 from pipeline.select.parser import SelectionParser, Tree
-from schemas.build import FlareFilter, Screening
+from pipeline.select.regions import NO_BACKGROUND_NOTE
+from schemas.build import DefaultScreening, FlareFilter, Screening
 from schemas.errors import ConfigError, InputFileError, XlcatError
 
 __all__ = [
@@ -45,11 +48,11 @@ __all__ = [
     "subspace_warnings",
     "macro_fallback",
     "header_facts",
+    "job_facts",
     "screening_text",
     "flare_text",
 ]
 
-_MACRO = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
 #: Rows per chunk when reading events.
 CHUNK_ROWS = 250_000
 
@@ -310,27 +313,6 @@ def subspace_warnings(info: EventFileInfo, screening: Screening) -> list[str]:
     return out
 
 
-def macro_fallback(text: str, info: EventFileInfo) -> tuple[str, list[str]]:
-    """``text`` with every ``#NAME`` the EVENTS header lacks replaced by ``(FLAG==0)``.
-
-    Returns
-    -------
-    (str, list of str)
-        The expression and a note per replaced macro.
-    """
-    notes = []
-
-    def substitute(m: re.Match[str]) -> str:
-        if info.macro(m.group(1)) is None:
-            notes.append(
-                f"#{m.group(1)} is not in the EVENTS header of {info.path}; used (FLAG==0) instead"
-            )
-            return "(FLAG==0)"
-        return m.group(0)
-
-    return _MACRO.sub(substitute, text), notes
-
-
 def header_facts(info: EventFileInfo) -> dict[str, object]:
     """What provenance keeps of an event file's EVENTS header."""
     return {
@@ -340,6 +322,36 @@ def header_facts(info: EventFileInfo) -> dict[str, object]:
         "obs_id_header": info.obs_id,
         "telescop": info.telescop,
         "instrume": info.instrume,
+        "instrument": info.instrument,
+        "datamode": info.datamode,
+        "exp_id": info.exp_id,
+        "expidstr": info.expidstr,
+        "exposure": info.exposure,
+        "instrument_notes": list(info.identity_notes),
+    }
+
+
+def job_facts(job: ObservationJob) -> dict[str, object]:
+    """What provenance keeps of how the job was bound to its event file.
+
+    Keys: ``screening_source`` ("build file" or the camera default), ``binding_notes``, and
+    ``regions``: the physical shapes used (ds9 text), the conversion of celestial shapes
+    (WCS keywords, each shape as written and converted; None when none), and ``background``
+    None with a note for source-only curves.
+    """
+    scr = job.screening
+    source = "build file"
+    if isinstance(scr, DefaultScreening):
+        source = f"{scr.instrument} default (docs/semantics.md §1)"
+    regions = job.regions
+    return {
+        "screening_source": source,
+        "binding_notes": list(job.notes),
+        "regions": {
+            **regions.physical_text(),
+            "conversion": regions.conversion,
+            "note": None if regions.has_background else NO_BACKGROUND_NOTE,
+        },
     }
 
 

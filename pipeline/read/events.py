@@ -1,4 +1,4 @@
-"""Reading EPIC event files: header facts, per-CCD GTIs, data subspace, exposure steps, columns.
+"""Reading EPIC pn and MOS event files: header facts, per-CCD GTIs, data subspace, exposure steps.
 
 Columns are read through astropy's memory map of the EVENTS table, a row chunk at
 a time, with each column's TZERO/TSCAL applied to the chunk only, so memory stays
@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
@@ -35,8 +34,15 @@ from pipeline.read.fitsio import decompressed, is_gzip, open_fits
 from pipeline.read.subspace import DataSubspace, parse_subspace, parse_time_ranges
 from schemas.errors import InputFileError
 
+if TYPE_CHECKING:  # astropy is imported when a file is read: a no-op build never loads it
+    from astropy.io import fits
+
 __all__ = [
     "REQUIRED_COLUMNS",
+    "INSTRUMENTS",
+    "EpicIdentity",
+    "epic_identity",
+    "exposure_key",
     "EventFileInfo",
     "ExposureTable",
     "TimeFilter",
@@ -53,6 +59,9 @@ _STDGTI = re.compile(r"^STDGTI(\d\d)$")
 _EXPOSU = re.compile(r"^EXPOSU(\d\d)$")
 #: XMM-Newton's MJD reference (TT), used when an event file gives none.
 XMM_MJDREF = 50814.0
+#: INSTRUME keyword -> xlcat's short camera name (as in the archive's file names).
+INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
+_EXPIDSTR = re.compile(r"^[SUX]\d{3}$")
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,14 @@ class EventFileInfo:
     warnings : tuple of str
         Problems found while reading that do not stop the build (e.g. a data-subspace
         table that is not in the file).
+    instrument : {"PN", "M1", "M2"}
+        EPIC camera, from INSTRUME (``EPN``, ``EMOS1``, ``EMOS2``; absent: ``PN``, noted).
+    datamode : str
+        DATAMODE (only ``IMAGING`` is read; absent: ``IMAGING``, noted).
+    exp_id, expidstr : str or None
+        EXP_ID (obsid + exposure number) and EXPIDSTR (``S003``...), when given.
+    identity_notes : tuple of str
+        What was assumed about the camera, mode or exposure (for provenance).
     """
 
     path: str
@@ -163,6 +180,17 @@ class EventFileInfo:
     exposures: dict[int, ExposureTable] = field(default_factory=dict, repr=False)
     compressed: bool = False
     warnings: tuple[str, ...] = ()
+    # -- EPIC camera, mode and exposure (docs/semantics.md §1), from epic_identity --
+    instrument: str = "PN"
+    datamode: str = "IMAGING"
+    exp_id: str | None = None
+    expidstr: str | None = None
+    identity_notes: tuple[str, ...] = ()
+
+    @property
+    def exposure(self) -> str:
+        """The exposure's key, the group's ``expid`` in the store (:func:`exposure_key`)."""
+        return exposure_key(self.instrument, self.expidstr)
 
     def macro(self, name: str) -> str | None:
         """The text of selection macro ``#name`` (an EVENTS header keyword), or None."""
@@ -180,6 +208,13 @@ class EventFileInfo:
         return gtilib.union(*(f.gti for f in parts if f.gti is not None)), [f.source for f in parts]
 
 
+def _is_table(hdu: object) -> bool:
+    """Whether an HDU is a binary table."""
+    from astropy.io import fits
+
+    return isinstance(hdu, fits.BinTableHDU)
+
+
 def _open(path: str | os.PathLike[str]) -> fits.HDUList:
     return open_fits(path, "events file", memmap=True)
 
@@ -191,7 +226,7 @@ def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike[str]) -> fits.BinTab
         raise InputFileError(
             f"events file {path}: no EVENTS extension; give an EPIC-pn event list"
         ) from None
-    if not isinstance(hdu, fits.BinTableHDU):
+    if not _is_table(hdu):
         raise InputFileError(f"events file {path}: EVENTS is not a binary table")
     return hdu
 
@@ -205,6 +240,100 @@ def _float_key(header: fits.Header, key: str, path: str | os.PathLike[str]) -> f
         raise InputFileError(
             f"events file {path} EVENTS header: keyword {key}={header[key]!r} is not a number"
         ) from None
+
+
+def exposure_key(instrument: str, expidstr: str | None) -> str:
+    """The exposure's key in the store: camera + EXPIDSTR as in archive names (``PNS003``).
+
+    Without EXPIDSTR the scheduled/unscheduled letter is unknown (EXP_ID holds the exposure
+    number only), so the key is the camera alone (``PN``). This is the one definition of an
+    exposure's ``expid`` (docs/semantics.md §1; schemas/STORE_FORMAT.md).
+    """
+    return instrument + (expidstr or "")
+
+
+@dataclass(frozen=True)
+class EpicIdentity:
+    """Camera, mode and exposure of an EPIC file, from its header (:func:`epic_identity`).
+
+    Attributes
+    ----------
+    instrument : {"PN", "M1", "M2"}
+    datamode : str
+    exp_id, expidstr : str or None
+    notes : tuple of str
+        What was assumed (absent keywords, an EXPIDSTR not used).
+    """
+
+    instrument: str
+    datamode: str
+    exp_id: str | None
+    expidstr: str | None
+    notes: tuple[str, ...]
+
+    @property
+    def expid(self) -> str:
+        """The exposure's key (:func:`exposure_key`)."""
+        return exposure_key(self.instrument, self.expidstr)
+
+
+def epic_identity(
+    header: fits.Header | Mapping[str, Any], where: str, *, imaging_only: bool = True
+) -> EpicIdentity:
+    """Camera, mode and exposure of an EPIC file from INSTRUME, DATAMODE, EXP_ID, EXPIDSTR.
+
+    Parameters
+    ----------
+    header : mapping
+        The header (an astropy Header, or a dict of its keywords).
+    where : str
+        The file and extension, for messages (``events file X EVENTS header``).
+    imaging_only : bool
+        Refuse a DATAMODE other than IMAGING (event lists the build extracts); False for
+        light curves SAS already made (``xlcat import``).
+
+    Returns
+    -------
+    EpicIdentity
+
+    Raises
+    ------
+    InputFileError
+        One line naming the file and the keyword: INSTRUME is not EPN, EMOS1 or EMOS2, or
+        (``imaging_only``) DATAMODE is not IMAGING (TIMING, BURST...).
+    """
+    notes: list[str] = []
+    instrume = str(header.get("INSTRUME", "") or "").strip().upper()
+    if not instrume:
+        instrument = "PN"
+        notes.append("INSTRUME absent: read as EPN (EPIC-pn)")
+    elif instrume in INSTRUMENTS:
+        instrument = INSTRUMENTS[instrume]
+    else:
+        raise InputFileError(
+            f"{where}: INSTRUME = {header['INSTRUME']!r} is not an XMM-Newton EPIC camera; "
+            "give an EPN, EMOS1 or EMOS2 event list"
+        )
+    datamode = str(header.get("DATAMODE", "") or "").strip().upper()
+    if not datamode:
+        datamode = "IMAGING"
+        notes.append("DATAMODE absent: read as IMAGING")
+    elif datamode != "IMAGING" and imaging_only:
+        raise InputFileError(
+            f"{where}: DATAMODE = {header['DATAMODE']!r} is not supported; "
+            "give an imaging-mode event list (DATAMODE = 'IMAGING')"
+        )
+    exp_id = str(header["EXP_ID"]).strip() if header.get("EXP_ID") not in (None, "") else None
+    expidstr = str(header.get("EXPIDSTR", "") or "").strip().upper() or None
+    if expidstr is not None and not _EXPIDSTR.match(expidstr):
+        notes.append(f"EXPIDSTR = {expidstr!r} is not S/U/X + 3 digits: not used")
+        expidstr = None
+    if expidstr is None:
+        notes.append(
+            f"no EXPIDSTR: exposure key {instrument!r} (EXP_ID holds no scheduled/unscheduled "
+            "letter)"
+        )
+    return EpicIdentity(instrument, datamode, exp_id, expidstr, tuple(notes))
 
 
 def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
@@ -222,12 +351,13 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
     Raises
     ------
     InputFileError
-        If the file is missing, has no EVENTS table, lacks a required column or
-        keyword (TSTART, TSTOP), or has TSTOP <= TSTART.
+        If the file is missing, has no EVENTS table, is not an EPIC imaging list (INSTRUME,
+        DATAMODE), lacks a required column or keyword (TSTART, TSTOP), or has TSTOP <= TSTART.
     """
     with _open(path) as hdul:
         hdu = _events_hdu(hdul, path)
         header = hdu.header
+        identity = epic_identity(header, f"events file {path} EVENTS header")
         names = {n.upper() for n in hdu.columns.names}
         for col in REQUIRED_COLUMNS:
             if col not in names:
@@ -247,7 +377,7 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         ccd_gtis: dict[int, NDArray[np.float64]] = {}
         for ext in hdul[1:]:
             m = _STDGTI.match(ext.name.upper())
-            if m and isinstance(ext, fits.BinTableHDU):
+            if m and _is_table(ext):
                 ccd_gtis[int(m.group(1))] = _table_gti(ext, path)
         live: dict[int, float] = {}
         ontime: dict[int, float] = {}
@@ -288,6 +418,11 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             exposures=exposures,
             compressed=is_gzip(path),
             warnings=tuple(warnings),
+            instrument=identity.instrument,
+            datamode=identity.datamode,
+            exp_id=identity.exp_id,
+            expidstr=identity.expidstr,
+            identity_notes=identity.notes,
         )
 
 
@@ -312,7 +447,7 @@ def _time_filters(
 ) -> tuple[TimeFilter, ...]:
     """The TIME descriptors of every component, their tables read (docs/semantics.md §4)."""
     out = []
-    tables = {h.name.upper(): h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)}
+    tables = {h.name.upper(): h for h in hdul[1:] if _is_table(h)}
     for comp in subspace.components:
         times = comp.of("TIME")
         if not times:
@@ -360,7 +495,7 @@ def _exposure_tables(hdul: fits.HDUList) -> dict[int, ExposureTable]:
     out = {}
     for ext in hdul[1:]:
         m = _EXPOSU.match(ext.name.upper())
-        if not m or not isinstance(ext, fits.BinTableHDU):
+        if not m or not _is_table(ext):
             continue
         names = {c.upper() for c in ext.columns.names}
         if not {"TIME", "FRACEXP"} <= names:
@@ -523,7 +658,7 @@ def read_gti_file(
     """
     with open_fits(path, "GTI file") as hdul:
         wanted = [e.upper() for e in extensions]
-        tables = [h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)]
+        tables = [h for h in hdul[1:] if _is_table(h)]
         chosen = next((h for h in tables if h.name.upper() in wanted), None)
         if chosen is None:
             chosen = next((h for h in tables if {"START", "STOP"} <= set(h.columns.names)), None)

@@ -20,10 +20,12 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from astropy.io import fits
+from typing import TYPE_CHECKING
 
 from schemas.errors import InputFileError
+
+if TYPE_CHECKING:  # imported when a file is opened: hashing needs no astropy
+    from astropy.io import fits
 
 __all__ = ["open_fits", "file_sha256", "is_gzip", "decompressed"]
 
@@ -53,6 +55,8 @@ def open_fits(path: str | os.PathLike[str], what: str, *, memmap: bool = False) 
     InputFileError
         ``<what> <path>: not found`` or ``... not a readable FITS file (<reason>)``.
     """
+    from astropy.io import fits
+
     if not os.path.exists(path):
         raise InputFileError(f"{what} {os.fspath(path)}: not found")
     try:

@@ -18,7 +18,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from schemas.errors import ConfigError
 
-__all__ = ["Circle", "Annulus", "Ellipse", "Box", "Shape", "union_area", "format_number"]
+__all__ = [
+    "Circle",
+    "Annulus",
+    "Ellipse",
+    "Box",
+    "Shape",
+    "union_area",
+    "format_number",
+    "ds9_text",
+]
 
 _Chords: TypeAlias = list[tuple[NDArray[np.float64], NDArray[np.float64]]]
 """Horizontal chords of a shape: (x_lo, x_hi) arrays over the y values asked for."""
@@ -291,6 +300,15 @@ class Box:
 
 
 Shape: TypeAlias = Circle | Annulus | Ellipse | Box
+
+
+def ds9_text(shape: Shape) -> str:
+    """The shape as a ds9 physical region, e.g. ``box(x,y,width,height,angle)`` (full sides)."""
+    if isinstance(shape, Box):
+        vals = (shape.x, shape.y, shape.width, shape.height, shape.angle)
+        return "box(" + ",".join(format_number(v) for v in vals) + ")"
+    return shape.sas
+
 
 # ---------------------------------------------------------------------------------------------
 # Area of a union of shapes

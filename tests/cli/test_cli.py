@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +59,27 @@ def built(tmp_path_factory):
 def test_build_again_is_up_to_date(built, capsys):
     assert main(["build", str(built / "build.toml"), "--threads", "--workers", "1"]) == 0
     assert "0 groups to build, 1 up to date" in capsys.readouterr().out
+
+
+def test_a_no_op_build_loads_no_astropy(built):
+    """An unchanged build binds its camera defaults from the store's record of the event file."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "from pipeline.cli.main import main\n"
+        f"assert main(['build', {str(built / 'build.toml')!r}, '--no-progress']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'astropy'))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert "0 groups to build, 1 up to date" in lines[0] and lines[-1] == "[]"
 
 
 def test_ls_lists_groups_and_bands(built, capsys):
@@ -212,3 +237,26 @@ def test_build_on_a_running_scheduler(built, tmp_path, capsys):
     a = catalog.open(tmp_path / "sched.zarr").lightcurves("0123456789", "2a")
     b = catalog.open(built / "cli.zarr").lightcurves("0123456789", "2a")
     np.testing.assert_array_equal(a.rate.values, b.rate.values)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ({"DATAMODE": "TIMING"}, "DATAMODE = 'TIMING' is not supported"),
+        ({"DATAMODE": "BURST"}, "DATAMODE = 'BURST' is not supported"),
+        ({"INSTRUME": "EPICRGS"}, "INSTRUME = 'EPICRGS' is not an XMM-Newton EPIC camera"),
+    ],
+)
+def test_a_list_the_build_cannot_extract_is_refused_when_planned(tmp_path, capsys, header, message):
+    """TIMING/BURST lists and other cameras: one line naming the file and keyword, exit 2."""
+    (tmp_path / "obs").mkdir()
+    events = tmp_path / "obs" / "ev.fits"
+    spec = FileSpec(ccd_gtis={4: [(T0, T0 + 1000)]}, header=header)
+    write_event_file(events, random_events(200, seed=3), spec)
+    (tmp_path / "obs" / "ds9.reg").write_text(REGION_TEXT)
+    (tmp_path / "build.toml").write_text(BUILD)
+    assert main(["build", str(tmp_path / "build.toml"), "--threads", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"events file {events} EVENTS header: {message}" in err
+    assert not (tmp_path / "cli.zarr").exists()  # refused before the store was made

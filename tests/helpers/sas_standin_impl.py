@@ -210,7 +210,10 @@ def _epiclccorr(a: dict[str, str]) -> int:
             return h, np.asarray(d["TIME"], float), counts, gti
 
     hs, ts, src, gti = read(a["srctslist"])
-    hb, tb, bkg, _ = read(a["bkgtslist"])
+    if a.get("withbkgset") == "no":  # source-only: no background series (its terms are 0)
+        hb, tb, bkg = hs, ts, np.zeros_like(src)
+    else:
+        hb, tb, bkg, _ = read(a["bkgtslist"])
     if hs["TSTART"] != hb["TSTART"] or hs["TIMEDEL"] != hb["TIMEDEL"] or len(ts) != len(tb):
         print("** epiclccorr: error (BkgTSMismatch): background TS differs", file=sys.stderr)
         return 4

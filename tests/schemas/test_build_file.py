@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from schemas.build import parse_build
+from schemas.build import (
+    DEFAULT_FLARE,
+    DefaultScreening,
+    FlareFilter,
+    default_screening,
+    flare_defaults_for,
+    parse_build,
+)
 from schemas.errors import ConfigError
 
 MINIMAL = """
@@ -42,11 +49,9 @@ def test_minimal_form_as_written(tmp_path):
     assert cfg.store == tmp_path / "ngc5506.zarr" and cfg.time_bin == 128.0
     obs = cfg.observation("0201830201")
     assert obs.events == tmp_path / "0201830201/pn_filtered.fits"
-    assert (obs.screening.pattern_max, obs.screening.flag_zero, obs.screening.pi) == (
-        4,
-        True,
-        (200, 12000),
-    )
+    # no screening table: the camera's default, bound once the event file is read
+    assert isinstance(obs.screening, DefaultScreening) and obs.screening.instrument is None
+    assert (obs.screening.pattern_max, obs.screening.pi) == (4, (200, 12000))
     assert obs.flare is None and obs.gti is None and cfg.backend == "native"
     assert cfg.schemes["1a"].pi_edges == (2000, 10000)
     assert cfg.schemes["8ch"].pi_edges == tuple(range(2000, 10001, 1000))
@@ -129,3 +134,51 @@ def test_errors_name_file_and_key(tmp_path, change, message):
         parse_build(MINIMAL.replace(*change), path)
     text = str(err.value)
     assert str(path) in text and message in text and "\n" not in text
+
+
+def test_camera_defaults(tmp_path):
+    """docs/semantics.md §1 and §9: the default screening and flare filter of each camera."""
+    pn, m1 = default_screening("PN"), default_screening("M1")
+    assert (pn.pattern_max, pn.flag_zero, pn.pi, pn.expression) == (
+        4,
+        False,
+        (200, 12000),
+        "#XMMEA_EP",
+    )
+    assert (m1.pattern_max, m1.flag_zero, m1.expression, m1.instrument) == (
+        12,
+        False,
+        "#XMMEA_EM",
+        "M1",
+    )
+    assert default_screening("M2").model_dump(exclude={"instrument"}) == m1.model_dump(
+        exclude={"instrument"}
+    )
+    # every camera screens the PI range of the unbound default, which the PI binning uses
+    assert {default_screening(c).pi for c in DEFAULT_FLARE} == {DefaultScreening().pi}
+    with pytest.raises(ConfigError, match="no default for camera 'RGS1'"):
+        default_screening("RGS1")
+    # an empty [flare] table: every key from the camera's defaults
+    text = MINIMAL.replace("[schemes]", "[flare]\n\n[schemes]")
+    flare = parse_build(text, tmp_path / "b.toml").observations[0].flare
+    assert flare is not None and flare.model_fields_set == set()
+    for camera, threshold, pi in (("PN", 0.4, (10000, 12000)), ("M2", 0.35, (10001, 32767))):
+        bound, defaulted = flare_defaults_for(flare, camera)
+        assert (bound.threshold, bound.pi, bound.pattern, bound.bin) == (threshold, pi, 0, 100.0)
+        assert defaulted == ["bin", "expression", "pattern", "pi", "threshold"]
+        assert flare_defaults_for(bound, camera) == (bound, [])  # bound once for all
+    written = FlareFilter.model_validate({"threshold": 0.7, "pi": [10000, 14000]})
+    bound, defaulted = flare_defaults_for(written, "M1")
+    assert (bound.threshold, bound.pi, bound.expression) == (0.7, (10000, 14000), "#XMMEA_EM")
+    assert defaulted == ["bin", "expression", "pattern"]
+
+
+def test_screening_table_is_taken_as_written(tmp_path):
+    """A build file that sets screening keeps it exactly (no camera default is mixed in)."""
+    text = MINIMAL.replace("[schemes]", "[screening]\npi = [300, 11000]\n\n[schemes]")
+    scr = parse_build(text, tmp_path / "b.toml").observations[0].screening
+    assert type(scr).__name__ == "Screening"
+    assert (scr.pattern_max, scr.flag_zero, scr.pi, scr.expression) == (4, True, (300, 11000), None)
+    bad = MINIMAL.replace("[schemes]", '[screening]\ninstrument = "M1"\n\n[schemes]')
+    with pytest.raises(ConfigError, match="screening.instrument: unknown key"):
+        parse_build(bad, tmp_path / "b.toml")

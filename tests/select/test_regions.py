@@ -365,10 +365,10 @@ def test_read_regions_missing_or_binary(tmp_path):
 BKG = "circle(0,0,5) # background\n"
 REJECTIONS = [
     # text, line named in the message, part of the message
-    ("fk5\ncircle(1,2,3)\n", 1, "coordinate system 'fk5'"),
-    ("icrs;circle(1,2,3)\n", 1, "coordinate system 'icrs'"),
-    ("image\ncircle(1,2,3)\n", 1, "Region > Save > coordinate system physical"),
-    ("physical\ncircle(1,2,3)\ngalactic\n", 3, "coordinate system 'galactic'"),
+    ("fk4\ncircle(1,2,3)\n", 1, "coordinate system 'fk4'"),
+    ("ecliptic;circle(1,2,3)\n", 1, "coordinate system 'ecliptic'"),
+    ("image\ncircle(1,2,3)\n", 1, "fk5 (alias j2000), icrs or galactic"),
+    ("physical\ncircle(1,2,3)\nb1950\n", 3, "coordinate system 'b1950'"),
     ("physical\ncircle(1,2,3)\nwcs\n", 3, "coordinate system 'wcs'"),
     ('physical\ncircle(1,2,3")\n', 2, "arcsec"),
     ("physical\ncircle(1,2,3')\n", 2, "arcmin"),
@@ -415,13 +415,11 @@ def test_rejections_name_file_and_line(text, line, part):
     ("text", "part"),
     [
         ("physical\ncircle(1,2,3) # background\n", "no source shape"),
-        ("physical\ncircle(1,2,3)\n", "no background shape"),
-        ("physical\ncircle(1,2,3) # text={background}\n", "no background shape"),
         ("", "no source shape"),
         (HEADER + "physical\n", "no source shape"),
     ],
 )
-def test_files_without_source_or_background(text, part):
+def test_files_without_source(text, part):
     with pytest.raises(InputFileError) as info:
         parse_regions(text, "obs/bad.reg")
     message = str(info.value)
@@ -436,5 +434,19 @@ def test_direct_construction_is_validated():
         Annulus(0, 0, 3, 2)
     with pytest.raises(ConfigError, match="finite"):
         Ellipse(0, math.inf, 1, 1)
-    with pytest.raises(ConfigError, match="no background shape"):
-        RegionSet((Circle(0, 0, 1),), ())
+    with pytest.raises(ConfigError, match="no source shape"):
+        RegionSet((), (Circle(0, 0, 1),))
+
+
+@pytest.mark.parametrize(
+    "text", ["physical\ncircle(1,2,3)\n", "physical\ncircle(1,2,3) # text={background}\n"]
+)
+def test_a_file_without_background_is_source_only(text):
+    regions = parse_regions(text, "obs/src.reg")
+    assert regions.source == (Circle(1, 2, 3),) and regions.background == ()
+    assert not regions.has_background and regions.area_ratio is None
+    assert regions.background_area == 0.0
+    assert regions.sas_expression("background") is None
+    assert regions.sas_expression("source") == "((X,Y) IN circle(1,2,3))"
+    assert regions.in_background([1, 4], [2, 2]).tolist() == [False, False]
+    assert regions.in_source([1, 4], [2, 2]).tolist() == [True, True]

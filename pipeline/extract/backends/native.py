@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from catalog import gti as gtilib
 from pipeline.extract.backends.base import Backend
+from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
 from pipeline.extract.exposure import FRACEXP_RULE, ccd_fracexp, region_fracexp
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary
@@ -31,6 +32,7 @@ from pipeline.extract.observation import (
     ccd_gtis,
     flare_text,
     header_facts,
+    job_facts,
     macro_fallback,
     screened,
     screening_expression,
@@ -73,6 +75,8 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     Parameters
     ----------
     job : ObservationJob
+        Bound to its event file by the planner; a job made by hand is bound here
+        (:func:`pipeline.extract.binding.bind_job`).
 
     Returns
     -------
@@ -84,6 +88,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
         If the event file is unusable or no screened event lies in the source region.
     """
     info = read_event_info(job.events)
+    job = bind_job(job, info)  # a job made by hand; the planner's are bound already
     with decompressed(job.events) as data:
         return _bin(job, info, data)
 
@@ -218,6 +223,7 @@ def _bin(job: ObservationJob, info: EventFileInfo, data: Path) -> NativePrepared
         "data_subspace": info.subspace.describe(),
         "warnings": warnings,
         **header_facts(info),
+        **job_facts(job),
     }
     summary = ObservationSummary(
         obsid=job.obsid,
@@ -289,6 +295,8 @@ class NativeBackend(Backend[NativePrepared]):
         src, bkg = b.band_counts(tuple(bands))
         fracexp = np.broadcast_to(b.fracexp, src.shape).astype(np.float64)
         nr = net_rate(src, bkg, b.area_ratio, b.grid.dt, fracexp)
+        # without a background region there are no background counts (docs/semantics.md §6)
+        no_bkg = b.area_ratio is None
         return BandCurves(
             bands=tuple(bands),
             rate=nr.rate,
@@ -297,7 +305,7 @@ class NativeBackend(Backend[NativePrepared]):
             backe=nr.backe,
             fracexp=fracexp.copy(),
             src_counts=src.astype(np.float64),
-            bkg_counts=bkg.astype(np.float64),
+            bkg_counts=np.full(src.shape, np.nan) if no_bkg else bkg.astype(np.float64),
         )
 
     def reference_spectrum(self, prepared: NativePrepared) -> tuple[NDArray[np.float64], int]:

@@ -38,12 +38,14 @@ from pydantic import ValidationError
 from catalog import gti as gtilib
 from catalog.layout import encode_text_record
 from pipeline.extract.backends.base import Backend
+from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import TimeGrid
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary, combine_curves
 from pipeline.extract.observation import (
     ccd_gtis,
     flare_text,
     header_facts,
+    job_facts,
     macro_fallback,
     region_ccds,
     screening_text,
@@ -65,7 +67,6 @@ from schemas.errors import ConfigError, InputFileError, SASError
 __all__ = ["SASBackend", "SASPrepared"]
 
 _BAND_TASKS = ("sasversion", "evselect", "epiclccorr")
-_BAND_FILES = (cmd.SOURCE_CURVE, cmd.BACKGROUND_CURVE, cmd.CORRECTED_CURVE)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ class SASBackend(Backend[SASPrepared]):
             If an input file is unusable or no screened event lies in the source region.
         """
         info = read_event_info(job.events)
+        job = bind_job(job, info)  # a job made by hand; the planner's are bound already
         grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
         ccf, ccf_how = find_ccf(job.events, self.options)
         env = discover(self.options, _BAND_TASKS + (("tabgtigen",) if job.flare else ()))
@@ -285,6 +287,7 @@ class SASBackend(Backend[SASPrepared]):
             },
             "sas": {**env.summary(), "ccf": str(ccf), "ccf_found": ccf_how},
             **header_facts(info),
+            **job_facts(job),
         }
         summary = ObservationSummary(
             obsid=job.obsid,
@@ -316,6 +319,8 @@ class SASBackend(Backend[SASPrepared]):
         commands = cmd.band_commands(
             job.events, job.regions, job.screening, p.grid, band, abscorr, ccds=ccds
         )
+        files = tuple(cmd.OUTPUT_OF[name] for name in commands)
+        with_bkg = job.regions.has_background
         sas = {
             "sas_dir": env.sas_dir,
             "sas_version": env.version,
@@ -334,23 +339,24 @@ class SASBackend(Backend[SASPrepared]):
         label = f"PI{band.pi_lo}-{band.pi_hi}_abscorr-{'yes' if abscorr else 'no'}"
         where = f"obsid {job.obsid} band {_band_text(band)}"
         cache = self._cache()
-        hit = cache.get(key, _BAND_FILES) if cache is not None else None
+        hit = cache.get(key, files) if cache is not None else None
         if hit is not None:
             entry, record = hit
             try:
-                curves, _ = curves_from_outputs(entry, p.grid, band)
+                curves, _ = curves_from_outputs(entry, p.grid, band, with_background=with_bkg)
             except InputFileError:
                 hit = None
             else:
                 record = {**record, "cache": "hit"}
         if hit is None:
             task = self._task(where, env, p.ccf, job.obsid, label)
-            outputs = dict(zip(commands, _BAND_FILES, strict=True))
             with task.guard():
                 write_gti_file(task.path / cmd.GTI_FILE, p.gti, p.ccd_gtis)
                 for name, argv in commands.items():
-                    task.run(name, argv, outputs=[outputs[name]])
-                curves, facts = curves_from_outputs(task.path, p.grid, band)
+                    task.run(name, argv, outputs=[cmd.OUTPUT_OF[name]])
+                curves, facts = curves_from_outputs(
+                    task.path, p.grid, band, with_background=with_bkg
+                )
             record = {
                 "backend": self.name,
                 "band": {"pi_lo": band.pi_lo, "pi_hi": band.pi_hi},
@@ -363,7 +369,7 @@ class SASBackend(Backend[SASPrepared]):
                 "commands": encode_text_record([r.to_json() for r in task.records]),
             }
             if cache is not None:
-                cache.put(key, task.path, _BAND_FILES, record)
+                cache.put(key, task.path, files, record)
             record = {**record, "cache": "miss", "kept_folder": task.finish()}
         return dataclasses.replace(curves, band_provenance=(record,))
 
@@ -384,8 +390,9 @@ class SASBackend(Backend[SASPrepared]):
         """Net counts per 5 eV channel (0..4095) from evselect source and background spectra.
 
         Net = source - (A_src/A_bkg) background, with geometric region areas as in the
-        native backend. evselect's channel boundaries for integer columns may differ
-        from PI [5c, 5c + 5) by 2.5 eV (unconfirmed; docs/semantics.md §11.1, §18).
+        native backend; the source spectrum alone without a background region. evselect's
+        channel boundaries for integer columns may differ from PI [5c, 5c + 5) by 2.5 eV
+        (unconfirmed; docs/semantics.md §11.1, §18).
         """
         p, job = prepared, prepared.job
         env = discover(self.options, ("sasversion", "evselect"))
@@ -395,11 +402,13 @@ class SASBackend(Backend[SASPrepared]):
         spectra = {}
         with task.guard():
             write_gti_file(task.path / cmd.GTI_FILE, p.gti, p.ccd_gtis)
-            for which, name in (("source", "src.pha"), ("background", "bkg.pha")):
-                expr = (
-                    f"{screening_text(job.screening)} && {job.regions.sas_expression(which)}"  # type: ignore[arg-type]
-                    f" && {cmd.gti_expression(sorted(p.ccd_gtis))}"
-                )
+            gti = cmd.gti_expression(sorted(p.ccd_gtis))
+            roles = {"source": "src.pha", "background": "bkg.pha"}
+            for which, name in roles.items():
+                region = job.regions.sas_expression(which)
+                if region is None:  # no background region
+                    continue
+                expr = f"{screening_text(job.screening)} && {region} && {gti}"
                 task.run(
                     f"evselect ({which} spectrum)",
                     cmd.spectrum_command(job.events, name, expr),
@@ -414,4 +423,7 @@ class SASBackend(Backend[SASPrepared]):
                 np.add.at(full, chan[ok], counts[ok])
                 spectra[which] = full
         task.finish()
-        return spectra["source"] - job.regions.area_ratio * spectra["background"], 0
+        ratio = job.regions.area_ratio
+        if ratio is None:
+            return spectra["source"], 0
+        return spectra["source"] - ratio * spectra["background"], 0

@@ -13,13 +13,15 @@ selection does (docs/semantics.md §4)::
 
 Output and GTI files are named relative to the task's own folder (the working
 directory of the command), so the argument lists depend only on the inputs and can
-be compared (golden tests) and hashed (the band cache).
+be compared (golden tests) and hashed (the band cache). Without a background region
+there is no background evselect and epiclccorr runs with ``withbkgset=no``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pipeline.extract.binning import TimeGrid
 from pipeline.extract.observation import flare_text, screening_text
@@ -27,6 +29,7 @@ from pipeline.select.regions import RegionSet
 from pipeline.select.shapes import format_number
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
+from schemas.errors import ConfigError
 
 __all__ = [
     "GTI_FILE",
@@ -35,6 +38,7 @@ __all__ = [
     "CORRECTED_CURVE",
     "FLARE_CURVE",
     "FLARE_GTI",
+    "OUTPUT_OF",
     "band_expression",
     "gti_expression",
     "ccd_gti_extension",
@@ -52,6 +56,12 @@ BACKGROUND_CURVE = "lc__b.fits"
 CORRECTED_CURVE = "lc.fits"
 FLARE_CURVE = "flare_rate.fits"
 FLARE_GTI = "flare_gti.fits"
+#: The output file of each command of a band task.
+OUTPUT_OF = {
+    "evselect (source)": SOURCE_CURVE,
+    "evselect (background)": BACKGROUND_CURVE,
+    "epiclccorr": CORRECTED_CURVE,
+}
 
 
 def ccd_gti_extension(ccd: int) -> str:
@@ -85,7 +95,7 @@ def band_expression(
     band: Band,
     screening: Screening,
     regions: RegionSet,
-    which: str,
+    which: Literal["source", "background"],
     gti_file: str = GTI_FILE,
     ccds: Sequence[int] | None = None,
 ) -> str:
@@ -109,10 +119,18 @@ def band_expression(
     str
         e.g. ``(PI in [2000:4000)) && (PATTERN<=4)&&(FLAG==0)&&(PI in [200:12000])
         && ((X,Y) IN circle(1000,1000,100)) && ((CCDNR==4&&gti(gti.fits:GTICCD04,TIME)))``.
+
+    Raises
+    ------
+    ConfigError
+        For ``"background"`` when the regions have no background shape.
     """
+    region = regions.sas_expression(which)
+    if region is None:
+        raise ConfigError(f"regions {regions.path}: no {which} shape to select with")
     return (
         f"(PI in [{band.pi_lo}:{band.pi_hi})) && {screening_text(screening)} && "
-        f"{regions.sas_expression(which)} && {gti_expression(ccds, gti_file)}"  # type: ignore[arg-type]
+        f"{region} && {gti_expression(ccds, gti_file)}"
     )
 
 
@@ -154,14 +172,15 @@ def rate_curve_command(
 
 
 def epiclccorr_command(
-    source: str, background: str, events: str | Path, outset: str, abscorr: bool
+    source: str, background: str | None, events: str | Path, outset: str, abscorr: bool
 ) -> list[str]:
-    """epiclccorr with a background series (docs/semantics.md §11.1).
+    """epiclccorr with a background series, or ``withbkgset=no`` without (docs/semantics.md §11.1).
 
     Parameters
     ----------
     source, background : str
-        evselect rate sets of the source and background regions (same grid).
+        evselect rate sets of the source and background regions (same grid); background
+        None for source-only curves.
     events : str or Path
         The event file both were made from.
     outset : str
@@ -178,8 +197,7 @@ def epiclccorr_command(
         f"srctslist={source}",
         f"eventlist={events}",
         f"outset={outset}",
-        "withbkgset=yes",
-        f"bkgtslist={background}",
+        *(["withbkgset=yes", f"bkgtslist={background}"] if background else ["withbkgset=no"]),
         f"applyabsolutecorrections={'yes' if abscorr else 'no'}",
     ]
 
@@ -200,26 +218,32 @@ def band_commands(
     Returns
     -------
     dict
-        ``"evselect (source)"``, ``"evselect (background)"``, ``"epiclccorr"`` to argument
-        lists; outputs :data:`SOURCE_CURVE`, :data:`BACKGROUND_CURVE`, :data:`CORRECTED_CURVE`.
+        ``"evselect (source)"``, ``"evselect (background)"`` (only with a background region),
+        ``"epiclccorr"`` to argument lists; their outputs are :data:`OUTPUT_OF`.
     """
-    return {
+    commands = {
         "evselect (source)": rate_curve_command(
             events,
             SOURCE_CURVE,
             band_expression(band, screening, regions, "source", ccds=ccds),
             grid,
         ),
-        "evselect (background)": rate_curve_command(
+    }
+    if regions.has_background:
+        commands["evselect (background)"] = rate_curve_command(
             events,
             BACKGROUND_CURVE,
             band_expression(band, screening, regions, "background", ccds=ccds),
             grid,
-        ),
-        "epiclccorr": epiclccorr_command(
-            SOURCE_CURVE, BACKGROUND_CURVE, events, CORRECTED_CURVE, abscorr
-        ),
-    }
+        )
+    commands["epiclccorr"] = epiclccorr_command(
+        SOURCE_CURVE,
+        BACKGROUND_CURVE if regions.has_background else None,
+        events,
+        CORRECTED_CURVE,
+        abscorr,
+    )
+    return commands
 
 
 def flare_commands(

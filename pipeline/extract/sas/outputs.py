@@ -75,6 +75,7 @@ def curves_from_files(
     band: Band,
     *,
     strict: bool = True,
+    with_background: bool = True,
 ) -> tuple[BandCurves, dict[str, Any]]:
     """Curves of one band from an epiclccorr output and the raw evselect curves, on a grid.
 
@@ -94,6 +95,10 @@ def curves_from_files(
         True (the SAS backend): every column must be present and the raw curves on
         the grid. False (import): a missing BACKV, BACKE or FRACEXP becomes NaN and
         raw curves off the grid give NaN counts, each with a note.
+    with_background : bool
+        False for source-only curves (no background region, epiclccorr ``withbkgset=no``):
+        BACKV and BACKE are not required, and backv, backe and bkg_counts are NaN
+        whatever the files hold (docs/semantics.md §6).
 
     Returns
     -------
@@ -125,7 +130,12 @@ def curves_from_files(
         notes.append("no corrected curve: rate, error, backv, backe and fracexp are NaN")
         facts["corrected"] = None
     else:
-        required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP") if strict else ("RATE", "ERROR")
+        if not strict:
+            required: tuple[str, ...] = ("RATE", "ERROR")
+        elif with_background:
+            required = ("RATE", "ERROR", "BACKV", "BACKE", "FRACEXP")
+        else:
+            required = ("RATE", "ERROR", "FRACEXP")
         missing = [c for c in required if c not in corrected.columns]
         if missing:
             raise InputFileError(
@@ -134,7 +144,9 @@ def curves_from_files(
             )
         idx, rows = grid_indices(corrected, grid)
         for name, col in names:
-            if col in corrected.columns:
+            if not with_background and col in ("BACKV", "BACKE"):
+                values[name] = np.full(n, np.nan)
+            elif col in corrected.columns:
                 values[name] = place(
                     corrected.columns[col], idx, n, 0.0 if col == "FRACEXP" else np.nan
                 )
@@ -148,6 +160,9 @@ def curves_from_files(
         ("background", background, "bkg_counts"),
     ):
         values[key] = np.full(n, np.nan)
+        if role == "background" and not with_background:
+            how[role] = "no background region: no background curve"
+            continue
         if raw is None:
             how[role] = "no raw curve: counts not recovered"
             continue
@@ -181,16 +196,19 @@ def curves_from_files(
 
 
 def curves_from_outputs(
-    folder: Path, grid: TimeGrid, band: Band
+    folder: Path, grid: TimeGrid, band: Band, *, with_background: bool = True
 ) -> tuple[BandCurves, dict[str, Any]]:
-    """Read one band task's three outputs onto the grid (strict :func:`curves_from_files`).
+    """Read one band task's outputs onto the grid (strict :func:`curves_from_files`).
 
     Parameters
     ----------
     folder : Path
-        Holds ``lc.fits`` (epiclccorr), ``lc__s.fits`` and ``lc__b.fits`` (evselect).
+        Holds ``lc.fits`` (epiclccorr), ``lc__s.fits`` and, with a background region,
+        ``lc__b.fits`` (evselect).
     grid : TimeGrid
     band : Band
+    with_background : bool
+        False for source-only curves (no ``lc__b.fits``).
 
     Returns
     -------
@@ -204,7 +222,8 @@ def curves_from_outputs(
     return curves_from_files(
         read_lightcurve(folder / cmd.CORRECTED_CURVE),
         read_lightcurve(folder / cmd.SOURCE_CURVE),
-        read_lightcurve(folder / cmd.BACKGROUND_CURVE),
+        read_lightcurve(folder / cmd.BACKGROUND_CURVE) if with_background else None,
         grid,
         band,
+        with_background=with_background,
     )
