@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
 
 import matplotlib
 
@@ -24,6 +23,8 @@ import xarray as xr  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter  # noqa: E402
+
+from catalog.timing.results import describe_obsids  # noqa: E402
 
 __all__ = ["describe_obsids", "plot_lag_energy", "plot_power_spectrum", "sci"]
 
@@ -41,14 +42,6 @@ def sci(x: float) -> str:
     else:
         mant_s = f"{mant:.3g}"
     return rf"${mant_s}\times10^{{{exp}}}$" if mant_s != "1" else rf"$10^{{{exp}}}$"
-
-
-def describe_obsids(obsids: Sequence[str], limit: int = 4) -> str:
-    """``"a, b, c"`` for up to ``limit`` obsids, else ``"n observations (first ... last)"``."""
-    obsids = list(obsids)
-    if len(obsids) <= limit:
-        return ", ".join(obsids)
-    return f"{len(obsids)} observations ({obsids[0]} ... {obsids[-1]})"
 
 
 def _obsids(ds: xr.Dataset) -> list[str]:

@@ -30,11 +30,21 @@ __all__ = [
     "NORM",
     "UNITS",
     "cross_quantities",
+    "describe_obsids",
     "freq_coords",
     "frequency_bins",
     "result_attrs",
     "result_dataset",
 ]
+
+
+def describe_obsids(obsids: Sequence[str], limit: int = 4) -> str:
+    """``"a, b, c"`` for up to ``limit`` obsids, else ``"n observations (first ... last)"``."""
+    obsids = list(obsids)
+    if len(obsids) <= limit:
+        return ", ".join(obsids)
+    return f"{len(obsids)} observations ({obsids[0]} ... {obsids[-1]})"
+
 
 LAG_SIGN = "positive: the band lags (arrives after) the reference"
 NORM = (

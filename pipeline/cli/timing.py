@@ -64,14 +64,14 @@ def parse_reference(text: str) -> Any:
 
 # -- shared -------------------------------------------------------------------------------
 def _check_outputs(args: argparse.Namespace) -> None:
-    from matplotlib.figure import Figure
-
     for opt, path in (("-o", args.output), ("--plot", args.plot)):
         if path is not None and not Path(path).resolve().parent.is_dir():
             raise ConfigError(
                 f"{opt} {path}: folder {Path(path).parent} does not exist; create it first"
             )
     if args.plot is not None:
+        from matplotlib.figure import Figure  # only with --plot: matplotlib is slow to import
+
         kinds = Figure().canvas.get_supported_filetypes()
         suffix = Path(args.plot).suffix.lstrip(".").lower()
         if suffix not in kinds:
@@ -98,13 +98,16 @@ def _segments(args: argparse.Namespace) -> tuple[Any, xr.Dataset]:
     return cat, seg
 
 
-def _finish(args: argparse.Namespace, cat: Any, ds: xr.Dataset, plot: Any) -> None:
+def _finish(args: argparse.Namespace, cat: Any, ds: xr.Dataset, plot: str) -> None:
+    """Write, plot (importing matplotlib only then) and save a product as asked."""
     from catalog.products import write_file
 
     if args.output is not None:
         print(f"wrote {write_file(ds, args.output)}")
     if args.plot is not None:
-        plot(ds, args.plot)
+        from catalog.timing import plots
+
+        getattr(plots, plot)(ds, args.plot)
         print(f"wrote {args.plot}")
     if args.save is not None:
         where = cat.save_product(args.save, ds, overwrite=args.overwrite)
@@ -116,7 +119,7 @@ def _g(x: float, width: int = 10) -> str:
 
 
 def _header(ds: xr.Dataset) -> str:
-    from catalog.timing.plots import describe_obsids
+    from catalog.timing.results import describe_obsids
 
     used = ds.attrs.get("obsids_used") or []
     return (
@@ -215,7 +218,6 @@ def format_lag_table(ds: xr.Dataset) -> str:
 # -- commands -------------------------------------------------------------------------------
 def _cmd_psd(args: argparse.Namespace) -> int:
     from catalog.timing import power_spectrum
-    from catalog.timing.plots import plot_power_spectrum
 
     _check_outputs(args)
     cat, seg = _segments(args)
@@ -223,13 +225,12 @@ def _cmd_psd(args: argparse.Namespace) -> int:
         seg, min_per_bin=args.min_per_bin, factor=args.factor, taper=not args.no_taper
     )
     print(format_psd_table(ds))
-    _finish(args, cat, ds, plot_power_spectrum)
+    _finish(args, cat, ds, "plot_power_spectrum")
     return 0
 
 
 def _cmd_lags(args: argparse.Namespace) -> int:
     from catalog.timing import lag_energy
-    from catalog.timing.plots import plot_lag_energy
 
     _check_outputs(args)
     reference = parse_reference(args.reference)
@@ -239,7 +240,7 @@ def _cmd_lags(args: argparse.Namespace) -> int:
         seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
     )
     print(format_lag_table(ds))
-    _finish(args, cat, ds, plot_lag_energy)
+    _finish(args, cat, ds, "plot_lag_energy")
     return 0
 
 

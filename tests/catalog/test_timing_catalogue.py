@@ -10,7 +10,11 @@ the Poisson noise stingray assumes.  The GTIs have one bin-aligned 500 s gap.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -433,3 +437,24 @@ def test_cli_psd_unknown_scheme_and_missing_store(store, tmp_path, capsys):
     assert err.count("\n") == 1 and "no scheme nope" in err
     assert main(["products", str(tmp_path / "none.zarr")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_cli_lags_without_plot_imports_no_matplotlib(store, tmp_path):
+    """matplotlib (a second of imports) is loaded only when --plot asks for a figure."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "from pipeline.cli.main import main\n"
+        f"argv = ['lags', {str(store)!r}, '--scheme', '3b', '--freq', '1e-3', '4e-3',\n"
+        "        '--min-length', '0', '--segment-length', '4000',\n"
+        f"        '-o', {str(tmp_path / 'l.nc')!r}]\n"
+        "assert main(argv) == 0\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False"
+    assert (tmp_path / "l.nc").is_file()
