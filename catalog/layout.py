@@ -272,13 +272,13 @@ def scheme_view(ds: xr.Dataset, scheme: str, where: str) -> xr.Dataset:
         have = ", ".join(sorted(ds.attrs.get("schemes", {}))) or "none"
         raise StoreError(f"{where}: no scheme {scheme} (schemes: {have})")
     rows = _scheme_rows(ds, scheme)
-    view = ds.isel(band=rows).drop_vars(["scheme", "scheme_band"])
-    pi_lo = view["pi_lo"].values
-    pi_hi = view["pi_hi"].values
-    view = view.assign_coords(
-        band=("band", np.arange(len(rows), dtype=np.int64), {"description": "band index"}),
-        e_lo=("band", pi_lo / 1000.0, {"units": "keV", "description": BAND_COORDS["e_lo"]}),
-        e_hi=("band", pi_hi / 1000.0, {"units": "keV", "description": BAND_COORDS["e_hi"]}),
+    # derived from stored variables (never built from new arrays, which would make xarray
+    # import dask.array just to check the type): band = the index within the scheme
+    view = ds.isel(band=rows).drop_vars("scheme")
+    e_lo = (view["pi_lo"] / 1000.0).assign_attrs(units="keV", description=BAND_COORDS["e_lo"])
+    e_hi = (view["pi_hi"] / 1000.0).assign_attrs(units="keV", description=BAND_COORDS["e_hi"])
+    view = view.drop_vars("scheme_band").assign_coords(
+        band=view["scheme_band"].assign_attrs(description="band index"), e_lo=e_lo, e_hi=e_hi
     )
     attrs = {k: v for k, v in ds.attrs.items() if k not in _GROUP_ONLY}
     backend = record.get("backend")

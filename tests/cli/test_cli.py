@@ -260,3 +260,24 @@ def test_a_list_the_build_cannot_extract_is_refused_when_planned(tmp_path, capsy
     assert err.count("\n") == 1
     assert f"events file {events} EVENTS header: {message}" in err
     assert not (tmp_path / "cli.zarr").exists()  # refused before the store was made
+
+
+def test_ls_imports_no_dask_astropy_or_matplotlib(built):
+    """xlcat ls reads group metadata only: none of the heavy libraries a prompt waits for."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "from pipeline.cli.main import main\n"
+        f"assert main(['ls', {str(built / 'cli.zarr')!r}]) == 0\n"
+        "print(sorted(m for m in ('dask', 'distributed', 'astropy', 'matplotlib', 'zarr')"
+        " if m in sys.modules))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
