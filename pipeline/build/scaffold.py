@@ -370,7 +370,7 @@ def find_event_lists(
         except InputFileError as exc:
             skipped.append(Skipped(path, str(exc).split(": ", 1)[-1]))
             continue
-        except OSError as exc:  # a truncated or corrupt file astropy opened lazily
+        except (OSError, ValueError) as exc:  # a truncated or malformed file opened lazily
             skipped.append(Skipped(path, f"cannot be read ({exc})"))
             continue
         if reason is not None:
@@ -412,10 +412,9 @@ def _target(headers: Sequence[fits.Header]) -> tuple[SkyCoord, str] | None:
                 if system == "ICRS":
                     coord = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
                 else:  # XMM-Newton lists: FK5, equinox 2000
-                    equinox = header.get("EQUINOX", 2000.0)
-                    coord = SkyCoord(
-                        ra * u.deg, dec * u.deg, frame=FK5(equinox=f"J{float(equinox):g}")
-                    )
+                    equinox = header.get("EQUINOX")
+                    year = float(equinox) if isinstance(equinox, (int, float)) else 2000.0
+                    coord = SkyCoord(ra * u.deg, dec * u.deg, frame=FK5(equinox=f"J{year:g}"))
                 return coord.transform_to(FK5(equinox="J2000")), f"{ra_key}/{dec_key}"
     return None
 
@@ -869,9 +868,11 @@ def _build_text(
     active = sum(e.active for e in entries)
     presets = preset_names()
     lines = [
-        f"# xlcat build file, written by xlcat init from the event lists under "
-        f"{_rel(folder, base)}/: {len(entries)} found, {active} listed, "
-        f"{len(entries) - active} commented out.",
+        *_comment(
+            f"xlcat build file, written by xlcat init from the event lists under "
+            f"{_rel(folder, base)}/: {len(entries)} found, {active} listed, "
+            f"{len(entries) - active} commented out."
+        ),
         "# Check the regions files first (their '# check:' lines), then: "
         f"xlcat build {output.name}",
         f"store = {_toml_string(store)}  # paths are relative to this file",

@@ -16,6 +16,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs.utils import skycoord_to_pixel
+from pydantic import ValidationError
 
 import catalog
 from pipeline.build.graph import run_build
@@ -24,12 +25,14 @@ from pipeline.build.scaffold import scaffold_build
 from pipeline.read.wcs import read_sky_wcs
 from pipeline.select.regions import read_regions
 from pipeline.simulate import simulate_preset
-from schemas.build import DefaultScreening, load_build
+from schemas.build import BuildFile, DefaultScreening, load_build
 from schemas.errors import ConfigError, InputFileError
 from tests.helpers.eventfiles import FileSpec, random_events, write_event_file
-from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, PN_EVENTS, REAL, mos1_circles
+from tests.helpers.realfiles import MOS1_CLEAN, NUSTAR_EVENTS, REAL, mos1_circles
 
 MOS1_DIR = REAL / "xmm_0001730201_mos1"
+#: The pn list cut to RX J0146.9+6121 (tests/data/real/README.md).
+PN_EVENTS = REAL / "xmm_0201160101_pn" / "rxj_pnevtlist_0310kev_baryc.ds.gz"
 PPS_LIST = MOS1_DIR / "P0001730201M1S002MIEVLI.FTZ"
 ARCSEC_PER_PIXEL = 0.05
 
@@ -188,10 +191,7 @@ def test_the_written_build_file_builds(real, dask_client):
     plan = plan_build(load_build(d / "build.toml"))
     report = run_build(plan, dask_client)
     assert report.ok, report.failed
-    assert {(g.obsid, g.scheme) for g in report.built} == {
-        ("0001730201", "soft_hard"),
-        ("0201160101", "soft_hard"),
-    }
+    assert {g.obsid for g in report.built} == {"0001730201", "0201160101"}
     cat = catalog.open(d / "build.zarr")
     # MOS1: every event of the source circle in the scheme's PI range is counted once
     regions = _physical(MOS1_CLEAN, d / "regions" / "0001730201_M1S001.reg")
@@ -308,3 +308,43 @@ def test_simulated_files_without_exp_id_or_wcs(tmp_path, dask_client):
     plan = plan_build(load_build(tmp_path / "sim.toml"))
     report = run_build(plan, dask_client)
     assert report.ok and len(report.built) == 2
+
+
+def test_exposures_of_one_obsid_follow_the_build_file_schema(tmp_path):
+    """A pn and a MOS1 list of one obsid: both listed where the schema takes several per obsid."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / MOS1_CLEAN.name).symlink_to(MOS1_CLEAN)
+    header = {"OBS_ID": "0001730201", "INSTRUME": "EPN", "DATAMODE": "IMAGING", "EXPIDSTR": "S003"}
+    spec = FileSpec(ccd_gtis={4: [(0.0, 1e9)], 5: [(0.0, 1e9)]}, header=header)
+    write_event_file(tmp_path / "in" / "pn.fits", random_events(3000, seed=2), spec)
+    scaffold = scaffold_build(tmp_path / "in", tmp_path / "b.toml")
+    scaffold.write()
+    assert [(e.info.exposure, e.plan.frame) for e in scaffold.entries] == [
+        ("PNS003", "physical"),  # pn first; a hand-made list without a WCS
+        ("M1S001", "fk5"),
+    ]
+    try:
+        BuildFile.model_validate(
+            {
+                "store": "s.zarr",
+                "time_bin": 1.0,
+                "observations": [
+                    {"obsid": "0001730201", "events": e, "regions": "r.reg"} for e in "ab"
+                ],
+            }
+        )
+        several = True
+    except ValidationError:  # store format 1: one group per (obsid, scheme)
+        several = False
+    assert [e.active for e in scaffold.entries] == [True, several]
+    if not several:
+        assert (
+            scaffold.entries[1]
+            .remarks[-1]
+            .startswith(
+                "commented out: obsid 0001730201 is listed already (PNS003), and this build file "
+                "takes one event list per obsid"
+            )
+        )
+    config = load_build(tmp_path / "b.toml")
+    assert len(config.observations) == (2 if several else 1)
