@@ -236,3 +236,20 @@ def test_concurrent_conflicting_builds_leave_one_definition(tmp_path: Path) -> N
         assert "scheme 'lin'" in loser and "differs" in loser and loser.count("\n") == 1
         idx = catalog.open(tmp_path / "s.zarr").index
         assert idx[idx.scheme == "lin"].scheme_hash.nunique() == 1
+
+
+def test_plain_zarr_readers_see_every_scheme(built: Path) -> None:
+    """xarray alone (no xlcat) reads the store: open_datatree, and one scheme by coordinate."""
+    import xarray as xr
+
+    tree = xr.open_datatree(built / "s.zarr", engine="zarr", consolidated=False, zarr_format=3)
+    group = tree[f"{OBSID}/PN"].to_dataset()
+    assert group.sizes["band"] == 2 + 4 and sorted(set(group.scheme.values.tolist())) == [
+        "2a",
+        "lin",
+    ]
+    one = group.isel(band=(group.scheme == "2a").values)
+    view = catalog.open(built / "s.zarr").lightcurves(OBSID, "2a")
+    np.testing.assert_array_equal(one.rate.values, view.rate.values)
+    np.testing.assert_array_equal(one.pi_lo.values, view.pi_lo.values)
+    np.testing.assert_array_equal(one.scheme_band.values, view.band.values)
