@@ -92,7 +92,7 @@ def connect(
     *,
     workers: int | None = None,
     threads_per_worker: int = 1,
-    processes: bool = True,
+    processes: bool = False,
     jobqueue: str | None = None,
     job: JobQueueOptions | None = None,
 ) -> Iterator[Client]:
@@ -109,7 +109,10 @@ def connect(
     threads_per_worker : int
         Threads per local worker.
     processes : bool
-        Local workers as processes (default) or threads in this process.
+        Local workers as processes, or as threads of this process (the default: with one
+        task per exposure, the native backend's work is numpy, memory-mapped reads and
+        compression, which release the GIL, and threads spare each worker process its
+        start-up and imports; see README "Where a build runs").
     jobqueue : {"slurm", "pbs"}, optional
         Start the workers as batch jobs through dask-jobqueue.
     job : JobQueueOptions, optional

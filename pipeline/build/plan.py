@@ -211,6 +211,7 @@ def _job(
 
         read_event_info(obs.events)  # raises the reader's one-line error
     events, known = _file_record(obs.events, "events", recorded)
+    info = None
     if not known or "instrument" not in events:
         from pipeline.read.events import read_event_info
 
@@ -250,6 +251,7 @@ def _job(
         pi_edges=binning_edges(config, obs.screening.pi),
         expid=str(events["expid"]),
         instrument=str(events["instrument"]),
+        info=info,
     )
     fingerprint = {
         "format_version": FORMAT_VERSION,

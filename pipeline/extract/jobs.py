@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.read.events import EventFileInfo
 from pipeline.select.regions import RegionSet
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
@@ -51,6 +52,9 @@ class ObservationJob:
         equal-count ranges, the screening limits); None bins every PI value.
     options : dict
         Backend-specific build options (the build file's ``[sas]`` table for SAS).
+    info : EventFileInfo, optional
+        The event file's headers as read when the build was planned; a backend reads
+        them again when None (not compared, not shown).
     """
 
     obsid: str
@@ -65,6 +69,15 @@ class ObservationJob:
     instrument: str = "PN"
     options: dict[str, Any] = field(default_factory=dict)
     pi_edges: tuple[int, ...] | None = None
+    info: EventFileInfo | None = field(default=None, compare=False, repr=False)
+
+    def event_info(self) -> EventFileInfo:
+        """The event file's headers: :attr:`info`, or read now."""
+        if self.info is not None:
+            return self.info
+        from pipeline.read.events import read_event_info
+
+        return read_event_info(self.events)
 
     @property
     def label(self) -> str:

@@ -42,7 +42,6 @@ from pipeline.read.events import (
     REQUIRED_COLUMNS,
     EventFileInfo,
     iter_event_chunks,
-    read_event_info,
     read_gti_file,
 )
 from pipeline.read.fitsio import decompressed
@@ -83,7 +82,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     InputFileError
         If the event file is unusable or no screened event lies in the source region.
     """
-    info = read_event_info(job.events)
+    info = job.event_info()
     with decompressed(job.events) as data:
         return _bin(job, info, data)
 
@@ -137,8 +136,8 @@ def _bin(job: ObservationJob, info: EventFileInfo, data: Path) -> NativePrepared
             flare_sel &= flare_expr.evaluate(chunk)
         binner.add(chunk["TIME"], pi, chunk["CCDNR"], src, bkg, flare_sel)
 
-    src_ccd = binner.region("src").ccd_counts
-    bkg_ccd = binner.region("bkg").ccd_counts
+    src_ccd = binner.ccd_counts("src")
+    bkg_ccd = binner.ccd_counts("bkg")
     if src_ccd.sum() == 0:
         raise InputFileError(
             f"regions file {regions.path}: no screened event of {job.events} lies in the source "
