@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m bench.bench_build [--scale 4] [--workers N] [--sample 20] [--keep DIR]
-                                [--json out.json] [--no-memory]
+    python -m bench.bench_build [--scale 4] [--workers N] [--processes] [--sample 20]
+                                [--keep DIR] [--json out.json] [--no-memory]
 
 It simulates the nine observations of the preset (``xlcat simulate DIR --preset ngc5506
 --scale S``; 24 schemes, 447 bands; 4.4 M events at scale 1, 15.3 M at scale 4), then
@@ -11,9 +11,9 @@ measures, in this one run:
 
 1. **the whole build**: ``xlcat build DIR/ngc5506.toml`` as a subprocess into a fresh store,
    with its total CPU counted over every process it starts (the Dask LocalCluster's worker
-   processes included; see :mod:`bench.measure` for how), its wall time and the peak RSS of
-   the process tree; then the same command again, every group up to date (start-up and
-   planning alone; ``--no-rerun`` skips it);
+   processes included, with ``--processes``; see :mod:`bench.measure` for how), its wall
+   time and the peak RSS of the process tree; then the same command again, every group up to
+   date (start-up and planning alone; ``--no-rerun`` skips it);
 2. **the numpy anchor** (:func:`bench.anchors.numpy_anchor`): the same event work as a plain
    numpy one pass per observation (memmap read, screening, circles, GTI, one bincount per
    region over time bin x PI column, band sums for every scheme), no writes; its counts are
@@ -161,22 +161,37 @@ def compare_with_store(
 
 
 def run_build_measured(
-    build_file: Path, workers: int | None, log: Path, *, fresh: bool = True, interval: float = 0.05
+    build_file: Path,
+    workers: int | None,
+    log: Path,
+    *,
+    fresh: bool = True,
+    interval: float = 0.05,
+    processes: bool = False,
 ) -> dict[str, Any]:
     """``xlcat build``, measured with all its processes (exits on failure).
 
     With ``fresh`` the store is removed first; without, the build finds what is there (a
     re-run of a finished build measures its start-up and planning: every group up to date).
+    With ``processes`` the LocalCluster's workers are processes (``--processes``), else
+    threads of the build (the default).
     """
     if fresh:
         fresh_store(load_build(build_file))
     cmd = [*xlcat_command(), "build", str(build_file)]
     if workers:
         cmd += ["--workers", str(workers)]
+    if processes:
+        cmd += ["--processes"]
     usage = run_measured(cmd, log=log, interval=interval)
     if usage.returncode != 0:
         sys.exit(f"xlcat build failed ({usage.returncode}); its output:\n{log.read_text()[-3000:]}")
-    return {"command": " ".join(cmd[-3:]), "workers": workers or os.cpu_count(), **usage.as_dict()}
+    return {
+        "command": " ".join(cmd[cmd.index("build") :]),
+        "workers": workers or os.cpu_count(),
+        "worker_kind": "processes" if processes else "threads",
+        **usage.as_dict(),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -195,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="exposure factor of the preset")
     ap.add_argument("--workers", type=int, default=None, help="xlcat build --workers")
+    ap.add_argument(
+        "--processes", action="store_true", help="xlcat build --processes (worker processes)"
+    )
     ap.add_argument("--sample", type=int, default=20, help="stingray bands timed per observation")
     ap.add_argument("--keep", type=Path, default=None, help="simulate into this folder and keep it")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -220,7 +238,9 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
 
-        build = run_build_measured(build_file, args.workers, root / "build.log")
+        build = run_build_measured(
+            build_file, args.workers, root / "build.log", processes=args.processes
+        )
         store = tree_inodes(config.store)
         print(
             f"build: {build['cpu_s']:.1f} CPU s, {build['wall_s']:.1f} s wall",
@@ -229,7 +249,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         rerun = None
         if not args.no_rerun:
-            rerun = run_build_measured(build_file, args.workers, root / "rerun.log", fresh=False)
+            rerun = run_build_measured(
+                build_file,
+                args.workers,
+                root / "rerun.log",
+                fresh=False,
+                processes=args.processes,
+            )
         print("numpy anchor...", file=sys.stderr, flush=True)
 
         anchor = numpy_anchor(config)

@@ -103,11 +103,13 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     """Checksummed, compressed, one file per array (a shard of time chunks when large)."""
     from zarr.codecs import Crc32cCodec, ZstdCodec
 
+    from catalog.zarrfiles import ZSTD_LEVEL
+
     enc: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         shape = tuple(int(n) for n in var.shape)
         entry: dict[str, Any] = {
-            "compressors": (ZstdCodec(level=3), Crc32cCodec()),
+            "compressors": (ZstdCodec(level=ZSTD_LEVEL), Crc32cCodec()),
             "chunk_key_encoding": {"name": "v2", "separator": "."},
         }
         if shape and min(shape) > 0:
@@ -446,7 +448,11 @@ class Store:
             The group folder.
         """
         return self._replace(
-            ds, self.group_path(obsid, exposure), f"{obsid}-{exposure}", parent_attrs={}
+            ds,
+            self.group_path(obsid, exposure),
+            f"{obsid}-{exposure}",
+            parent_attrs={},
+            direct=True,
         )
 
     # -- the writers' lock and the staging folder -----------------------------------------
@@ -506,15 +512,26 @@ class Store:
         parent_attrs: dict[str, Any],
         *,
         manifest: bool = True,
+        direct: bool = False,
     ) -> Path:
         """Write ``ds`` whole into the staging folder, then rename it onto ``target``.
 
         The parent group (``target.parent``) is created with ``parent_attrs`` if missing.
+        With ``direct`` (and ``manifest``), a Dataset of the exposure-group layout is
+        written by :mod:`catalog.zarrfiles`, the same files ``to_zarr`` writes.
         """
+        from catalog.zarrfiles import group_files, write_group_files
+
         tmp = self._staging_folder(label)
         try:
-            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(ds))
-            if manifest:
+            files = group_files(ds, _MAX_CHUNK_BYTES) if direct and manifest else None
+            if files is not None:
+                write_group_files(tmp, files, {"manifest": files.manifest()})
+            else:
+                ds.to_zarr(
+                    tmp, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(ds)
+                )
+            if manifest and files is None:
                 meta = json.loads((tmp / "zarr.json").read_text())
                 meta.setdefault("attributes", {})["manifest"] = _manifest(tmp)
                 (tmp / "zarr.json").write_text(json.dumps(meta, indent=1))

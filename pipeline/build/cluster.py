@@ -24,6 +24,7 @@ import logging
 import os
 import shlex
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ def connect(
     *,
     workers: int | None = None,
     threads_per_worker: int = 1,
-    processes: bool = True,
+    processes: bool = False,
     jobqueue: str | None = None,
     job: JobQueueOptions | None = None,
 ) -> Iterator[Client]:
@@ -109,7 +110,10 @@ def connect(
     threads_per_worker : int
         Threads per local worker.
     processes : bool
-        Local workers as processes (default) or threads in this process.
+        Local workers as processes, or as threads of this process (the default: with one
+        task per exposure, the native backend's work is numpy, memory-mapped reads and
+        compression, which release the GIL, and threads spare each worker process its
+        start-up and imports; see README "Where a build runs").
     jobqueue : {"slurm", "pbs"}, optional
         Start the workers as batch jobs through dask-jobqueue.
     job : JobQueueOptions, optional
@@ -153,7 +157,11 @@ def connect(
     ):
         try:
             yield client
-        finally:
+        except BaseException:
+            # worker threads may start another task's subprocess while the cluster closes
+            reaper.end_task_processes(until_exit=True)
+            raise
+        else:
             reaper.end_task_processes()
 
 
@@ -170,6 +178,8 @@ class _Reaper:
         self.processes = processes
         self.tag = f"{os.getpid()}-{uuid.uuid4().hex}"
         self.previous: str | None = None
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     def __enter__(self) -> _Reaper:
         if self.processes:
@@ -180,21 +190,38 @@ class _Reaper:
         os.environ[_TAG] = self.tag
         return self
 
-    def end_task_processes(self) -> None:
+    def end_task_processes(self, *, until_exit: bool = False) -> None:
         """End the processes the tasks started (not the worker processes, our children).
 
         Called before the workers are stopped: a task whose SAS task ends returns at
-        once, where a stopping worker would wait for it, then be killed.
+        once, where a stopping worker would wait for it, then be killed. With
+        ``until_exit`` and worker threads (which cannot be killed), processes started
+        after this call are ended too, every 0.2 s until the reaper exits: a worker
+        thread that takes another task while the cluster closes would otherwise keep
+        the close waiting for that task's subprocess.
         """
+        _end(self._task_processes())
+        if until_exit and not self.processes and self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep, name="xlcat-reaper", daemon=True)
+            self._sweeper.start()
+
+    def _task_processes(self) -> list[psutil.Process]:
         me = os.getpid()
         procs = []
         for proc in _tagged(self.tag):
             with contextlib.suppress(psutil.Error):
                 if not self.processes or proc.ppid() != me:
                     procs.append(proc)
-        _end(procs)
+        return procs
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(0.2):
+            _end(self._task_processes(), grace=1.0)
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join()
         if self.previous is None:
             os.environ.pop(_TAG, None)
         else:

@@ -28,7 +28,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog.store import Store
 from pipeline.extract.backends import get_backend
@@ -39,6 +39,9 @@ from pipeline.select.regions import read_regions
 from schemas.build import BuildConfig, Observation, canonical_json
 from schemas.errors import ConfigError, StoreError
 from schemas.store_layout import FORMAT_VERSION
+
+if TYPE_CHECKING:
+    from pipeline.read.events import EventFileInfo
 
 __all__ = ["SchemeTask", "ExposureSpec", "BuildPlan", "plan_build", "binning_edges"]
 
@@ -195,20 +198,25 @@ def _file_record(path: Path, role: str, recorded: _Recorded) -> tuple[dict[str, 
     return {"path": str(path), "role": role, **_stat(path), "sha256": file_sha256(path)}, False
 
 
-def _event_facts(obs: Observation, record: dict[str, Any], known: bool) -> EventFacts:
+def _event_facts(
+    obs: Observation, record: dict[str, Any], known: bool
+) -> tuple[EventFacts, EventFileInfo | None]:
     """The event file's header facts: from its stored record when unchanged, else read.
 
     Reading refuses what the build cannot extract (an INSTRUME other than EPN, EMOS1, EMOS2;
     a DATAMODE other than IMAGING) with one line naming the file and the keyword. The facts
-    are added to ``record``, so the next build of an unchanged file does not open it.
+    are added to ``record``, so the next build of an unchanged file does not open it. The
+    headers read (None when the record served) travel with the job to the worker.
     """
     facts = EventFacts.from_record(str(obs.events), record) if known else None
+    info = None
     if facts is None:
         from pipeline.read.events import read_event_info
 
-        facts = EventFacts.from_info(read_event_info(obs.events))
+        info = read_event_info(obs.events)
+        facts = EventFacts.from_info(info)
         record.update(facts.record())
-    return facts
+    return facts, info
 
 
 def _job(
@@ -225,7 +233,7 @@ def _job(
 
         read_event_info(obs.events)  # raises the reader's one-line error
     events, known = _file_record(obs.events, "events", recorded)
-    facts = _event_facts(obs, events, known)
+    facts, info = _event_facts(obs, events, known)
     files = [events]
     regions = read_regions(obs.regions)
     bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
@@ -262,6 +270,7 @@ def _job(
         expid=facts.expid,
         instrument=facts.instrument,
         notes=bound.notes,
+        info=info,
     )
     fingerprint = {
         "format_version": FORMAT_VERSION,

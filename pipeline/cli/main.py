@@ -153,7 +153,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         with connect(
             args.scheduler,
             workers=args.workers,
-            processes=not args.threads,
+            processes=args.processes,
             jobqueue=args.jobqueue,
             job=job,
         ) as client:
@@ -415,7 +415,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="extra #SBATCH/#PBS directive, repeatable; write --job-directive=--qos=debug",
     )
-    b.add_argument("--threads", action="store_true", help="local workers as threads, not processes")
+    local = b.add_mutually_exclusive_group()
+    local.add_argument(
+        "--threads",
+        action="store_true",
+        help="local workers as threads of the xlcat process (the default)",
+    )
+    local.add_argument(
+        "--processes",
+        action="store_true",
+        help="local workers as processes, one thread each (see README: Where a build runs)",
+    )
     b.add_argument("--force", action="store_true", help="rebuild groups that are up to date")
     b.add_argument("--retries", type=int, default=0, help="Dask retries of a failed task")
     b.add_argument("--dry-run", action="store_true", help="only say what would be built")

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -82,23 +84,32 @@ class TimeGrid:
         return self.t0 + self.dt * self.n_bins
 
 
+#: Largest elementary-interval x PI-column cube, in cells, counted densely (np.bincount) per
+#: CCD and region; a larger one (very fine time bins) is accumulated as a sparse matrix.
+DENSE_CELLS = 1 << 22
+
+#: A cube of counts per (elementary interval, PI column): dense when small, else sparse.
+Cube: TypeAlias = NDArray[np.int64] | sparse.csr_matrix
+
+
 @dataclass(frozen=True)
 class RegionCounts:
     """Counts of one region from the pass, before the GTI is fixed.
 
     Attributes
     ----------
-    cube : scipy.sparse.csr_matrix, shape (n_elementary, n_pi_columns)
-        Events per (elementary interval, PI column), all CCDs.
+    cube : numpy.ndarray or scipy.sparse.csr_matrix, shape (n_elementary, n_pi_columns)
+        Events per (elementary interval, PI column), all CCDs (a dense array when the
+        binner counts densely, see :data:`DENSE_CELLS`).
     ccd_counts : numpy.ndarray, shape (64,)
         Events per CCD number.
-    ccd_cubes : dict of int to scipy.sparse.csr_matrix
+    ccd_cubes : dict of int to numpy.ndarray or scipy.sparse.csr_matrix
         The same counts per CCD number (CCDs with events only).
     """
 
-    cube: sparse.csr_matrix
+    cube: Cube
     ccd_counts: NDArray[np.int64]
-    ccd_cubes: dict[int, sparse.csr_matrix] = field(default_factory=dict)
+    ccd_cubes: dict[int, Cube] = field(default_factory=dict)
 
 
 class ObservationBinner:
@@ -116,6 +127,14 @@ class ObservationBinner:
         Events outside ``[pi_edges[0], pi_edges[-1])`` are not counted.
     flare_edges : array_like or None
         Edges of the flare-curve bins, if a flare filter is used.
+
+    Notes
+    -----
+    An event's elementary interval is ``searchsorted(edges, TIME, side="right") - 1``
+    (fast on time-ordered event lists), its PI column a table look-up by integer PI
+    (the same column as ``searchsorted(pi_edges, PI, side="right") - 1``), and the counts
+    of a chunk one ``np.bincount`` per CCD over (interval, column) when the cube has at
+    most :data:`DENSE_CELLS` cells.
     """
 
     def __init__(
@@ -134,7 +153,15 @@ class ObservationBinner:
         if self.pi_edges.ndim != 1 or len(self.pi_edges) < 2 or np.any(np.diff(self.pi_edges) <= 0):
             raise ValueError("pi_edges must be at least two increasing integers")
         self.n_pi = len(self.pi_edges) - 1
-        self._cubes: dict[str, dict[int, sparse.csr_matrix]] = {"src": {}, "bkg": {}}
+        # column of every integer PI in [pi_edges[0] - 1, pi_edges[-1]]; -1 at both ends
+        lo, hi = int(self.pi_edges[0]), int(self.pi_edges[-1])
+        self._pi_offset = lo - 1
+        self._pi_table = np.full(hi - lo + 2, -1, np.intp)
+        self._pi_table[1:-1] = (
+            np.searchsorted(self.pi_edges, np.arange(lo, hi, dtype=np.int64), side="right") - 1
+        )
+        self.dense = self.n_elem * self.n_pi <= DENSE_CELLS
+        self._cubes: dict[str, dict[int, Cube]] = {"src": {}, "bkg": {}}
         self._ccd = {"src": np.zeros(_MAX_CCD, np.int64), "bkg": np.zeros(_MAX_CCD, np.int64)}
         self.flare_edges = None if flare_edges is None else np.asarray(flare_edges, np.float64)
         self.flare_counts = (
@@ -143,6 +170,16 @@ class ObservationBinner:
         self.n_events = 0
         #: Region events (after screening) outside the grid, per region.
         self.outside = {"src": 0, "bkg": 0}
+
+    def pi_columns(self, pi: NDArray[np.number[Any]]) -> NDArray[np.intp]:
+        """PI column of each value (``pi_edges[j] <= PI < pi_edges[j+1]``), -1 outside the edges."""
+        if not np.issubdtype(pi.dtype, np.integer):
+            col = np.searchsorted(self.pi_edges, pi, side="right") - 1
+            col[(col < 0) | (col >= self.n_pi)] = -1
+            return col
+        index = pi.astype(np.intp) - self._pi_offset
+        out: NDArray[np.intp] = np.take(self._pi_table, index, mode="clip")
+        return out
 
     def add(
         self,
@@ -165,39 +202,81 @@ class ObservationBinner:
             Events that pass the flare-curve selection.
         """
         self.n_events += len(time)
-        elem = np.searchsorted(self.edges, time, side="right") - 1
-        in_grid = (elem >= 0) & (elem < self.n_elem)
-        for name, mask in (("src", src), ("bkg", bkg)):
-            self.outside[name] += int(np.count_nonzero(mask & ~in_grid))
-            m = mask & in_grid
-            if not m.any():
-                continue
-            col = np.searchsorted(self.pi_edges, pi, side="right") - 1
-            m &= (col >= 0) & (col < self.n_pi)
-            c = ccd[m].astype(np.int64)
-            e, p = elem[m], col[m]
-            cubes = self._cubes[name]
-            for number in np.unique(c):
-                one = c == number
-                chunk = sparse.coo_matrix(
-                    (np.ones(int(one.sum()), np.int32), (e[one], p[one])),
-                    shape=(self.n_elem, self.n_pi),
-                ).tocsr()
-                key = int(number)
-                cubes[key] = cubes[key] + chunk if key in cubes else chunk
-            self._ccd[name] += np.bincount(c, minlength=_MAX_CCD)[:_MAX_CCD]
+        if src.any() or bkg.any():
+            self._add_regions(time, pi, ccd, src, bkg)
         if flare is not None and self.flare_edges is not None and self.flare_counts is not None:
             k = np.searchsorted(self.flare_edges, time[flare], side="right") - 1
             k = k[(k >= 0) & (k < len(self.flare_counts))]
             self.flare_counts += np.bincount(k, minlength=len(self.flare_counts))
 
+    def _add_regions(
+        self,
+        time: NDArray[np.float64],
+        pi: NDArray[np.integer],
+        ccd: NDArray[np.integer],
+        src: NDArray[np.bool_],
+        bkg: NDArray[np.bool_],
+    ) -> None:
+        """Count a chunk's source and background events (see :meth:`add`)."""
+        elem = np.searchsorted(self.edges, time, side="right") - 1
+        in_grid = (elem >= 0) & (elem < self.n_elem)
+        col = self.pi_columns(pi)
+        counted = in_grid & (col >= 0)
+        for name, mask in (("src", src), ("bkg", bkg)):
+            self.outside[name] += int(np.count_nonzero(mask & ~in_grid))
+            idx = np.flatnonzero(mask & counted)
+            if not len(idx):
+                continue
+            c = ccd[idx].astype(np.int64)
+            flat = elem[idx] * self.n_pi + col[idx]
+            per_ccd = np.bincount(c, minlength=_MAX_CCD)
+            numbers = np.flatnonzero(per_ccd)
+            cubes = self._cubes[name]
+            for number in numbers:
+                key = int(number)
+                cells = flat if len(numbers) == 1 else flat[c == number]
+                self._accumulate(cubes, key, cells)
+            self._ccd[name] += per_ccd[:_MAX_CCD]
+
+    def _accumulate(self, cubes: dict[int, Cube], key: int, cells: NDArray[np.int64]) -> None:
+        """Add one event per entry of ``cells`` (flat elementary interval x column) to a cube."""
+        shape = (self.n_elem, self.n_pi)
+        if self.dense:
+            cube = cubes.get(key)
+            if cube is None:
+                cube = cubes[key] = np.zeros(shape, np.int64)
+            flat_cube = cube.reshape(-1)
+            if 16 * len(cells) < flat_cube.size:
+                np.add.at(flat_cube, cells, 1)
+            else:
+                flat_cube += np.bincount(cells, minlength=flat_cube.size)
+            return
+        e, p = np.divmod(cells, self.n_pi)
+        chunk = sparse.coo_matrix((np.ones(len(cells), np.int32), (e, p)), shape=shape).tocsr()
+        cubes[key] = cubes[key] + chunk if key in cubes else chunk
+
     def region(self, name: str) -> RegionCounts:
         """The accumulated counts of region ``"src"`` or ``"bkg"``."""
-        cubes = {c: m.tocsr() for c, m in sorted(self._cubes[name].items())}
-        total = sparse.csr_matrix((self.n_elem, self.n_pi), dtype=np.int32)
-        for m in cubes.values():
-            total = total + m
-        return RegionCounts(cube=total.tocsr(), ccd_counts=self._ccd[name].copy(), ccd_cubes=cubes)
+        cubes = {c: m for c, m in sorted(self._cubes[name].items())}
+        total: Cube
+        if self.dense:
+            total = np.zeros((self.n_elem, self.n_pi), np.int64)
+            for m in cubes.values():
+                total += m
+        else:
+            total = sparse.csr_matrix((self.n_elem, self.n_pi), dtype=np.int32)
+            for m in cubes.values():
+                total = total + m
+            total = total.tocsr()
+        return RegionCounts(cube=total, ccd_counts=self._ccd[name].copy(), ccd_cubes=cubes)
+
+    def ccd_counts(self, name: str) -> NDArray[np.int64]:
+        """Events of region ``"src"`` or ``"bkg"`` per CCD number, shape (64,)."""
+        return self._ccd[name].copy()
+
+    def ccd_cubes(self, name: str) -> dict[int, Cube]:
+        """Counts per (elementary interval, PI column) of region ``name``, per CCD (sorted)."""
+        return dict(sorted(self._cubes[name].items()))
 
     def good_elements(self, gti: ArrayLike) -> NDArray[np.bool_]:
         """Which elementary intervals lie inside ``gti`` (judged at their midpoints).
@@ -272,27 +351,50 @@ class BinnedObservation:
         """A_src / A_bkg, the background scaling; None without a background region."""
         return self.src_area / self.bkg_area if self.bkg_area > 0 else None
 
-    def _columns(self, pi_lo: int, pi_hi: int) -> tuple[int, int]:
-        """Columns [j0, j1) that make up PI [pi_lo, pi_hi); both must be column edges."""
+    def _columns(self, bands: tuple[Band, ...]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Columns [j0, j1) that make up each band's PI [lo, hi); both must be column edges."""
         e = self.pi_edges
-        j0, j1 = (int(j) for j in np.searchsorted(e, [pi_lo, pi_hi]))
-        if j0 >= len(e) or j1 >= len(e) or e[j0] != pi_lo or e[j1] != pi_hi:
+        lo = np.array([b.pi_lo for b in bands], dtype=np.int64)
+        hi = np.array([b.pi_hi for b in bands], dtype=np.int64)
+        j0 = np.searchsorted(e, lo)
+        j1 = np.searchsorted(e, hi)
+        last = len(e) - 1
+        bad = (j0 > last) | (j1 > last)
+        bad |= e[np.minimum(j0, last)] != lo
+        bad |= e[np.minimum(j1, last)] != hi
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"PI [{pi_lo}, {pi_hi}) is not a union of the binned PI columns; the band's "
-                "edges must be among the edges the observation was binned with"
+                f"PI [{bands[i].pi_lo}, {bands[i].pi_hi}) is not a union of the binned PI "
+                "columns; the band's edges must be among the edges the observation was binned with"
             )
         return j0, j1
 
-    def _band_matrix(self, bands: tuple[Band, ...]) -> sparse.csr_matrix:
-        rows, cols = [], []
-        for j, band in enumerate(bands):
-            lo, hi = self._columns(band.pi_lo, band.pi_hi)
-            rows.append(np.arange(lo, hi))
-            cols.append(np.full(hi - lo, j))
+    @cached_property
+    def _cumulative(self) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+        """Source and background counts summed over columns 0..j-1, shape (n_pi + 1, n_bins).
+
+        None when the (time bin, PI column) array has more than :data:`DENSE_CELLS` cells:
+        bands are then summed as sparse products.
+        """
+        n_bins, n_cols = self.src.shape
+        if n_bins * n_cols > DENSE_CELLS:
+            return None
+
+        def cum(m: sparse.csr_matrix) -> NDArray[np.int64]:
+            out = np.zeros((n_cols + 1, n_bins), np.int64)
+            np.cumsum(m.toarray().T, axis=0, out=out[1:])
+            return out
+
+        return cum(self.src), cum(self.bkg)
+
+    def _band_matrix(self, j0: NDArray[np.intp], j1: NDArray[np.intp]) -> sparse.csr_matrix:
+        """(PI column x band) ones where the column lies in the band."""
+        rows = [np.arange(a, b, dtype=np.int64) for a, b in zip(j0, j1, strict=True)]
         r = np.concatenate(rows) if rows else np.empty(0, np.int64)
-        c = np.concatenate(cols) if cols else np.empty(0, np.int64)
+        c = np.repeat(np.arange(len(j0)), j1 - j0)
         n_cols = len(self.pi_edges) - 1
-        return sparse.csr_matrix((np.ones(len(r), np.int64), (r, c)), shape=(n_cols, len(bands)))
+        return sparse.csr_matrix((np.ones(len(c), np.int64), (r, c)), shape=(n_cols, len(j0)))
 
     def band_counts(self, bands: tuple[Band, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Source and background counts per band and time bin (``lo <= PI < hi``).
@@ -306,7 +408,12 @@ class BinnedObservation:
         ValueError
             If a band edge is not one of the PI edges the observation was binned with.
         """
-        m = self._band_matrix(bands)
+        j0, j1 = self._columns(tuple(bands))
+        table = self._cumulative
+        if table is not None:
+            src_cum, bkg_cum = table
+            return src_cum[j1] - src_cum[j0], bkg_cum[j1] - bkg_cum[j0]
+        m = self._band_matrix(j0, j1)
         src = np.asarray((self.src @ m).todense()).T.astype(np.int64)
         bkg = np.asarray((self.bkg @ m).todense()).T.astype(np.int64)
         return src, bkg
@@ -393,8 +500,12 @@ def finalize(
     aggregators: dict[int, sparse.csr_matrix] = {}
 
     def counts(name: str) -> sparse.csr_matrix:
-        total = sparse.csr_matrix((grid.n_bins, binner.n_pi), dtype=np.int64)
-        for c, cube in binner.region(name).ccd_cubes.items():
+        total: Any = (
+            np.zeros((grid.n_bins, binner.n_pi), np.int64)
+            if binner.dense
+            else sparse.csr_matrix((grid.n_bins, binner.n_pi), dtype=np.int64)
+        )
+        for c, cube in binner.ccd_cubes(name).items():
             if c not in aggregators:
                 if ccd_gtis is None:
                     aggregators[c] = aggregator(good_all)
@@ -402,8 +513,11 @@ def finalize(
                     aggregators[c] = aggregator(binner.good_elements(ccd_gtis[c]))
                 else:
                     raise ValueError(f"region events lie on CCD {c}, which has no GTI")
-            total = total + aggregators[c] @ cube
-        return total.tocsr()
+            if binner.dense:
+                total += aggregators[c] @ cube
+            else:
+                total = total + aggregators[c] @ cube
+        return sparse.csr_matrix(total, dtype=np.int64)
 
     good_time = np.bincount(elem_bin[good_all], weights=(hi - lo)[good_all], minlength=grid.n_bins)
     gti_fraction = np.clip(good_time / grid.dt, 0.0, 1.0)

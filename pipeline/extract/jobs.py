@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,9 @@ from numpy.typing import NDArray
 from pipeline.select.regions import RegionSet
 from schemas.build import FlareFilter, Screening
 from schemas.energy import Band
+
+if TYPE_CHECKING:  # astropy is imported by whoever reads an event file, not by the planner
+    from pipeline.read.events import EventFileInfo
 
 __all__ = ["ObservationJob", "ObservationSummary", "BandCurves", "combine_curves"]
 
@@ -61,6 +64,9 @@ class ObservationJob:
     notes : tuple of str
         What binding to the event file did (camera defaults, macro fallbacks, converted
         regions), for provenance.
+    info : EventFileInfo, optional
+        The event file's headers as read when the build was planned; a backend reads
+        them again when None (not compared, not shown).
     """
 
     obsid: str
@@ -76,6 +82,15 @@ class ObservationJob:
     options: dict[str, Any] = field(default_factory=dict)
     pi_edges: tuple[int, ...] | None = None
     notes: tuple[str, ...] = ()
+    info: EventFileInfo | None = field(default=None, compare=False, repr=False)
+
+    def event_info(self) -> EventFileInfo:
+        """The event file's headers: :attr:`info`, or read now."""
+        if self.info is not None:
+            return self.info
+        from pipeline.read.events import read_event_info
+
+        return read_event_info(self.events)
 
     @property
     def label(self) -> str:

@@ -191,17 +191,36 @@ def test_failed_observation_does_not_stop_others(workdir, dask_client):
     assert sorted(cat.index.scheme.unique()) == ["1a", "4cch", "8ch"]
 
 
-def test_interrupted_group_write_is_never_visible(workdir, monkeypatch):
+@pytest.mark.parametrize("writer", ["direct", "to_zarr"])
+def test_interrupted_group_write_is_never_visible(workdir, monkeypatch, writer):
     import xarray as xr
 
+    from catalog import zarrfiles
+
     store = Store.create(workdir / "s.zarr")
-    ds = xr.Dataset({"rate": (("band", "time"), np.zeros((1, 3)))})
+    if writer == "direct":  # the store's own writer fails after its first file
+        ds = xr.Dataset({"rate": (("band", "time"), np.ones((1, 3)))})
+        real = zarrfiles.group_files
 
-    def boom(self, *a, **k):
-        raise OSError("disk full")
+        class DiskFull(dict):
+            def items(self):
+                yield next(iter(dict.items(self)))
+                raise OSError("disk full")
 
-    monkeypatch.setattr(xr.Dataset, "to_zarr", boom)
-    with pytest.raises(OSError):
+        def failing(*a, **k):
+            files = real(*a, **k)
+            assert files is not None
+            return zarrfiles.GroupFiles(DiskFull(files.files), files.attrs)
+
+        monkeypatch.setattr(zarrfiles, "group_files", failing)
+    else:  # a Dataset outside the group layout (an int32 variable) goes through to_zarr
+        ds = xr.Dataset({"rate": (("band", "time"), np.zeros((1, 3), np.int32))})
+
+        def boom(self, *a, **k):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(xr.Dataset, "to_zarr", boom)
+    with pytest.raises(OSError, match="disk full"):
         store.write_group(OBSIDS[0], "PN", ds)
     assert list(store.groups()) == [] and not store.staging.exists()
 

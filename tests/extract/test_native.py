@@ -403,3 +403,22 @@ def test_reading_memory_does_not_grow_with_the_file(tmp_path):
     tracemalloc.stop()
     assert n == 400_000
     assert peak < 2_000_000
+
+
+def test_sparse_cubes_give_the_same_counts(tmp_path, events, prepared, monkeypatch):
+    """Cubes over DENSE_CELLS (very fine time bins) are summed as sparse matrices: same numbers."""
+    from pipeline.extract import binning
+
+    monkeypatch.setattr(binning, "DENSE_CELLS", 0)
+    path = write_event_file(tmp_path / "ev.fits", events, FileSpec(ccd_gtis=CCD_GTIS))
+    sparse_prep = bin_observation(_job(path))
+    assert sparse_prep.binned._cumulative is None  # the sparse path was taken
+    got = sparse_prep.binned.band_counts(BANDS)
+    want = prepared.binned.band_counts(BANDS)
+    n = prepared.binned.grid.n_bins
+    for band, src in zip(BANDS, got[0], strict=True):
+        brute = brute_force_counts(events, SRC, (band.pi_lo, band.pi_hi), EXPECTED_GTIS, T0, 100, n)
+        np.testing.assert_array_equal(src, brute)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].sum() > 1000

@@ -44,7 +44,6 @@ from pipeline.read.events import (
     REQUIRED_COLUMNS,
     EventFileInfo,
     iter_event_chunks,
-    read_event_info,
     read_gti_file,
 )
 from pipeline.read.fitsio import decompressed
@@ -87,7 +86,7 @@ def bin_observation(job: ObservationJob) -> NativePrepared:
     InputFileError
         If the event file is unusable or no screened event lies in the source region.
     """
-    info = read_event_info(job.events)
+    info = job.event_info()
     job = bind_job(job, info)  # a job made by hand; the planner's are bound already
     with decompressed(job.events) as data:
         return _bin(job, info, data)
@@ -142,8 +141,8 @@ def _bin(job: ObservationJob, info: EventFileInfo, data: Path) -> NativePrepared
             flare_sel &= flare_expr.evaluate(chunk)
         binner.add(chunk["TIME"], pi, chunk["CCDNR"], src, bkg, flare_sel)
 
-    src_ccd = binner.region("src").ccd_counts
-    bkg_ccd = binner.region("bkg").ccd_counts
+    src_ccd = binner.ccd_counts("src")
+    bkg_ccd = binner.ccd_counts("bkg")
     if src_ccd.sum() == 0:
         raise InputFileError(
             f"regions file {regions.path}: no screened event of {job.events} lies in the source "

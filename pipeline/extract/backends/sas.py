@@ -57,7 +57,7 @@ from pipeline.extract.sas.cache import BandCache, task_key
 from pipeline.extract.sas.environment import SASEnvironment, discover, find_ccf
 from pipeline.extract.sas.outputs import curves_from_outputs, write_gti_file
 from pipeline.extract.sas.runner import TaskFolder
-from pipeline.read.events import EventFileInfo, read_event_info, read_gti_file
+from pipeline.read.events import EventFileInfo, read_gti_file
 from pipeline.read.fitsio import file_sha256
 from pipeline.select.shapes import format_number
 from schemas.build import SASOptions, SchemeOptions
@@ -244,7 +244,7 @@ class SASBackend(Backend[SASPrepared]):
         InputFileError
             If an input file is unusable or no screened event lies in the source region.
         """
-        info = read_event_info(job.events)
+        info = job.event_info()
         job = bind_job(job, info)  # a job made by hand; the planner's are bound already
         grid = TimeGrid.for_exposure(info.tstart, info.tstop, job.time_bin)
         ccf, ccf_how = find_ccf(job.events, self.options)
