@@ -110,6 +110,9 @@ class BuildReport:
     dropped : list of str
         Schemes removed from a group because the exposure's inputs changed and this
         build does not name them (``obsid/expid: scheme``).
+    warnings : list of str
+        What the groups written recorded about their inputs (``obsid/expid: text``), e.g.
+        a band asking for PI the event file was already cut below.
     """
 
     store: Path
@@ -117,6 +120,7 @@ class BuildReport:
     up_to_date: list[ExposureSpec] = field(default_factory=list)
     failed: list[GroupFailure] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -236,6 +240,7 @@ def commit_group(
         "schemes": sorted(made),
         "carried": sorted(p.name for p in carried),
         "dropped": sorted(dropped),
+        "warnings": warnings,
         "path": str(path),
     }
 
@@ -525,6 +530,7 @@ def _run(
         if fut.status == "finished":
             result = fut.result()
             report.dropped += [f"{label}: {name}" for name in result.get("dropped", [])]
+            report.warnings += [f"{label}: {w}" for w in result.get("warnings", [])]
             finished(spec, None)
         else:
             finished(spec, GroupFailure(spec.obsid, spec.expid, _error_text(fut.exception())))

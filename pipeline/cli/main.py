@@ -163,6 +163,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         f"built {len(report.built)} groups, {len(report.up_to_date)} up to date, "
         f"{len(report.failed)} failed; store {report.store}"
     )
+    for msg in report.warnings:
+        print(f"  warning {msg}", file=sys.stderr)
     for msg in report.dropped:
         print(
             f"  dropped scheme {msg}: the exposure's inputs changed and this build does not "

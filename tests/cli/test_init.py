@@ -47,7 +47,16 @@ def test_init_then_build_then_ls(folder, tmp_path, capsys, monkeypatch):
 
     argv = ["build", "cat.toml", "--threads", "--workers", "1", "--no-progress"]
     assert main(argv) == 0
-    assert "built 2 groups, 0 up to date, 0 failed" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "built 2 groups, 0 up to date, 0 failed" in out
+    # what the groups recorded about their inputs is said once per exposure
+    warned = [ln for ln in err.splitlines() if ln.startswith("  warning ")]
+    assert any(
+        ln.startswith("  warning 0001730201/M1S001: events file ")
+        and "already cut to PI [500:10000]" in ln
+        for ln in warned
+    )
+    assert sum("0201160101/PNS003: 444 source and 0 background events" in ln for ln in warned) == 1
     assert main(["ls", "cat.zarr"]) == 0
     listing = capsys.readouterr().out
     first, *rows = listing.splitlines()
