@@ -229,6 +229,27 @@ class _Reaper:
         _end(_tagged(self.tag))
 
 
+def end_started_processes(grace: float = 1.0) -> int:
+    """End every process the running build started: its worker processes and their tasks.
+
+    The last resort of an interrupted command line whose cluster does not close: the
+    processes carrying the running reaper's tag (SAS tasks left without their worker
+    included) and every descendant of this process.
+
+    Returns
+    -------
+    int
+        Processes ended.
+    """
+    tag = os.environ.get(_TAG)
+    procs = _tagged(tag) if tag else []
+    with contextlib.suppress(psutil.Error):
+        pids = {p.pid for p in procs}
+        procs += [p for p in psutil.Process().children(recursive=True) if p.pid not in pids]
+    _end(procs, grace=grace)
+    return len(procs)
+
+
 def _tagged(tag: str) -> list[psutil.Process]:
     """Live processes (other than this one) whose environment has ``_TAG=tag``."""
     found = []

@@ -509,9 +509,49 @@ class _Terminated(BaseException):
     """SIGTERM, raised in the main thread so that every ``with`` block closes what it started."""
 
 
+#: Seconds an interrupted command may take to close what it started before it is ended.
+STUCK_AFTER = 20.0
+
+_watchdog: list[threading.Timer] = []
+
+
+def _exit_if_stuck(status: int, message: str) -> None:
+    """After :data:`STUCK_AFTER` s of unwinding, end the build's processes and exit.
+
+    Closing a cluster waits for its workers, and a worker for its running task; should
+    that ever hang, an interrupted ``xlcat`` must still end, and end what it started.
+    """
+
+    def fire() -> None:
+        try:
+            print(
+                f"{message} (closing the cluster took over {STUCK_AFTER:g} s; its processes "
+                "were ended)",
+                file=sys.stderr,
+                flush=True,
+            )
+            from pipeline.build.cluster import end_started_processes
+
+            end_started_processes()
+        finally:
+            os._exit(status)
+
+    timer = threading.Timer(STUCK_AFTER, fire)
+    timer.daemon = True
+    timer.start()
+    _watchdog.append(timer)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    _exit_if_stuck(143, "xlcat: terminated")
     raise _Terminated
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _exit_if_stuck(130, "xlcat: interrupted")
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -525,10 +565,12 @@ def _sigterm_raises() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -551,6 +593,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xlcat: interrupted", file=sys.stderr)
         return 130
+    finally:
+        while _watchdog:  # unwound in time
+            _watchdog.pop().cancel()
 
 
 if __name__ == "__main__":

@@ -281,3 +281,31 @@ def test_ls_imports_no_dask_astropy_or_matplotlib(built):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_interrupted_command_that_cannot_unwind_ends_what_it_started(tmp_path):
+    """Should closing the cluster hang after Ctrl-C, xlcat still ends, and ends its children."""
+    root = Path(__file__).resolve().parents[2]
+    pidfile = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "import pipeline.cli.main as m\n"
+        "m.STUCK_AFTER = 0.5\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "m._exit_if_stuck(130, 'xlcat: interrupted')\n"
+        "time.sleep(60)  # an unwinding that never ends\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 130
+    assert run.stderr.startswith("xlcat: interrupted (closing the cluster took over 0.5 s")
+    import psutil
+
+    pid = int(pidfile.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
