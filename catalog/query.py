@@ -404,8 +404,11 @@ class Catalog:
         band: int | None = None,
         min_fracexp: float = 0.0,
         expid: str | None = None,
-    ) -> list[Any]:
-        """stingray Lightcurve objects of one group (see :func:`catalog.stingray.to_stingray`)."""
+    ) -> dict[int, Any]:
+        """stingray Lightcurve objects of one group, keyed by band.
+
+        See :func:`catalog.stingray.to_stingray`.
+        """
         from catalog.stingray import to_stingray
 
         return to_stingray(
