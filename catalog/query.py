@@ -423,7 +423,7 @@ class Catalog:
         *,
         min_fracexp: float = 0.6,
         fill_gaps: float = 1000.0,
-        min_length: float = 14000.0,
+        min_length: float | str = 14000.0,
         segment_length: float | None = None,
         seed: int = 0,
     ) -> xr.Dataset:
@@ -435,8 +435,8 @@ class Catalog:
         obsids : iterable of str, optional
             Default: every observation that has the scheme.
         min_fracexp, fill_gaps, min_length, segment_length, seed
-            Good-bin threshold, longest filled gap (s), shortest segment (s),
-            optional equal segment length (s), gap-fill noise seed.
+            Good-bin threshold, longest filled gap (s), shortest segment (s, or
+            bins as ``"109b"``), optional equal segment length (s), gap-fill noise seed.
 
         Returns
         -------

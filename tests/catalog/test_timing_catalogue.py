@@ -484,3 +484,142 @@ def test_cli_lags_without_plot_imports_no_matplotlib(store, tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "False"
     assert (tmp_path / "l.nc").is_file()
+
+
+# ----------------------------------------------------------------------------- issue 9
+
+
+def test_cli_lagfreq_table_file_and_plot(store, tmp_path, capsys):
+    """5-10 keV (delayed 50 s) against 2-3 keV (not delayed): the table, the file and the
+    API agree, and the lag at low frequency is the injected 50 s within its errors."""
+    from catalog.timing import lag_frequency
+
+    out, png = tmp_path / "lf.nc", tmp_path / "lf.png"
+    common = ["--scheme", "3b", "--min-length", "0", "--segment-length", "2000"]
+    argv = ["lagfreq", str(store), *common, "--subject", "5-10", "--reference", "2-3"]
+    assert main([*argv, "-o", str(out), "--plot", str(png)]) == 0
+    text = capsys.readouterr().out
+    seg = catalog.open(store).segments("3b", min_length=0.0, segment_length=2000.0)
+    api = lag_frequency(seg, [2], [0], taper=True)
+    nc = xr.open_dataset(out).load()
+    np.testing.assert_allclose(nc.lag, api.lag, rtol=1e-12)
+    np.testing.assert_allclose(nc.coherence_err, api.coherence_err, rtol=1e-12)
+    assert float(nc.e_lo) == 5.0 and float(nc.ref_e_hi) == 3.0
+    rows = _numeric_rows(text, 8)
+    assert len(rows) == api.sizes["freq"] >= 8
+    for k, row in enumerate(rows):
+        assert int(row[3]) == int(api["count"][k])
+        np.testing.assert_allclose(
+            [float(v) for v in row[4:]],
+            [float(api[n][k]) for n in ("lag", "lag_err", "coherence", "coherence_err")],
+            rtol=1e-3,
+        )
+    low = api.freq.values < 1e-3
+    w = 1 / api.lag_err.values[low] ** 2
+    mean = float(np.sum(w * api.lag.values[low]) / w.sum())
+    assert abs(mean - 50.0) < 3 / np.sqrt(w.sum()), mean
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    # band indices are the same selection
+    assert main(["lagfreq", str(store), *common, "--subject", "2", "--reference", "0"]) == 0
+    assert _numeric_rows(capsys.readouterr().out, 8) == rows
+    for bad in (["--subject", "1-2", "--reference", "2-3"], ["--subject", "0", "--reference", "0"]):
+        assert main(["lagfreq", str(store), *common, *bad]) == 2
+    assert "no band" in capsys.readouterr().err
+
+
+def test_cli_lags_several_frequency_ranges(store, tmp_path, capsys):
+    """--freq with five edges: four ranges, each the single-range result; one plot column
+    per range and a row per requested panel."""
+    from catalog.timing import lag_energy_ranges
+    from catalog.timing.plots import plot_lag_energy
+
+    edges = ["5e-4", "1e-3", "2e-3", "3e-3", "4e-3"]
+    out, png = tmp_path / "le.nc", tmp_path / "le.png"
+    argv = ["lags", str(store), "--scheme", "3b", "--min-length", "0", "--segment-length", "2000"]
+    extra = ["--panels", "lag,coherence,covariance", "-o", str(out), "--plot", str(png)]
+    assert main([*argv, "--freq", *edges, *extra]) == 0
+    text = capsys.readouterr().out
+    assert text.count("lag-energy, scheme 3b") == 4
+    seg = catalog.open(store).segments("3b", min_length=0.0, segment_length=2000.0)
+    nc = xr.open_dataset(out).load()
+    assert nc.sizes == {"freq_range": 4, "band": 3}
+    np.testing.assert_allclose(nc.f_lo, [5e-4, 1e-3, 2e-3, 3e-3])
+    np.testing.assert_allclose(nc.f_hi, [1e-3, 2e-3, 3e-3, 4e-3])
+    for i in range(4):
+        one = lag_energy(seg, float(edges[i]), float(edges[i + 1]), taper=True)
+        np.testing.assert_allclose(nc.lag[i], one.lag, rtol=1e-12)
+        np.testing.assert_allclose(nc.coherence[i], one.coherence, rtol=1e-12)
+        assert int(nc["count"][i]) == int(one["count"])
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    ds = lag_energy_ranges(seg, [float(e) for e in edges], taper=True)
+    fig = plot_lag_energy(ds, panels=("lag", "coherence"), expected=[0.0, 20.0, 50.0])
+    assert len(fig.axes) == 8
+    # the expected-lag step is drawn in every lag panel
+    assert all(len(a.lines) >= 2 for a in fig.axes[:4])
+    with pytest.raises(ConfigError, match="edges"):
+        lag_energy_ranges(seg, [1e-3, 1e-3, 2e-3])
+    assert main([*argv, "--freq", "1e-3"]) == 2
+    assert main([*argv, "--freq", "1e-3", "2e-3", "--panels", "phase"]) == 2
+
+
+def test_plots_return_figures_and_draw_into_given_axes(store):
+    from matplotlib.figure import Figure
+
+    from catalog.plot import plot_lightcurves, robust_scaled
+    from catalog.timing.plots import plot_lag_frequency, plot_power_spectrum
+
+    cat = catalog.open(store)
+    seg = cat.segments("3b", min_length=0.0, segment_length=2000.0)
+    psd = power_spectrum(seg, taper=True)
+    fig = plot_power_spectrum(psd, bands=[0, 2])
+    assert isinstance(fig, Figure) and len(fig.axes[0].lines) >= 2
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "2-3 keV",
+        "5-10 keV",
+    ]
+    panels = plot_power_spectrum(psd, panels=True)
+    assert sum(a.get_visible() for a in panels.axes) == 3
+    host = Figure()
+    axes = host.subplots(1, 3)
+    assert plot_power_spectrum(psd, ax=axes, panels=True) is host
+    assert all(a.has_data() for a in axes)
+    two = Figure().subplots(2, 1)
+    from catalog.timing import lag_frequency
+
+    lag_frequency_ds = lag_frequency(seg, 2, 0)
+    lf = plot_lag_frequency(lag_frequency_ds, axes=two)
+    assert lf is two[0].get_figure() and two[1].has_data()
+    lc = cat.lightcurves(OBSID, "3b")
+    one = Figure().subplots(3, 1)
+    assert plot_lightcurves(lc, ax=one) is one[0].get_figure()
+    # robust scaling: a band with zero mean is scaled by its scatter, not divided by its mean
+    rng = np.random.default_rng(5)
+    rate = np.vstack([10 + rng.standard_normal(1000), rng.standard_normal(1000) * 1e-3])
+    rate[1, 0] = np.nan
+    scaled, limit = robust_scaled(rate)
+    assert np.isnan(scaled[1, 0]) and np.all(np.isfinite(scaled[:, 1:]))
+    np.testing.assert_allclose(np.nanstd(scaled, axis=1), 1.0, atol=0.1)
+    assert 2.0 < limit < 3.0
+    with pytest.raises(ConfigError, match="axes"):
+        plot_lag_frequency(lag_frequency_ds, axes=Figure().subplots(1, 3))
+
+
+def test_min_length_in_bins(store, capsys):
+    """The 19500 s stretch is 1950 bins: '1950b' keeps it, '1951b' drops it (as 19501 s)."""
+    cat = catalog.open(store)
+    kw = {"fill_gaps": 400.0}
+    both = cat.segments("3b", min_length="1950b", **kw)
+    assert both["n_bins"].values.tolist() == [2000, 1950]
+    assert both.attrs["min_length"] == 19500.0 and both.attrs["min_length_bins"] == 1950
+    xr.testing.assert_identical(
+        both.drop_attrs(), cat.segments("3b", min_length=19500.0, **kw).drop_attrs()
+    )
+    assert cat.segments("3b", min_length="1951b", **kw)["n_bins"].values.tolist() == [2000]
+    assert cat.segments("3b", min_length="19501s", **kw)["n_bins"].values.tolist() == [2000]
+    with pytest.raises(ConfigError, match="bins"):
+        cat.segments("3b", min_length="14 ks")
+    args = ["psd", str(store), "--scheme", "3b", "--fill-gaps", "400"]
+    assert main([*args, "--min-bins", "1951"]) == 0
+    assert "1 segments (20.0 ks" in capsys.readouterr().out
+    assert main([*args, "--min-length", "1950b"]) == 0
+    assert "2 segments (39.5 ks" in capsys.readouterr().out
