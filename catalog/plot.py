@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 from numpy.typing import NDArray
 
+from catalog.netcdf import python_attrs
 from schemas.errors import ConfigError
 
 __all__ = ["plot_lightcurves", "robust_scaled"]
@@ -88,6 +89,7 @@ def plot_lightcurves(
     """
     if bands is not None:
         ds = ds.isel(band=list(bands))
+    ds = python_attrs(ds)
     t = ds["time"].values
     t_ks = (t - float(ds.attrs["tstart"])) / 1000.0
     rate = ds["rate"].values.astype(np.float64).copy()

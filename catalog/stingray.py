@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from catalog import gti as gtilib
+from catalog.netcdf import decode_attrs
 from catalog.timing.segments import good_bins
 
 __all__ = ["to_stingray", "stingray_gti"]
@@ -47,7 +48,7 @@ def stingray_gti(ds: xr.Dataset, min_fracexp: float = 0.0) -> np.ndarray:
         Sorted, disjoint [start, stop) intervals, MET seconds.
     """
     if min_fracexp <= 0:
-        stored = np.asarray(ds.attrs["gti"], dtype=np.float64).reshape(-1, 2)
+        stored = np.asarray(decode_attrs(ds.attrs)["gti"], dtype=np.float64).reshape(-1, 2)
         return gtilib.normalize(stored)
     dt = float(ds.attrs["dt"])
     t = ds["time"].values.astype(np.float64)

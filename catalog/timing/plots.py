@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 from numpy.typing import ArrayLike
 
+from catalog.netcdf import python_attrs
 from catalog.timing.results import describe_obsids
 from schemas.errors import ConfigError
 
@@ -139,6 +140,7 @@ def plot_lag_energy(
     -------
     matplotlib.figure.Figure
     """
+    ds = python_attrs(ds)
     bad = [p for p in panels if p not in _PANELS]
     if bad or not panels:
         raise ConfigError(f"lag-energy plot panels {list(panels)}: choose from {list(_PANELS)}")
@@ -228,6 +230,7 @@ def plot_lag_frequency(
     -------
     matplotlib.figure.Figure
     """
+    ds = python_attrs(ds)
     fig, grid = _axes_grid(axes, 2, 1, (6.4, 6.0), sharex=True)
     f, f_lo, f_hi = ds["freq"].values, ds["f_lo"].values, ds["f_hi"].values
     for a, name in zip(grid[:, 0], ("lag", "coherence"), strict=True):
@@ -327,6 +330,7 @@ def plot_power_spectrum(
     -------
     matplotlib.figure.Figure
     """
+    ds = python_attrs(ds)
     if bands is not None:
         n_all = ds.sizes["band"]
         if any(not -n_all <= int(b) < n_all for b in bands):
