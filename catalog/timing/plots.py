@@ -48,6 +48,11 @@ __all__ = [
 ]
 
 _ENERGY_TICKS = (0.5, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15)
+#: y range of coherence panels: the intrinsic coherence is 0..1 in principle, and its
+#: estimate scatters far outside where the noise dominates (errors of 1e5 would flatten the
+#: panel); points outside stay in the data, drawn at the edge by their error bars.
+COHERENCE_YLIM = (-0.2, 1.5)
+
 _PANELS = {
     "lag": ("lag", "lag_err", "Time lag (s)"),
     "coherence": ("coherence", "coherence_err", "Intrinsic coherence"),
@@ -185,6 +190,8 @@ def plot_lag_energy(
                 )
                 a.legend(fontsize=8, frameon=False, loc="lower right")
             _energy_axis(a, float(np.min(lo)), float(np.max(hi)))
+            if name == "coherence":
+                a.set_ylim(*COHERENCE_YLIM)
             if i < nrows - 1:
                 a.set_xlabel("")
             if j == 0:
@@ -251,14 +258,14 @@ def plot_lag_frequency(
         a.set_xscale("log")
         a.set_ylabel(label)
         a.tick_params(which="both", direction="in", top=True, right=True)
+    grid[1, 0].set_ylim(*COHERENCE_YLIM)
     grid[1, 0].set_xlabel("Frequency (Hz)")
     if title is None:
         title = (
             f"{ds.attrs.get('scheme', '')} lag-frequency: "
             f"{float(ds['e_lo']):g}-{float(ds['e_hi']):g} keV against "
-            f"{float(ds['ref_e_lo']):g}-{float(ds['ref_e_hi']):g} keV\n"
-            f"{describe_obsids(_obsids(ds))}; {ds.attrs.get('n_segments', '?')} segments; "
-            "positive = subject lags"
+            f"{float(ds['ref_e_lo']):g}-{float(ds['ref_e_hi']):g} keV; positive = subject lags\n"
+            f"{describe_obsids(_obsids(ds))}; {ds.attrs.get('n_segments', '?')} segments"
         )
     if axes is None:
         grid[0, 0].set_title(title, fontsize=10)
