@@ -1,6 +1,7 @@
 # xlcat: two commands for a fresh machine.
 #   make demo   simulate the NGC 5506 observations, build the catalogue, query and plot it,
-#               and plot the lag-energy spectrum of the 8lch scheme
+#               plot the lag-energy spectrum of the 8lch scheme, then lag-energy in the
+#               study's four frequency ranges and a lag-frequency spectrum
 #   make test   run the test suite
 #   make typecheck   run mypy with the configuration in pyproject.toml
 #   make bench  the NGC 5506 preset build against its numpy and stingray anchors
@@ -31,6 +32,8 @@ demo: $(VENV)/.installed
 	head -n 4 $(DEMO)/0761220101_8lch_2-4keV.csv
 	$(BIN)/xlcat plot $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 4a -o $(DEMO)/0761220101_4a.png
 	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --freq 1e-4 5e-4 -o $(DEMO)/lags_8lch.nc --plot $(DEMO)/lags_8lch.png --save lags_8lch --overwrite
+	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --min-length 109b --freq 8e-6 1e-4 2.6e-4 5e-4 8e-4 --panels lag,coherence,covariance -o $(DEMO)/lags_8lch_ranges.nc --plot $(DEMO)/lags_8lch_ranges.png --save lags_8lch_ranges --overwrite
+	$(BIN)/xlcat lagfreq $(DEMO)/ngc5506.zarr --scheme 8lch --min-length 109b --subject 5.47-10 --reference 2-3 -o $(DEMO)/lagfreq_8lch.nc --plot $(DEMO)/lagfreq_8lch.png
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q

@@ -27,13 +27,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'catalog' has no attribute {name!r}")
 
 
-def open(path: str | os.PathLike[str]) -> Catalog:  # noqa: A001 - the documented entry point
+def open(  # noqa: A001 - the documented entry point
+    path: str | os.PathLike[str], *, attrs: str = "python"
+) -> Catalog:
     """Open an xlcat store.
 
     Parameters
     ----------
     path : str or os.PathLike
         The store folder (``*.zarr``) written by ``xlcat build``.
+    attrs : {'python', 'netcdf'}, default 'python'
+        ``'netcdf'``: every Dataset returned has netCDF-valid attributes (JSON text for
+        the others, named in ``json_attrs``; :mod:`catalog.netcdf`), so a plain
+        ``ds.to_netcdf()`` writes it.
 
     Returns
     -------
@@ -46,4 +52,4 @@ def open(path: str | os.PathLike[str]) -> Catalog:  # noqa: A001 - the documente
     """
     from catalog.query import Catalog
 
-    return Catalog(path)
+    return Catalog(path, attrs=attrs)

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from catalog.layout import software_versions
+from catalog.netcdf import python_attrs
 from catalog.store import Store
 from schemas.errors import ConfigError, StoreError
 from schemas.store_layout import PRODUCT_FORMAT_NAME
@@ -192,6 +193,7 @@ def write_file(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise ConfigError(f"output {path}: folder {path.parent} does not exist; create it first")
+    ds = python_attrs(ds)
     if path.suffix == ".zarr":
         out = ds.copy()
         out.attrs = jsonable(dict(ds.attrs))

@@ -21,7 +21,7 @@ import xarray as xr
 from catalog.layout import decode_text_records, scheme_view
 from catalog.store import Store
 from schemas.energy import kev_to_pi
-from schemas.errors import StoreError
+from schemas.errors import ConfigError, StoreError
 
 __all__ = ["Catalog", "EnergyMatch", "select"]
 
@@ -83,6 +83,9 @@ class Catalog:
     ----------
     path : str or os.PathLike
         The store (``*.zarr``).
+    attrs : {'python', 'netcdf'}, default 'python'
+        How the returned Datasets carry their attributes: Python values (dicts, lists,
+        booleans), or netCDF-valid ones under the JSON rule of :mod:`catalog.netcdf`.
 
     Examples
     --------
@@ -93,7 +96,10 @@ class Catalog:
     >>> ds.rate.sel(band=0)                                       # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, attrs: str = "python") -> None:
+        if attrs not in ("python", "netcdf"):
+            raise ConfigError(f"catalog.open: attrs = {attrs!r}; use 'python' or 'netcdf'")
+        self.attrs_mode = attrs
         self.store = Store(path)
         self._groups: OrderedDict[tuple[str, str], tuple[int, xr.Dataset]] = OrderedDict()
 
@@ -278,7 +284,15 @@ class Catalog:
         ds = scheme_view(
             self._read(obsid, expid), scheme, f"store {self.path}: group {obsid}/{expid}"
         )
-        return select(ds, energy=energy, time=time, match=match)
+        return self._out(select(ds, energy=energy, time=time, match=match))
+
+    def _out(self, ds: xr.Dataset) -> xr.Dataset:
+        """``ds`` with its attributes as the catalogue was opened to give them."""
+        if self.attrs_mode != "netcdf":
+            return ds
+        from catalog.netcdf import netcdf_attrs
+
+        return netcdf_attrs(ds)
 
     def query(
         self,
@@ -404,8 +418,11 @@ class Catalog:
         band: int | None = None,
         min_fracexp: float = 0.0,
         expid: str | None = None,
-    ) -> list[Any]:
-        """stingray Lightcurve objects of one group (see :func:`catalog.stingray.to_stingray`)."""
+    ) -> dict[int, Any]:
+        """stingray Lightcurve objects of one group, keyed by band.
+
+        See :func:`catalog.stingray.to_stingray`.
+        """
         from catalog.stingray import to_stingray
 
         return to_stingray(
@@ -420,7 +437,7 @@ class Catalog:
         *,
         min_fracexp: float = 0.6,
         fill_gaps: float = 1000.0,
-        min_length: float = 14000.0,
+        min_length: float | str = 14000.0,
         segment_length: float | None = None,
         seed: int = 0,
     ) -> xr.Dataset:
@@ -432,8 +449,8 @@ class Catalog:
         obsids : iterable of str, optional
             Default: every observation that has the scheme.
         min_fracexp, fill_gaps, min_length, segment_length, seed
-            Good-bin threshold, longest filled gap (s), shortest segment (s),
-            optional equal segment length (s), gap-fill noise seed.
+            Good-bin threshold, longest filled gap (s), shortest segment (s, or
+            bins as ``"109b"``), optional equal segment length (s), gap-fill noise seed.
 
         Returns
         -------
@@ -441,16 +458,20 @@ class Catalog:
             Dims (segment, band, time): rate, error, filled; NaN-padded; feeds
             :func:`catalog.timing.power_spectrum`, ``lag_energy`` and friends.
         """
+        from catalog.netcdf import python_attrs
         from catalog.timing.catalogue import segments_dataset
 
-        return segments_dataset(
-            self.query(scheme, obsids),
-            min_fracexp=min_fracexp,
-            fill_gaps=fill_gaps,
-            min_length=min_length,
-            segment_length=segment_length,
-            seed=seed,
-            store=self.path,
+        groups = {k: python_attrs(v) for k, v in self.query(scheme, obsids).items()}
+        return self._out(
+            segments_dataset(
+                groups,
+                min_fracexp=min_fracexp,
+                fill_gaps=fill_gaps,
+                min_length=min_length,
+                segment_length=segment_length,
+                seed=seed,
+                store=self.path,
+            )
         )
 
     def save_product(self, name: str, ds: xr.Dataset, *, overwrite: bool = False) -> str:
@@ -470,13 +491,15 @@ class Catalog:
         str
             The product folder.
         """
+        from catalog.netcdf import python_attrs
         from catalog.products import prepare_product
 
-        return str(self.store.write_product(name, prepare_product(ds, name), overwrite=overwrite))
+        product = prepare_product(python_attrs(ds), name)
+        return str(self.store.write_product(name, product, overwrite=overwrite))
 
     def product(self, name: str) -> xr.Dataset:
         """A saved product, loaded into memory."""
-        return self.store.read_product(name)
+        return self._out(self.store.read_product(name))
 
     @property
     def products(self) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from catalog.timing.fourier import (
     segment_frequencies,
     taper_window,
 )
-from catalog.timing.lags import lag_energy, lag_frequency
+from catalog.timing.lags import lag_energy, lag_energy_ranges, lag_frequency
 from catalog.timing.products import (
     covariance,
     intrinsic_coherence,
@@ -59,6 +59,7 @@ __all__ = [
     "good_bins",
     "intrinsic_coherence",
     "lag_energy",
+    "lag_energy_ranges",
     "lag_frequency",
     "make_segments",
     "noise_bias",

@@ -30,6 +30,7 @@ segment's filled bins do not depend on which other observations are selected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,7 @@ from schemas.errors import ConfigError, StoreError
 __all__ = [
     "PROVENANCE_KEYS",
     "as_segments",
+    "length_seconds",
     "observation_rng",
     "provenance_attrs",
     "segments_dataset",
@@ -58,6 +60,7 @@ PROVENANCE_KEYS: tuple[str, ...] = (
     "min_fracexp",
     "fill_gaps",
     "min_length",
+    "min_length_bins",
     "segment_length",
     "seed",
 )
@@ -104,6 +107,48 @@ def _check_options(
         raise ConfigError(f"segments: seed = {seed!r}; use a non-negative integer")
 
 
+_BINS = re.compile(r"^\s*(\d+)\s*b(ins?)?\s*$", re.IGNORECASE)
+_SECONDS = re.compile(r"^\s*([0-9.eE+-]+)\s*s?\s*$")
+
+
+def length_seconds(value: float | str, dt: float, name: str = "min_length") -> float:
+    """A segment length given in seconds or in bins, in seconds.
+
+    Parameters
+    ----------
+    value : float or str
+        Seconds (``14000``, ``"14000"``, ``"14000s"``) or a whole number of bins
+        (``"109b"``, ``"109 bins"``: 109 x ``dt``, the reference workflow's
+        ``int(14e3 / 128)`` at 128 s bins).
+    dt : float
+        Bin width, s.
+    name : str
+        The option's name, for the error message.
+
+    Returns
+    -------
+    float
+        Seconds.
+
+    Raises
+    ------
+    ConfigError
+        If the text is neither.
+    """
+    if isinstance(value, str):
+        m = _BINS.match(value)
+        if m:
+            return int(m.group(1)) * float(dt)
+        m = _SECONDS.match(value)
+        if m:
+            try:
+                return float(m.group(1))
+            except ValueError:
+                pass
+        raise ConfigError(f"segments: {name} = {value!r}; give seconds (14000) or bins (109b)")
+    return float(value)
+
+
 def _longest(per_obs: Mapping[str, list[Segment]]) -> tuple[float, str]:
     best, where = 0.0, ""
     for obsid, segs in per_obs.items():
@@ -118,7 +163,7 @@ def segments_dataset(
     *,
     min_fracexp: float = 0.6,
     fill_gaps: float = 1000.0,
-    min_length: float = 14000.0,
+    min_length: float | str = 14000.0,
     segment_length: float | None = None,
     seed: int = 0,
     store: str | None = None,
@@ -135,8 +180,9 @@ def segments_dataset(
     fill_gaps : float, default 1000.0
         Longest run of bad bins, s, filled by linear interpolation plus noise;
         longer gaps split segments (nothing is filled across them).
-    min_length : float, default 14000.0
-        Shortest segment kept, s.
+    min_length : float or str, default 14000.0
+        Shortest segment kept: seconds, or bins as ``"109b"`` (see
+        :func:`length_seconds`; the attributes record both).
     segment_length : float, optional
         Cut every stretch into consecutive pieces of exactly this length, s (a
         multiple of the bin width); the remainder is dropped.
@@ -158,7 +204,6 @@ def segments_dataset(
     StoreError
         If there are no groups, or they differ in scheme, bin width or band edges.
     """
-    _check_options(min_fracexp, fill_gaps, min_length, segment_length, seed)
     if not groups:
         raise StoreError(
             "segments: no light curves selected; check the scheme and obsids (xlcat ls STORE)"
@@ -166,6 +211,13 @@ def segments_dataset(
     obsids = sorted(groups)
     first = groups[obsids[0]]
     scheme, dt = first.attrs["scheme"], float(first.attrs["dt"])
+    min_length_bins = (
+        int(round(length_seconds(min_length, dt) / dt))
+        if isinstance(min_length, str) and _BINS.match(min_length)
+        else None
+    )
+    min_length = length_seconds(min_length, dt)
+    _check_options(min_fracexp, fill_gaps, min_length, segment_length, seed)
     pi_lo, pi_hi = first["pi_lo"].values, first["pi_hi"].values
     for obsid in obsids[1:]:
         ds = groups[obsid]
@@ -270,6 +322,8 @@ def segments_dataset(
         "noise generator numpy.random.default_rng([seed, int(obsid)])",
         "padding": _PADDING,
     }
+    if min_length_bins is not None:
+        attrs["min_length_bins"] = min_length_bins
     coords = {
         "segment": ("segment", np.arange(n_seg)),
         "obsid": ("segment", np.array([o for o, _ in flat], dtype=object)),

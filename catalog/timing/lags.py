@@ -7,6 +7,8 @@ Like :mod:`catalog.timing.spectra`, both take a list of
 - :func:`lag_frequency`: dims (freq,), one subject against one reference.
 - :func:`lag_energy`: dims (band,), everything averaged over one frequency
   range [f_lo, f_hi).
+- :func:`lag_energy_ranges`: dims (freq_range, band), one lag-energy spectrum per
+  range between consecutive frequency edges.
 
 A lag is positive when the band lags (arrives after) the reference. Coordinates,
 normalisation and taper as in :mod:`catalog.timing.spectra`; formulas of
@@ -39,7 +41,7 @@ from catalog.timing.selection import (
 from catalog.timing.spectra import cross_spectrum
 from schemas.errors import ConfigError
 
-__all__ = ["lag_energy", "lag_frequency"]
+__all__ = ["lag_energy", "lag_energy_ranges", "lag_frequency"]
 
 
 @accepts_dataset
@@ -188,3 +190,74 @@ def lag_energy(
     ds = ds.isel(freq=0)
     ds.attrs["product"] = "lag-energy"
     return ds
+
+
+@accepts_dataset
+def lag_energy_ranges(
+    segments: Sequence[Segment],
+    edges: ArrayLike,
+    *,
+    reference: Reference = "others",
+    overlap: int = 1,
+    taper: bool = False,
+    e_lo: ArrayLike | None = None,
+    e_hi: ArrayLike | None = None,
+) -> xr.Dataset:
+    """Lag-energy spectra over several frequency ranges, from consecutive edges.
+
+    ``edges = [8e-6, 1e-4, 2.6e-4, 5e-4, 8e-4]`` gives the four ranges
+    [8e-6, 1e-4), [1e-4, 2.6e-4), [2.6e-4, 5e-4), [5e-4, 8e-4), each computed as
+    :func:`lag_energy` does over the same segments and reference.
+
+    Parameters
+    ----------
+    segments : sequence of Segment or xarray.Dataset
+        Segments of one scheme.
+    edges : array_like
+        (n_range + 1,) increasing frequency edges, Hz (at least two).
+    reference, overlap, taper, e_lo, e_hi
+        As in :func:`lag_energy`.
+
+    Returns
+    -------
+    xarray.Dataset
+        dims (freq_range, band): the variables of :func:`lag_energy`; coords
+        ``f_lo``, ``f_hi``, ``freq`` (mean frequency) and ``count`` along
+        ``freq_range``.
+
+    Raises
+    ------
+    ConfigError
+        If the edges are fewer than two or not increasing, or a range holds no
+        Fourier frequency.
+    """
+    e = np.asarray(edges, dtype=np.float64).ravel()
+    if e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0) or e[0] < 0:
+        raise ConfigError(
+            f"lag-energy frequency edges {e.tolist()}: give two or more increasing "
+            "frequencies >= 0 Hz"
+        )
+    parts = [
+        lag_energy(
+            segments,
+            float(lo),
+            float(hi),
+            reference=reference,
+            overlap=overlap,
+            taper=taper,
+            e_lo=e_lo,
+            e_hi=e_hi,
+        )
+        for lo, hi in zip(e[:-1], e[1:], strict=True)
+    ]
+    out = xr.concat(
+        parts,
+        dim="freq_range",
+        data_vars="all",
+        coords="different",
+        compat="equals",
+        combine_attrs="override",
+    )
+    out.attrs["product"] = "lag-energy"
+    out.attrs["freq_edges"] = e.tolist()
+    return out

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
+from catalog.netcdf import python_attrs
 from catalog.timing.catalogue import as_segments, provenance_attrs
 from catalog.timing.segments import Segment
 from schemas.errors import ConfigError
@@ -67,6 +68,7 @@ def accepts_dataset(
     def wrapper(segments: Segments, *args: _P.args, **kwargs: _P.kwargs) -> xr.Dataset:
         if not isinstance(segments, xr.Dataset):
             return func(segments, *args, **kwargs)
+        segments = python_attrs(segments)  # netCDF-valid attributes (catalog.netcdf) decoded
         for key in ("e_lo", "e_hi"):
             if kwargs.get(key) is None:
                 kwargs[key] = segments[key].values

@@ -35,7 +35,12 @@ __all__ = ["main", "parse_range"]
 
 #: Modules that add subcommands; each defines ``register(subparsers) -> None`` and
 #: sets ``func`` on its parsers (a function of the parsed arguments returning the exit status).
-COMMAND_MODULES: tuple[str, ...] = ("pipeline.cli.sas", "pipeline.cli.timing", "pipeline.cli.init")
+COMMAND_MODULES: tuple[str, ...] = (
+    "pipeline.cli.sas",
+    "pipeline.cli.timing",
+    "pipeline.cli.init",
+    "pipeline.cli.export",
+)
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
 

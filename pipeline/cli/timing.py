@@ -1,8 +1,9 @@
-"""``xlcat psd``, ``xlcat lags`` and ``xlcat products``: timing analyses straight from a store.
+"""``xlcat psd``, ``lags``, ``lagfreq`` and ``products``: timing analyses straight from a store.
 
-Both analyses read one scheme's light curves, cut them into continuous,
+The analyses read one scheme's light curves, cut them into continuous,
 gap-filled segments (:meth:`catalog.Catalog.segments`), compute the product
-(:func:`catalog.timing.power_spectrum`, :func:`catalog.timing.lag_energy`),
+(:func:`catalog.timing.power_spectrum`, :func:`catalog.timing.lag_energy` or
+:func:`catalog.timing.lag_energy_ranges`, :func:`catalog.timing.lag_frequency`),
 print a table and optionally write the Dataset (``-o``), a figure (``--plot``)
 and save it into the store (``--save NAME``). Default taper: Hanning, as the
 reference workflow (``--no-taper`` switches it off).
@@ -24,7 +25,14 @@ from schemas.errors import ConfigError
 if TYPE_CHECKING:  # xarray is imported by the commands that use it, not by every xlcat run
     import xarray as xr
 
-__all__ = ["format_lag_table", "format_psd_table", "parse_reference", "register"]
+__all__ = [
+    "format_lag_table",
+    "format_lagfreq_table",
+    "format_psd_table",
+    "parse_reference",
+    "register",
+    "resolve_bands",
+]
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
 _LIST = re.compile(r"^\s*\d+(\s*,\s*\d+)+\s*$")
@@ -62,6 +70,50 @@ def parse_reference(text: str) -> Any:
         ) from None
 
 
+def resolve_bands(text: str, e_lo: Any, e_hi: Any, option: str) -> list[int]:
+    """Band indices of ``--subject`` / ``--reference`` of ``xlcat lagfreq``.
+
+    Parameters
+    ----------
+    text : str
+        A band index (``3``), indices (``0,1``) or an energy range ``LO-HI`` keV
+        (the bands lying inside it).
+    e_lo, e_hi : array_like
+        (n_band,) band edges, keV.
+    option : str
+        The option's name, for the error message.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    ConfigError
+        If the text is none of these, or names no band of the scheme.
+    """
+    lo, hi = np.asarray(e_lo, np.float64), np.asarray(e_hi, np.float64)
+    try:
+        sel = parse_reference(text)
+    except ConfigError:
+        sel = None
+    if sel is None or isinstance(sel, str):
+        raise ConfigError(
+            f"{option} {text!r}: give a band index (0), band indices (0,1) or an "
+            "energy range in keV (2-3)"
+        )
+    if isinstance(sel, tuple):
+        tol = 1e-9 * max(1.0, abs(sel[1]))
+        idx = np.flatnonzero((lo >= sel[0] - tol) & (hi <= sel[1] + tol)).tolist()
+        if not idx:
+            raise ConfigError(
+                f"{option} {text}: no band of the scheme ({lo.min():g}-{hi.max():g} keV) lies "
+                "inside it; widen the range"
+            )
+        return [int(i) for i in idx]
+    return [int(sel)] if isinstance(sel, int) else [int(i) for i in sel]
+
+
 # -- shared -------------------------------------------------------------------------------
 def _check_outputs(args: argparse.Namespace) -> None:
     for opt, path in (("-o", args.output), ("--plot", args.plot)):
@@ -91,14 +143,14 @@ def _segments(args: argparse.Namespace) -> tuple[Any, xr.Dataset]:
         args.obsid or None,
         min_fracexp=args.min_fracexp,
         fill_gaps=args.fill_gaps,
-        min_length=args.min_length,
+        min_length=args.min_length if args.min_bins is None else f"{args.min_bins}b",
         segment_length=args.segment_length,
         seed=args.seed,
     )
     return cat, seg
 
 
-def _finish(args: argparse.Namespace, cat: Any, ds: xr.Dataset, plot: str) -> None:
+def _finish(args: argparse.Namespace, cat: Any, ds: xr.Dataset, plot: str, **plot_kw: Any) -> None:
     """Write, plot (importing matplotlib only then) and save a product as asked."""
     from catalog.products import write_file
 
@@ -107,7 +159,7 @@ def _finish(args: argparse.Namespace, cat: Any, ds: xr.Dataset, plot: str) -> No
     if args.plot is not None:
         from catalog.timing import plots
 
-        getattr(plots, plot)(ds, args.plot)
+        getattr(plots, plot)(ds, args.plot, **plot_kw)
         print(f"wrote {args.plot}")
     if args.save is not None:
         where = cat.save_product(args.save, ds, overwrite=args.overwrite)
@@ -215,6 +267,39 @@ def format_lag_table(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def format_lagfreq_table(ds: xr.Dataset) -> str:
+    """The text table of a lag-frequency Dataset: one row per frequency bin.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`catalog.timing.lag_frequency`.
+
+    Returns
+    -------
+    str
+    """
+    lines = [
+        f"lag-frequency, scheme {ds.attrs.get('scheme', '')}: subject "
+        f"{float(ds['e_lo']):g}-{float(ds['e_hi']):g} keV (bands "
+        f"{ds.attrs.get('subject_bands')}) against {float(ds['ref_e_lo']):g}-"
+        f"{float(ds['ref_e_hi']):g} keV ({ds.attrs.get('reference')}); lag > 0: the "
+        "subject lags",
+        _header(ds),
+        "coherence intrinsic; K x M: segment x frequency pairs in the bin",
+        "",
+        f"{'freq (Hz)':>10} {'f_lo':>10} {'f_hi':>10} {'K x M':>6} {'lag (s)':>10} "
+        f"{'error':>10} {'coherence':>10} {'error':>10}",
+    ]
+    for k in range(ds.sizes["freq"]):
+        v = [float(ds[n].values[k]) for n in ("lag", "lag_err", "coherence", "coherence_err")]
+        lines.append(
+            f"{_g(float(ds['freq'][k]))} {_g(float(ds['f_lo'][k]))} "
+            f"{_g(float(ds['f_hi'][k]))} {int(ds['count'][k]):>6d} " + " ".join(_g(x) for x in v)
+        )
+    return "\n".join(lines)
+
+
 # -- commands -------------------------------------------------------------------------------
 def _cmd_psd(args: argparse.Namespace) -> int:
     from catalog.timing import power_spectrum
@@ -230,17 +315,56 @@ def _cmd_psd(args: argparse.Namespace) -> int:
 
 
 def _cmd_lags(args: argparse.Namespace) -> int:
-    from catalog.timing import lag_energy
+    from catalog.timing import lag_energy, lag_energy_ranges
 
     _check_outputs(args)
     reference = parse_reference(args.reference)
-    f_lo, f_hi = args.freq
+    if len(args.freq) < 2:
+        raise ConfigError(
+            f"--freq {' '.join(map(str, args.freq))}: give two or more frequency edges, Hz "
+            "(consecutive pairs are the ranges)"
+        )
+    panels = [p.strip() for p in args.panels.split(",") if p.strip()]
+    bad = [p for p in panels if p not in ("lag", "coherence", "covariance", "rms")]
+    if bad or not panels:
+        raise ConfigError(
+            f"--panels {args.panels}: choose among lag, coherence, covariance, rms (e.g. "
+            "lag,coherence)"
+        )
     cat, seg = _segments(args)
-    ds = lag_energy(
-        seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
+    if len(args.freq) == 2:
+        f_lo, f_hi = args.freq
+        ds = lag_energy(
+            seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
+        )
+        print(format_lag_table(ds))
+    else:
+        ds = lag_energy_ranges(
+            seg, args.freq, reference=reference, overlap=args.overlap, taper=not args.no_taper
+        )
+        print("\n\n".join(format_lag_table(ds.isel(freq_range=i)) for i in range(len(ds.f_lo))))
+    _finish(args, cat, ds, "plot_lag_energy", panels=panels)
+    return 0
+
+
+def _cmd_lagfreq(args: argparse.Namespace) -> int:
+    from catalog.timing import lag_frequency
+
+    _check_outputs(args)
+    cat, seg = _segments(args)
+    lo, hi = seg["e_lo"].values, seg["e_hi"].values
+    subject = resolve_bands(args.subject, lo, hi, "--subject")
+    reference = resolve_bands(args.reference, lo, hi, "--reference")
+    ds = lag_frequency(
+        seg,
+        subject,
+        reference,
+        min_per_bin=args.min_per_bin,
+        factor=args.factor,
+        taper=not args.no_taper,
     )
-    print(format_lag_table(ds))
-    _finish(args, cat, ds, "plot_lag_energy")
+    print(format_lagfreq_table(ds))
+    _finish(args, cat, ds, "plot_lag_frequency")
     return 0
 
 
@@ -284,11 +408,17 @@ def _segment_options(p: argparse.ArgumentParser) -> None:
         default=1000.0,
         help="fill gaps up to this many s by interpolation with noise (default 1000)",
     )
-    g.add_argument(
+    ml = g.add_mutually_exclusive_group()
+    ml.add_argument(
         "--min-length",
-        type=float,
-        default=14000.0,
-        help="shortest continuous segment kept, s (default 14000)",
+        default="14000",
+        help="shortest continuous segment kept: seconds, or bins with a b suffix (109b: "
+        "the reference workflow's int(14e3/128) at 128 s bins) (default 14000)",
+    )
+    ml.add_argument(
+        "--min-bins",
+        type=int,
+        help="shortest continuous segment kept, in bins (instead of --min-length)",
     )
     g.add_argument(
         "--segment-length",
@@ -342,11 +472,18 @@ def register(subparsers: Any) -> None:
     _segment_options(lg)
     lg.add_argument(
         "--freq",
-        nargs=2,
+        nargs="+",
         type=float,
         required=True,
-        metavar=("F_LO", "F_HI"),
-        help="frequency range, Hz (e.g. 1e-4 5e-4)",
+        metavar="F",
+        help="frequency edges, Hz: F_LO F_HI for one range (e.g. 1e-4 5e-4), or more edges "
+        "for consecutive ranges in one call (8e-6 1e-4 2.6e-4 5e-4 8e-4: four ranges)",
+    )
+    lg.add_argument(
+        "--panels",
+        default="lag",
+        help="rows of the --plot figure, comma-separated: lag, coherence, covariance, rms "
+        "(default: lag); one column per frequency range",
     )
     lg.add_argument(
         "--reference",
@@ -361,6 +498,40 @@ def register(subparsers: Any) -> None:
         help="sum this many adjacent bands into each subject (default 1)",
     )
     lg.set_defaults(func=_cmd_lags)
+
+    lf = subparsers.add_parser(
+        "lagfreq",
+        help="lag- and coherence-frequency spectrum of one band range against another",
+        description="Cross spectrum of the subject bands (summed) against the reference bands "
+        "(summed), averaged over all segments in log-spaced frequency bins; prints lag and "
+        "intrinsic coherence with errors per frequency bin. Positive lag: the subject lags. "
+        "Hanning taper by default.",
+    )
+    _segment_options(lf)
+    lf.add_argument(
+        "--subject",
+        required=True,
+        help="subject bands: an energy range LO-HI keV (the bands inside it), a band index "
+        "or band indices (0,1)",
+    )
+    lf.add_argument(
+        "--reference",
+        required=True,
+        help="reference bands, as --subject; must not share a band with it",
+    )
+    lf.add_argument(
+        "--min-per-bin",
+        type=int,
+        default=20,
+        help="minimum segment x frequency pairs per frequency bin (default 20)",
+    )
+    lf.add_argument(
+        "--factor",
+        type=float,
+        default=1.1,
+        help="minimum ratio of a bin's upper to lower frequency (default 1.1)",
+    )
+    lf.set_defaults(func=_cmd_lagfreq)
 
     pr = subparsers.add_parser("products", help="list the products saved in a store, or show one")
     pr.add_argument("store", type=Path)

@@ -255,7 +255,8 @@ def test_to_stingray_round_trips_counts_and_gtis(workdir, dask_client):
     lcs = cat.to_stingray(OBSIDS[0], "8ch")
     ratio = ds.attrs["regions"]["area_ratio"]
     assert len(lcs) == 8
-    for b, lc in enumerate(lcs):
+    assert sorted(lcs) == list(range(8))
+    for b, lc in lcs.items():
         np.testing.assert_allclose(lc.gti, np.array(ds.attrs["gti"]))
         f = ds.fracexp.values[b]
         full = f == 1.0
