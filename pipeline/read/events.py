@@ -20,6 +20,7 @@ Per CCD an event list holds (docs/semantics.md §4, §5):
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -235,11 +236,43 @@ def _float_key(header: fits.Header, key: str, path: str | os.PathLike[str]) -> f
     if key not in header:
         raise InputFileError(f"events file {path} EVENTS header: keyword {key} is missing")
     try:
-        return float(header[key])
+        value = float(header[key])
     except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
         raise InputFileError(
-            f"events file {path} EVENTS header: keyword {key}={header[key]!r} is not a number"
-        ) from None
+            f"events file {path} EVENTS header: keyword {key}={header[key]!r} is not a finite "
+            "number; correct the keyword (e.g. with fparkey) or give the original file"
+        )
+    return value
+
+
+def _optional_float(
+    header: fits.Header, key: str, path: str | os.PathLike[str], default: float | None = None
+) -> float | None:
+    """An optional numeric keyword (``default`` when absent), or a one-line error naming it."""
+    if key not in header:
+        return default
+    return _float_key(header, key, path)
+
+
+def _check_complete(hdul: fits.HDUList, path: str | os.PathLike[str]) -> None:
+    """Refuse a file shorter than its headers say (each HDU's data: NAXIS1 * NAXIS2 + PCOUNT).
+
+    Only for uncompressed files (a gzip-compressed one is checked when decompressed).
+    """
+    if is_gzip(path):
+        return
+    size = os.path.getsize(path)
+    for i, hdu in enumerate(hdul):
+        loc = hdu.fileinfo()["datLoc"]
+        need = loc + hdu.size
+        if need > size:
+            raise InputFileError(
+                f"events file {path}: truncated: extension {hdu.name or i} needs "
+                f"{need} bytes (its header's NAXIS1 * NAXIS2 + PCOUNT after offset {loc}) "
+                f"but the file has {size}; copy or download the file again"
+            )
 
 
 def exposure_key(instrument: str, expidstr: str | None) -> str:
@@ -356,6 +389,7 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
     """
     with _open(path) as hdul:
         hdu = _events_hdu(hdul, path)
+        _check_complete(hdul, path)
         header = hdu.header
         identity = epic_identity(header, f"events file {path} EVENTS header")
         names = {n.upper() for n in hdu.columns.names}
@@ -369,9 +403,11 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
                 f"events file {path} EVENTS header: TSTOP ({tstop}) must be after TSTART ({tstart})"
             )
         if "MJDREF" in header:
-            mjdref = float(header["MJDREF"])
+            mjdref = _float_key(header, "MJDREF", path)
         elif "MJDREFI" in header:
-            mjdref = float(header["MJDREFI"]) + float(header.get("MJDREFF", 0.0))
+            mjdref = _float_key(header, "MJDREFI", path) + float(
+                _optional_float(header, "MJDREFF", path, 0.0) or 0.0
+            )
         else:
             mjdref = XMM_MJDREF
         ccd_gtis: dict[int, NDArray[np.float64]] = {}
@@ -383,18 +419,19 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         ontime: dict[int, float] = {}
         livetime: dict[int, float] = {}
         for ccd in range(0, 100):
-            lt, on = header.get(f"LIVETI{ccd:02d}"), header.get(f"ONTIME{ccd:02d}")
+            lt = _optional_float(header, f"LIVETI{ccd:02d}", path)
+            on = _optional_float(header, f"ONTIME{ccd:02d}", path)
             if on is not None:
-                ontime[ccd] = float(on)
+                ontime[ccd] = on
             if lt is not None:
-                livetime[ccd] = float(lt)
+                livetime[ccd] = lt
             if lt is not None and on:
-                live[ccd] = float(lt) / float(on)
+                live[ccd] = lt / on
         subspace = parse_subspace(header)
         warnings: list[str] = []
         time_filters = _time_filters(hdul, subspace, path, warnings)
         exposures = _exposure_tables(hdul)
-        frm = header.get("FRMTIME")
+        frm = _optional_float(header, "FRMTIME", path)
         strings = {str(k).upper(): str(v) for k, v in header.items() if isinstance(v, str) and k}
         return EventFileInfo(
             path=str(path),
@@ -407,7 +444,7 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             telescop=str(header.get("TELESCOP", "")),
             instrume=str(header.get("INSTRUME", "")),
             obs_id=str(header.get("OBS_ID", "")),
-            frmtime=float(frm) / 1000.0 if frm is not None else None,
+            frmtime=frm / 1000.0 if frm is not None else None,
             ccd_gtis=ccd_gtis,
             live_fraction=live,
             string_keywords=strings,
