@@ -300,7 +300,7 @@ class BuildFile(BaseModel):
 
     model_config = _Strict
     store: str
-    time_bin: Annotated[float, Field(gt=0)]
+    time_bin: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
     backend: str = "native"
     presets: list[str] = []
     screening: Screening | None = None

@@ -37,11 +37,11 @@ from pipeline.extract.binding import EventFacts, bind_to_event_file
 from pipeline.extract.jobs import ObservationJob
 from pipeline.select.regions import read_regions
 from schemas.build import BuildConfig, Observation, canonical_json
-from schemas.errors import ConfigError, StoreError
+from schemas.errors import ConfigError, InputFileError, StoreError
 from schemas.store_layout import FORMAT_VERSION
 
 if TYPE_CHECKING:
-    from pipeline.read.events import EventFileInfo
+    from pipeline.read.events import ColumnSummary, EventFileInfo
 
 __all__ = ["SchemeTask", "ExposureSpec", "BuildPlan", "plan_build", "binning_edges"]
 
@@ -198,6 +198,45 @@ def _file_record(path: Path, role: str, recorded: _Recorded) -> tuple[dict[str, 
     return {"path": str(path), "role": role, **_stat(path), "sha256": file_sha256(path)}, False
 
 
+#: Most time bins one light curve may have (exposure span / time_bin).
+MAX_BINS_PER_CURVE = 10_000_000
+
+
+def _check_columns(obs: Observation, record: dict[str, Any], instrument: str) -> ColumnSummary:
+    """The event list's column summary (scanned once, then kept in its record), checked."""
+    from pipeline.read.events import ColumnSummary, scan_event_columns
+
+    summary = ColumnSummary.from_record(record)
+    if summary is None:
+        summary = scan_event_columns(obs.events)
+        record.update(summary.record())
+    summary.check(obs.events, instrument)
+    return summary
+
+
+def _check_span(
+    obs: Observation, config: BuildConfig, record: dict[str, Any], info: EventFileInfo | None
+) -> None:
+    """Refuse a light curve of more than :data:`MAX_BINS_PER_CURVE` bins."""
+    if info is not None:
+        record["span"] = [info.tstart, info.tstop]
+    span = record.get("span")
+    if not (isinstance(span, list) and len(span) == 2):
+        from pipeline.read.events import read_event_info
+
+        info = read_event_info(obs.events)
+        span = record["span"] = [info.tstart, info.tstop]
+    length = float(span[1]) - float(span[0])
+    bins = length / config.time_bin
+    if bins > MAX_BINS_PER_CURVE:
+        raise ConfigError(
+            f"build file {config.path}: time_bin = {config.time_bin:g} s over the "
+            f"{length:.6g} s of events file {obs.events} (TSTOP - TSTART) makes {bins:.3g} bins "
+            f"per light curve, more than {MAX_BINS_PER_CURVE:,}; choose a larger time_bin "
+            "(or check TSTART and TSTOP)"
+        )
+
+
 def _event_facts(
     obs: Observation, record: dict[str, Any], known: bool
 ) -> tuple[EventFacts, EventFileInfo | None]:
@@ -234,9 +273,22 @@ def _job(
         read_event_info(obs.events)  # raises the reader's one-line error
     events, known = _file_record(obs.events, "events", recorded)
     facts, info = _event_facts(obs, events, known)
+    _check_span(obs, config, events, info)
+    columns = _check_columns(obs, events, facts.instrument)
     files = [events]
     regions = read_regions(obs.regions)
     bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
+    lo, hi = bound.screening.pi
+    if (
+        columns.pi_min is not None
+        and columns.pi_max is not None
+        and (columns.pi_max < lo or columns.pi_min > hi)
+    ):
+        raise InputFileError(
+            f"events file {obs.events} EVENTS: column PI spans {columns.pi_min}-"
+            f"{columns.pi_max}, outside the screening's PI range {lo}-{hi} (eV): no event "
+            "would be kept; check the PI column (energies in eV) or the screening's pi"
+        )
     inputs: dict[str, Any] = {
         "events": str(obs.events),
         "events_sha256": events["sha256"],

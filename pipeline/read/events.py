@@ -51,6 +51,9 @@ __all__ = [
     "iter_event_chunks",
     "iter_exposure_steps",
     "read_gti_file",
+    "CCD_NUMBERS",
+    "ColumnSummary",
+    "scan_event_columns",
 ]
 
 #: Columns every event file must have (the EVENTS extension of a pn event list).
@@ -63,6 +66,8 @@ XMM_MJDREF = 50814.0
 #: INSTRUME keyword -> xlcat's short camera name (as in the archive's file names).
 INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
 _EXPIDSTR = re.compile(r"^[SUX]\d{3}$")
+#: CCD numbers (CCDNR) of each camera.
+CCD_NUMBERS: dict[str, range] = {"PN": range(1, 13), "M1": range(1, 8), "M2": range(1, 8)}
 
 
 @dataclass(frozen=True)
@@ -396,6 +401,13 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         for col in REQUIRED_COLUMNS:
             if col not in names:
                 raise InputFileError(f"events file {path} EVENTS: column {col} is missing")
+        for c in hdu.columns:
+            if c.name.upper() in REQUIRED_COLUMNS and np.dtype(c.dtype).kind not in "iuf":
+                raise InputFileError(
+                    f"events file {path} EVENTS: column {c.name.upper()} has format "
+                    f"{c.format!r}, not a number; give an event list whose {c.name.upper()} "
+                    "is a numeric column (e.g. TIME as D, PI as I)"
+                )
         tstart = _float_key(header, "TSTART", path)
         tstop = _float_key(header, "TSTOP", path)
         if not tstop > tstart:
@@ -466,13 +478,133 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
 def _table_gti(ext: fits.BinTableHDU, path: str | os.PathLike[str]) -> NDArray[np.float64]:
     if not {"START", "STOP"} <= {c.upper() for c in ext.columns.names}:
         raise InputFileError(f"events file {path} {ext.name}: START and STOP columns are required")
-    return gtilib.normalize(
-        np.column_stack(
-            [
-                np.asarray(ext.data["START"], dtype=np.float64),
-                np.asarray(ext.data["STOP"], dtype=np.float64),
-            ]
+    table = np.column_stack(
+        [
+            np.asarray(ext.data["START"], dtype=np.float64),
+            np.asarray(ext.data["STOP"], dtype=np.float64),
+        ]
+    )
+    _finite_bounds(table, f"events file {path} {ext.name}")
+    return gtilib.normalize(table)
+
+
+def _finite_bounds(table: NDArray[np.float64], where: str) -> None:
+    """Refuse a GTI table with a NaN or infinite START or STOP (it would drop an interval)."""
+    bad = int(np.count_nonzero(~np.isfinite(table).all(axis=1)))
+    if bad:
+        raise InputFileError(
+            f"{where}: {bad} of {len(table)} intervals have a non-finite START or STOP "
+            "(NaN or inf); correct or remove those rows"
         )
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """What the planner checks of an event list's columns (:func:`scan_event_columns`).
+
+    Attributes
+    ----------
+    n_rows : int
+    nonfinite : dict of str to int
+        Rows whose TIME, X or Y is NaN or infinite, by column (columns with none left out).
+    pi_min, pi_max : int or None
+        The range of PI (None for an empty list).
+    ccds : tuple of int
+        The CCDNR values present.
+    """
+
+    n_rows: int
+    nonfinite: dict[str, int]
+    pi_min: int | None
+    pi_max: int | None
+    ccds: tuple[int, ...]
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able form, kept in the file's record so that a re-run does not scan again."""
+        return {
+            "columns": {
+                "n_rows": self.n_rows,
+                "nonfinite": dict(self.nonfinite),
+                "pi": [self.pi_min, self.pi_max],
+                "ccds": list(self.ccds),
+            }
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ColumnSummary | None:
+        """The summary a file record holds, or None."""
+        rec = record.get("columns")
+        if not isinstance(rec, dict):
+            return None
+        try:
+            lo, hi = rec["pi"]
+            return cls(
+                int(rec["n_rows"]),
+                {str(k): int(v) for k, v in rec["nonfinite"].items()},
+                None if lo is None else int(lo),
+                None if hi is None else int(hi),
+                tuple(int(c) for c in rec["ccds"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def check(self, path: str | os.PathLike[str], instrument: str) -> None:
+        """Refuse non-finite TIME/X/Y rows and CCDNR values that are not the camera's CCDs.
+
+        Raises
+        ------
+        InputFileError
+            One line with the counts, naming the file and the column.
+        """
+        if self.nonfinite:
+            counts = ", ".join(f"{n} a non-finite {c}" for c, n in self.nonfinite.items())
+            raise InputFileError(
+                f"events file {path} EVENTS: of {self.n_rows} rows, {counts} (NaN or inf); "
+                "they would be dropped silently: remove them (e.g. evselect "
+                "expression='isfinite(TIME)&&isfinite(X)&&isfinite(Y)') and build again"
+            )
+        valid = CCD_NUMBERS.get(instrument, range(1, 13))
+        wrong = [c for c in self.ccds if c not in valid]
+        if wrong:
+            raise InputFileError(
+                f"events file {path} EVENTS: column CCDNR holds {', '.join(map(str, wrong))}, "
+                f"not a CCD of {instrument} ({valid.start}-{valid.stop - 1}); check the column"
+            )
+
+
+def scan_event_columns(path: str | os.PathLike[str], chunk_rows: int = 1_000_000) -> ColumnSummary:
+    """Read TIME, X, Y, PI and CCDNR once, in chunks: non-finite counts, PI range, CCDs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The event file (compressed files are decompressed for the scan).
+    chunk_rows : int
+        Rows per chunk.
+
+    Returns
+    -------
+    ColumnSummary
+    """
+    nonfinite = {"TIME": 0, "X": 0, "Y": 0}
+    n = 0
+    pi_lo: int | None = None
+    pi_hi: int | None = None
+    ccds: set[int] = set()
+    for chunk in iter_event_chunks(path, ("TIME", "X", "Y", "PI", "CCDNR"), chunk_rows):
+        n += len(chunk["TIME"])
+        for col in nonfinite:
+            values = chunk[col]
+            if values.dtype.kind == "f":
+                nonfinite[col] += int(np.count_nonzero(~np.isfinite(values)))
+        pi = chunk["PI"]
+        if len(pi):
+            lo, hi = int(np.nanmin(pi)), int(np.nanmax(pi))
+            pi_lo = lo if pi_lo is None else min(pi_lo, lo)
+            pi_hi = hi if pi_hi is None else max(pi_hi, hi)
+        ccds.update(int(c) for c in np.unique(chunk["CCDNR"]))
+    return ColumnSummary(
+        n, {k: v for k, v in nonfinite.items() if v}, pi_lo, pi_hi, tuple(sorted(ccds))
     )
 
 
@@ -706,6 +838,7 @@ def read_gti_file(
             )
         start = np.asarray(chosen.data["START"], dtype=np.float64)
         stop = np.asarray(chosen.data["STOP"], dtype=np.float64)
+    _finite_bounds(np.column_stack([start, stop]), f"GTI file {path} extension {chosen.name}")
     if np.any(stop < start):
         raise InputFileError(f"GTI file {path} extension {chosen.name}: a STOP precedes its START")
     return gtilib.normalize(np.column_stack([start, stop]))
