@@ -237,6 +237,41 @@ def _check_span(
         )
 
 
+def _check_expression(
+    obs: Observation, text: str | None, facts: EventFacts, columns: ColumnSummary
+) -> None:
+    """Parse the screening expression against the file's header macros and column names.
+
+    Raises
+    ------
+    ConfigError
+        A syntax error, an undefined macro, or a column the EVENTS table lacks.
+    """
+    if not text:
+        return
+    from pipeline.select.expression import compile_expression
+
+    read: list[EventFileInfo] = []
+
+    def macro(name: str) -> str | None:
+        if name.upper() in facts.macros:
+            return facts.macro(name)
+        if not read:  # a macro the record does not hold: read the header
+            from pipeline.read.events import read_event_info
+
+            read.append(read_event_info(obs.events))
+        return read[0].macro(name)
+
+    where = f"observation {obs.obsid} ({obs.events}) screening.expression"
+    expr = compile_expression(text, macros=macro, source=where)
+    missing = sorted(expr.columns - set(columns.names))
+    if missing:
+        raise ConfigError(
+            f"{where}: '{expr.text}' reads column {missing[0]}, which the EVENTS table lacks "
+            f"(columns: {', '.join(columns.names)}); fix the expression"
+        )
+
+
 def _event_facts(
     obs: Observation, record: dict[str, Any], known: bool
 ) -> tuple[EventFacts, EventFileInfo | None]:
@@ -278,6 +313,7 @@ def _job(
     files = [events]
     regions = read_regions(obs.regions)
     bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
+    _check_expression(obs, bound.screening.expression, facts, columns)
     lo, hi = bound.screening.pi
     if (
         columns.pi_min is not None

@@ -511,6 +511,8 @@ class ColumnSummary:
         The range of PI (None for an empty list).
     ccds : tuple of int
         The CCDNR values present.
+    names : tuple of str
+        The EVENTS table's column names (upper case), for checking selection expressions.
     """
 
     n_rows: int
@@ -518,6 +520,7 @@ class ColumnSummary:
     pi_min: int | None
     pi_max: int | None
     ccds: tuple[int, ...]
+    names: tuple[str, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """JSON-able form, kept in the file's record so that a re-run does not scan again."""
@@ -527,6 +530,7 @@ class ColumnSummary:
                 "nonfinite": dict(self.nonfinite),
                 "pi": [self.pi_min, self.pi_max],
                 "ccds": list(self.ccds),
+                "names": list(self.names),
             }
         }
 
@@ -544,6 +548,7 @@ class ColumnSummary:
                 None if lo is None else int(lo),
                 None if hi is None else int(hi),
                 tuple(int(c) for c in rec["ccds"]),
+                tuple(str(c) for c in rec["names"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -603,8 +608,10 @@ def scan_event_columns(path: str | os.PathLike[str], chunk_rows: int = 1_000_000
             pi_lo = lo if pi_lo is None else min(pi_lo, lo)
             pi_hi = hi if pi_hi is None else max(pi_hi, hi)
         ccds.update(int(c) for c in np.unique(chunk["CCDNR"]))
+    with _open(path) as hdul:
+        names = tuple(c.upper() for c in _events_hdu(hdul, path).columns.names)
     return ColumnSummary(
-        n, {k: v for k, v in nonfinite.items() if v}, pi_lo, pi_hi, tuple(sorted(ccds))
+        n, {k: v for k, v in nonfinite.items() if v}, pi_lo, pi_hi, tuple(sorted(ccds)), names
     )
 
 
