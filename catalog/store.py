@@ -30,7 +30,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import socket
 import uuid
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schemas.errors import StoreError
+from schemas.names import EXPOSURE_NAME, NAME_RULE, PRODUCT_NAME, is_name, is_obsid
 from schemas.store_layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 _GROUP_META = {"zarr_format": 3, "node_type": "group", "attributes": {}}
 
-_PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_EXPOSURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: Folder of the derived products inside a store.
 PRODUCTS_DIR = PRODUCTS_GROUP
@@ -73,7 +71,7 @@ _HELD: dict[str, int] = {}
 
 
 def _is_obsid(name: str) -> bool:
-    return len(name) == 10 and name.isdigit()
+    return is_obsid(name)
 
 
 def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
@@ -295,7 +293,7 @@ class Store:
     # -- layout -----------------------------------------------------------------
     def group_path(self, obsid: str, exposure: str) -> Path:
         """Folder of the (obsid, exposure) group."""
-        if not _is_obsid(obsid) or not _EXPOSURE_NAME.match(exposure):
+        if not _is_obsid(obsid) or not is_name(exposure, EXPOSURE_NAME):
             raise StoreError(f"store {self.path}: no group {obsid}/{exposure} (invalid name)")
         return self.path / obsid / exposure
 
@@ -317,7 +315,7 @@ class Store:
         out = []
         for obs_dir in sorted(p for p in self.path.iterdir() if p.is_dir() and _is_obsid(p.name)):
             for grp in sorted(p for p in obs_dir.iterdir() if p.is_dir()):
-                if (grp / "zarr.json").is_file() and _EXPOSURE_NAME.match(grp.name):
+                if (grp / "zarr.json").is_file() and is_name(grp.name, EXPOSURE_NAME):
                     out.append((obs_dir.name, grp.name))
         return out
 
@@ -572,10 +570,10 @@ class Store:
     # -- products ----------------------------------------------------------------------
     def product_path(self, name: str) -> Path:
         """Folder of the product ``name`` (``<store>/products/<name>``)."""
-        if not isinstance(name, str) or not _PRODUCT_NAME.match(name):
+        if not is_name(name, PRODUCT_NAME):
             raise StoreError(
-                f"store {self.path}: product name {name!r} is invalid; use 1-100 letters, "
-                "digits, '_', '-' or '.', starting with a letter or digit"
+                f"store {self.path}: product name {name!r} is invalid; "
+                + NAME_RULE.format(n=100, chars="_ . -")
             )
         return self.path / PRODUCTS_DIR / name
 

@@ -45,6 +45,7 @@ from pydantic import (
 )
 
 from schemas.errors import ConfigError
+from schemas.names import is_obsid
 from schemas.schemes import EnergyScheme, load_preset, scheme_from_spec
 
 __all__ = [
@@ -248,16 +249,17 @@ class ObservationSpec(BaseModel):
     gti: str | None = None
     screening: Screening | None = None
     flare: FlareFilter | Literal[False] | None = None
+    obsid_check: bool = True
 
     @field_validator("obsid", mode="before")
     @classmethod
     def _obsid(cls, v: Any) -> str:
-        if not isinstance(v, str) or len(v) != 10 or not v.isdigit():
+        if not is_obsid(v):
             raise ValueError(
-                f"{v!r} is not a 10-digit XMM-Newton obsid; write it as a quoted string, "
-                'e.g. "0201830201"'
+                f"{v!r} is not a 10-digit XMM-Newton obsid (ten ASCII digits 0-9); write it "
+                'as a quoted string, e.g. "0201830201"'
             )
-        return v
+        return str(v)
 
 
 class SASOptions(BaseModel):
@@ -345,6 +347,7 @@ class Observation:
     gti: Path | None
     screening: Screening
     flare: FlareFilter | None
+    obsid_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,7 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
                 gti=resolve(obs.gti) if obs.gti else None,
                 screening=screening,
                 flare=flare,
+                obsid_check=obs.obsid_check,
             )
         )
     for name, scheme in schemes.items():

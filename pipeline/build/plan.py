@@ -237,6 +237,28 @@ def _check_span(
         )
 
 
+def _check_obs_id(
+    obs: Observation, config: BuildConfig, record: dict[str, Any], info: EventFileInfo | None
+) -> None:
+    """Refuse an event list whose EVENTS header OBS_ID is not the build file's obsid.
+
+    An absent OBS_ID passes; ``obsid_check = false`` in the observation turns the check off.
+    """
+    if info is not None:
+        record["obs_id"] = info.obs_id
+    if "obs_id" not in record:
+        from pipeline.read.events import read_event_info
+
+        record["obs_id"] = read_event_info(obs.events).obs_id
+    header = str(record["obs_id"]).strip()
+    if obs.obsid_check and header and header != obs.obsid:
+        raise ConfigError(
+            f"build file {config.path}: observation {obs.obsid}: events file {obs.events} has "
+            f"OBS_ID = {header!r} in its EVENTS header; give that file's own obsid, or set "
+            "obsid_check = false in the observation to keep the build file's"
+        )
+
+
 def _check_expression(
     obs: Observation, text: str | None, facts: EventFacts, columns: ColumnSummary
 ) -> None:
@@ -309,6 +331,7 @@ def _job(
     events, known = _file_record(obs.events, "events", recorded)
     facts, info = _event_facts(obs, events, known)
     _check_span(obs, config, events, info)
+    _check_obs_id(obs, config, events, info)
     columns = _check_columns(obs, events, facts.instrument)
     files = [events]
     regions = read_regions(obs.regions)

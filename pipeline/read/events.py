@@ -59,13 +59,13 @@ __all__ = [
 #: Columns every event file must have (the EVENTS extension of a pn event list).
 REQUIRED_COLUMNS: tuple[str, ...] = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")
 
-_STDGTI = re.compile(r"^STDGTI(\d\d)$")
-_EXPOSU = re.compile(r"^EXPOSU(\d\d)$")
+_STDGTI = re.compile(r"STDGTI([0-9][0-9])")
+_EXPOSU = re.compile(r"EXPOSU([0-9][0-9])")
 #: XMM-Newton's MJD reference (TT), used when an event file gives none.
 XMM_MJDREF = 50814.0
 #: INSTRUME keyword -> xlcat's short camera name (as in the archive's file names).
 INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
-_EXPIDSTR = re.compile(r"^[SUX]\d{3}$")
+_EXPIDSTR = re.compile(r"[SUX][0-9]{3}")
 #: CCD numbers (CCDNR) of each camera.
 CCD_NUMBERS: dict[str, range] = {"PN": range(1, 13), "M1": range(1, 8), "M2": range(1, 8)}
 
@@ -363,7 +363,7 @@ def epic_identity(
         )
     exp_id = str(header["EXP_ID"]).strip() if header.get("EXP_ID") not in (None, "") else None
     expidstr = str(header.get("EXPIDSTR", "") or "").strip().upper() or None
-    if expidstr is not None and not _EXPIDSTR.match(expidstr):
+    if expidstr is not None and not _EXPIDSTR.fullmatch(expidstr):
         notes.append(f"EXPIDSTR = {expidstr!r} is not S/U/X + 3 digits: not used")
         expidstr = None
     if expidstr is None:
@@ -424,7 +424,7 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             mjdref = XMM_MJDREF
         ccd_gtis: dict[int, NDArray[np.float64]] = {}
         for ext in hdul[1:]:
-            m = _STDGTI.match(ext.name.upper())
+            m = _STDGTI.fullmatch(ext.name.upper())
             if m and _is_table(ext):
                 ccd_gtis[int(m.group(1))] = _table_gti(ext, path)
         live: dict[int, float] = {}
@@ -670,7 +670,7 @@ def _time_filters(
 def _exposure_tables(hdul: fits.HDUList) -> dict[int, ExposureTable]:
     out = {}
     for ext in hdul[1:]:
-        m = _EXPOSU.match(ext.name.upper())
+        m = _EXPOSU.fullmatch(ext.name.upper())
         if not m or not _is_table(ext):
             continue
         names = {c.upper() for c in ext.columns.names}

@@ -74,7 +74,10 @@ class Workspace:
         self, ev: EventSet | None = None, header: dict[str, object] | None = None, **spec: object
     ) -> Path:
         ev = ev if ev is not None else random_events(300, seed=3)
-        fs = FileSpec(ccd_gtis={4: [(T0, T0 + 1000)], 5: [(T0, T0 + 1000)]}, header=header or {})
+        fs = FileSpec(
+            ccd_gtis={4: [(T0, T0 + 1000)], 5: [(T0, T0 + 1000)]},
+            header={"OBS_ID": "0123456789", **(header or {})},
+        )
         for k, v in spec.items():
             setattr(fs, k, v)
         return write_event_file(self.events, ev, fs)
