@@ -250,7 +250,13 @@ class Store:
             )
         version = attrs.get("format_version")
         if version != FORMAT_VERSION:
-            if isinstance(version, int) and version < FORMAT_VERSION:
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise StoreError(
+                    f"store {self.path}: root attribute format_version = {version!r} is not "
+                    f"an integer (this xlcat writes {FORMAT_VERSION}); the store's zarr.json "
+                    "was edited or not written by xlcat: rebuild the store from its build file"
+                )
+            if version < FORMAT_VERSION:
                 raise StoreError(
                     f"store {self.path}: format_version {version}, this xlcat reads format "
                     f"{FORMAT_VERSION}; rebuild it from its build file (move it aside, then "

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pipeline.build.cluster import JobQueueOptions
     from pipeline.build.graph import BuildProgress, ProgressCallback
 
-__all__ = ["main", "parse_range"]
+__all__ = ["main", "parse_range", "output_path"]
 
 #: Modules that add subcommands; each defines ``register(subparsers) -> None`` and
 #: sets ``func`` on its parsers (a function of the parsed arguments returning the exit status).
@@ -53,9 +53,42 @@ def parse_range(text: str, what: str) -> tuple[float, float]:
         lo, hi = (float(m.group(1)), float(m.group(2))) if m else (math.nan, math.nan)
     except ValueError:
         lo = hi = math.nan
-    if not (lo < hi):
-        raise ConfigError(f"--{what} {text!r}: give LO-HI (or LO:HI) with LO < HI, e.g. 2-4")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConfigError(
+            f"--{what} {text!r}: give LO-HI (or LO:HI), two finite numbers with LO < HI, e.g. 2-4"
+        )
     return lo, hi
+
+
+#: Image formats ``plot -o`` writes (matplotlib's, by suffix).
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif")
+#: Table formats ``query -o`` writes.
+TABLE_SUFFIXES = (".csv", ".json", ".txt")
+
+
+def output_path(text: str, option: str, suffixes: Sequence[str]) -> Path:
+    """Check an output file before anything is computed: its folder exists, its type is known.
+
+    Raises
+    ------
+    ConfigError
+        The path is a folder, its folder does not exist, or its suffix is not one of
+        ``suffixes`` (when the path has a suffix; none is allowed when ``""`` is listed).
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise ConfigError(f"{option} {text}: is a folder; give a file name in it")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{option} {text}: there is no folder {path.parent}; create it first")
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(
+            f"{option} {text}: {path.suffix or 'no suffix'!r} is not an image format "
+            f"this command writes; use one of {', '.join(suffixes)}"
+            if ".png" in suffixes
+            else f"{option} {text}: this command writes csv or json; name the file "
+            f"with one of {', '.join(suffixes)}"
+        )
+    return path
 
 
 # -- simulate -------------------------------------------------------------------------
@@ -313,6 +346,8 @@ def _write_json(groups: dict[str, Any], out: TextIO) -> None:
 def _cmd_query(args: argparse.Namespace) -> int:
     import catalog
 
+    if args.output:
+        output_path(args.output, "-o", TABLE_SUFFIXES)
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
     time = parse_range(args.time, "time") if args.time else None
@@ -355,6 +390,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import catalog
     from catalog.plot import plot_lightcurves
 
+    output_path(args.output, "-o", IMAGE_SUFFIXES)
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
     ds = cat.lightcurves(args.obsid, args.scheme, expid=args.expid, energy=energy)
