@@ -303,6 +303,34 @@ class Store:
             raise StoreError(f"store {self.path}: no group {obsid}/{exposure} (invalid name)")
         return self.path / obsid / exposure
 
+    def links(self) -> list[Path]:
+        """Every symbolic link inside the store (not followed), and its staging folder if one."""
+        out = [self.staging] if self.staging.is_symlink() else []
+        for root, dirs, files in os.walk(self.path):
+            out += [Path(root) / n for n in dirs + files if (Path(root) / n).is_symlink()]
+        return sorted(out)
+
+    def refuse_links(self, target: Path) -> None:
+        """Refuse to write ``target`` when it, a folder on the way to it, or staging is a link.
+
+        A write follows no symbolic link planted inside the store, so it never writes outside.
+
+        Raises
+        ------
+        StoreError
+            Naming the link and where it points.
+        """
+        rel = target.relative_to(self.path)
+        paths = [self.staging] + [
+            self.path.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts))
+        ]
+        for p in paths:
+            if p.is_symlink():
+                raise StoreError(
+                    f"store {self.path}: {p} is a symbolic link (to {os.readlink(p)}); xlcat "
+                    "writes only inside the store: remove the link (xlcat verify lists them)"
+                )
+
     @property
     def staging(self) -> Path:
         """Staging folder beside the store (same filesystem, so rename is atomic)."""
@@ -526,6 +554,7 @@ class Store:
         """
         from catalog.zarrfiles import group_files, write_group_files
 
+        self.refuse_links(target)
         tmp = self._staging_folder(label)
         try:
             files = group_files(ds, _MAX_CHUNK_BYTES) if direct and manifest else None
@@ -565,6 +594,7 @@ class Store:
         target = self.group_path(obsid, exposure)
         if not target.exists():
             return
+        self.refuse_links(target)
         aside = self._staging_folder(f"old-{obsid}-{exposure}")
         os.rename(target, aside / "group")
         shutil.rmtree(aside, ignore_errors=True)

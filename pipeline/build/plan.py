@@ -490,6 +490,9 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
         reason = _status(store, recorded, job, tasks, force)
         spec = ExposureSpec(job.obsid, job.expid, tuple(tasks), fp_hash, reason)
         (plan.up_to_date if reason == "up to date" else plan.todo).append(spec)
+    if store is not None:
+        for spec in plan.todo:
+            store.refuse_links(store.group_path(spec.obsid, spec.expid))
     log.info(
         "plan for %s: %d groups to build, %d up to date",
         config.store,

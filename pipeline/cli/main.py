@@ -229,6 +229,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             print(f"DAMAGED {obsid}/{expid}: {problem}")
         elif args.verbose_list:
             print(f"ok      {obsid}/{expid}")
+    links = store.links()
+    for link in links:
+        bad += 1
+        print(
+            f"LINK    {link} -> {os.readlink(link)}: xlcat does not write through links; remove it"
+        )
     leftovers = sorted(p.name for p in store.staging.iterdir()) if store.staging.is_dir() else []
     if leftovers:
         print(
@@ -236,8 +242,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             "(the next build removes them)"
         )
     print(
-        f"{store.path}: {len(groups)} groups, {len(groups) - bad} complete, {bad} damaged"
-        + ("; xlcat build rebuilds damaged groups" if bad else "")
+        f"{store.path}: {len(groups)} groups, {len(groups) - bad + len(links)} complete, "
+        f"{bad - len(links)} damaged"
+        + (f", {len(links)} symbolic links" if links else "")
+        + ("; xlcat build rebuilds damaged groups" if bad > len(links) else "")
     )
     return 1 if bad else 0
 
