@@ -690,7 +690,7 @@ class Store:
             if target.exists() and not overwrite:
                 raise StoreError(
                     f"store {self.path}: product {name!r} exists; choose another name or "
-                    "overwrite it"
+                    "replace it (overwrite=True; xlcat: --overwrite)"
                 )
             return self._replace(
                 ds,

@@ -80,6 +80,15 @@ def _check_outputs(args: argparse.Namespace) -> None:
             )
     if args.output is not None and Path(args.output).suffix not in (".nc", ".zarr"):
         raise ConfigError(f"-o {args.output}: use a .nc (netCDF) or .zarr file name")
+    if args.save is not None:
+        from catalog.store import Store
+
+        store = Store(args.store)
+        if store.product_path(args.save).exists() and not args.overwrite:
+            raise ConfigError(
+                f"--save {args.save}: store {store.path} already has a product of that name; "
+                "add --overwrite to replace it, or choose another name"
+            )
 
 
 def _segments(args: argparse.Namespace) -> tuple[Any, xr.Dataset]:
