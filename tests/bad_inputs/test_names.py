@@ -47,3 +47,17 @@ def test_obsid_check_false_keeps_the_build_files_obsid(ws: Workspace) -> None:
 def test_a_bad_scheme_name_is_refused(ws: Workspace, name: str) -> None:
     ws.write_build(BUILD.format(extra="").replace("2a = {", f"{name} = {{"))
     ws.build_refused(f"build file {ws.build_file}", "scheme name", "is invalid; use 1-64 ASCII")
+
+
+def test_a_misspelt_key_is_named_first_with_the_closest_valid_name(ws: Workspace) -> None:
+    text = BUILD.format(extra="").replace(
+        "time_bin = 200.0", "time_bin = 200.0\n[flare]\ntreshold = 0.7\nbin = 100.0"
+    )
+    ws.write_build(text)
+    err = ws.build_refused(
+        f"build file {ws.build_file}: flare.treshold: unknown key; did you mean threshold?"
+    )
+    assert "flare.threshold: is required" not in err
+    text = BUILD.format(extra="").replace("time_bin = 200.0", "timebin = 200.0\nbackend = 3")
+    ws.write_build(text)
+    err = ws.build_refused("timebin: unknown key; did you mean time_bin?; backend: ")
