@@ -409,12 +409,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed xlcat's version (``unknown`` when run from a source tree not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xlcat")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xlcat",
         description="X-ray light-curve catalogue: build many-band EPIC-pn light curves into one "
         "Zarr store, list, query and plot them.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument(
         "-v",
         "--verbose",
@@ -425,17 +436,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write simulated pn observations and a build file")
-    s.add_argument("outdir", type=Path)
-    s.add_argument("--preset", default="ngc5506", help="observation set and schemes (ngc5506)")
-    s.add_argument("--scale", type=float, default=1.0, help="multiply every exposure (0.02: tiny)")
-    s.add_argument("--seed", type=int, default=5506)
+    s.add_argument("outdir", type=Path, help="folder to write the event lists and build file in")
+    s.add_argument(
+        "--preset", default="ngc5506", help="observation set and schemes (default ngc5506)"
+    )
+    s.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every exposure (default 1.0, the real lengths; 0.02: tiny)",
+    )
+    s.add_argument(
+        "--seed", type=int, default=5506, help="seed of the simulated events (default 5506)"
+    )
     s.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
     s.set_defaults(func=_cmd_simulate)
 
     b = sub.add_parser(
         "build", help="extract every exposure and scheme of a build file into its store"
     )
-    b.add_argument("build_file", type=Path)
+    b.add_argument("build_file", type=Path, help="the TOML build file (see README)")
     where = b.add_mutually_exclusive_group()
     where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     where.add_argument(
@@ -477,36 +497,43 @@ def _parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_build)
 
     ls = sub.add_parser("ls", help="list the observations, schemes and bands of a store")
-    ls.add_argument("store", type=Path)
-    ls.add_argument("--scheme", action="append")
-    ls.add_argument("--obsid", action="append")
+    ls.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    ls.add_argument("--scheme", action="append", help="only this scheme (repeatable)")
+    ls.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
     ls.add_argument("--bands", action="store_true", help="one line per band")
     ls.set_defaults(func=_cmd_ls)
 
     q = sub.add_parser("query", help="print light curves as CSV or JSON")
-    q.add_argument("store", type=Path)
-    q.add_argument("--scheme", required=True)
+    q.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    q.add_argument("--scheme", required=True, help="energy scheme (see xlcat ls STORE)")
     q.add_argument("--obsid", action="append", help="repeatable; default: every observation")
     q.add_argument("--expid", help="the exposure (e.g. PNS003), with one --obsid that has several")
     q.add_argument("--energy", help="keV range LO-HI: bands inside it (or overlapping, --overlap)")
     q.add_argument("--overlap", action="store_true", help="keep bands overlapping --energy")
     q.add_argument("--time", help="MET range T0-T1 (bin centres T0 <= t < T1)")
-    q.add_argument("--format", choices=["csv", "json"], default="csv")
-    q.add_argument("-o", "--output", help="write to this file instead of standard output")
+    q.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    q.add_argument(
+        "-o", "--output", help="write to this .csv/.json/.txt file instead of standard output"
+    )
     q.set_defaults(func=_cmd_query)
 
     pl = sub.add_parser("plot", help="plot the light curves of one observation and scheme")
-    pl.add_argument("store", type=Path)
-    pl.add_argument("--obsid", required=True)
-    pl.add_argument("--scheme", required=True)
+    pl.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    pl.add_argument("--obsid", required=True, help="the observation (10 digits)")
+    pl.add_argument("--scheme", required=True, help="energy scheme (see xlcat ls STORE)")
     pl.add_argument("--expid", help="the exposure (e.g. PNS003), where the obsid has several")
     pl.add_argument("--energy", help="keV range LO-HI of the bands to draw")
-    pl.add_argument("--min-fracexp", type=float, default=0.0)
+    pl.add_argument(
+        "--min-fracexp",
+        type=float,
+        default=0.0,
+        help="draw only bins exposed at least this fraction (default 0: all)",
+    )
     pl.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
     pl.set_defaults(func=_cmd_plot)
 
     v = sub.add_parser("verify", help="check every group of a store: files, checksums, metadata")
-    v.add_argument("store", type=Path)
+    v.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
     v.add_argument("--list", dest="verbose_list", action="store_true", help="list good groups too")
     v.set_defaults(func=_cmd_verify)
 

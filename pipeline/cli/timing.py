@@ -372,7 +372,7 @@ def register(subparsers: Any) -> None:
     lg.set_defaults(func=_cmd_lags)
 
     pr = subparsers.add_parser("products", help="list the products saved in a store, or show one")
-    pr.add_argument("store", type=Path)
+    pr.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
     pr.add_argument("name", nargs="?", help="show this product")
     pr.set_defaults(func=_cmd_products)
 
