@@ -380,7 +380,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
             match="overlap" if args.overlap else "within",
         )
     if not groups:
-        print("no light curves match the query", file=sys.stderr)
+        print(_empty_query_hint(cat, args), file=sys.stderr)
         return 0
     writer: Callable[[dict[str, Any], TextIO], None] = (
         _write_csv if args.format == "csv" else _write_json
@@ -391,6 +391,27 @@ def _cmd_query(args: argparse.Namespace) -> int:
     else:
         writer(groups, sys.stdout)
     return 0
+
+
+def _empty_query_hint(cat: Any, args: argparse.Namespace) -> str:
+    """Why a query matched nothing: the bands and time range the scheme has, and --overlap."""
+    idx = cat.index[cat.index.scheme == args.scheme]
+    if args.obsid:
+        idx = idx[idx.obsid.isin(args.obsid)]
+    if idx.empty:
+        return (
+            f"no light curves match the query: no observation {', '.join(args.obsid)} has "
+            f"scheme {args.scheme}"
+        )
+    lo, hi = float(idx.e_lo.min()), float(idx.e_hi.max())
+    t0, t1 = float(idx.tstart.min()), float(idx.tstop.max())
+    hint = (
+        f"no light curves match the query; scheme {args.scheme} has {idx.band.nunique()} bands "
+        f"over {lo:g}-{hi:g} keV and times {t0:.10g}-{t1:.10g} (MET s)"
+    )
+    if args.energy and not args.overlap:
+        hint += "; add --overlap to keep bands that overlap --energy"
+    return hint
 
 
 # -- plot ----------------------------------------------------------------------------------

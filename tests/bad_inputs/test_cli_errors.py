@@ -90,3 +90,15 @@ def test_a_string_format_version_is_one_clear_line(tmp_path: Path, built: Path) 
         catalog.open(store)
     assert "newer" not in str(exc.value) and "\n" not in str(exc.value)
     assert snapshot(store) == before
+
+
+def test_an_empty_query_says_what_exists(cli: Workspace) -> None:
+    store = cli.root / "bad.zarr"
+    cli.capsys.readouterr()
+    assert main(["query", str(store), "--scheme", "2a", "--energy", "3-4"]) == 0
+    err = cli.capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "scheme 2a has 2 bands over 2-10 keV and times 300000000-300001000 (MET s)" in err, err
+    assert "add --overlap" in err
+    assert main(["query", str(store), "--scheme", "2a", "--energy", "3-4", "--overlap"]) == 0
+    assert cli.capsys.readouterr().out.count("\n") > 5
