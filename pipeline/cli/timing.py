@@ -245,12 +245,39 @@ def _cmd_lags(args: argparse.Namespace) -> int:
     reference = parse_reference(args.reference)
     f_lo, f_hi = args.freq
     cat, seg = _segments(args)
+    nyquist = 0.5 / float(seg.attrs["dt"])
+    if f_lo >= nyquist:
+        raise ConfigError(
+            f"--freq {f_lo:g} {f_hi:g}: above the Nyquist frequency {nyquist:g} Hz of the "
+            f"{float(seg.attrs['dt']):g} s bins; give frequencies below it"
+        )
+    if f_hi > nyquist:
+        print(
+            f"note: --freq {f_hi:g} Hz is above the Nyquist frequency {nyquist:g} Hz of the "
+            f"{float(seg.attrs['dt']):g} s bins; the range ends there",
+            file=sys.stderr,
+        )
     ds = lag_energy(
         seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
     )
     print(format_lag_table(ds))
+    if isinstance(reference, tuple):
+        print(reference_bands_used(ds, reference))
     _finish(args, cat, ds, "plot_lag_energy")
     return 0
+
+
+def reference_bands_used(ds: xr.Dataset, reference: tuple[float, float]) -> str:
+    """The bands an energy-range ``--reference`` selected (those lying inside the range)."""
+    lo, hi = reference
+    tol = 1e-9 * max(1.0, abs(hi))
+    e_lo, e_hi = ds["e_lo"].values, ds["e_hi"].values
+    used = [
+        f"{int(b)} ({a:g}-{z:g} keV)"
+        for b, a, z in zip(ds["band"].values, e_lo, e_hi, strict=True)
+        if a >= lo - tol and z <= hi + tol
+    ]
+    return f"reference --reference {lo:g}-{hi:g} keV: bands {', '.join(used)}"
 
 
 def _cmd_products(args: argparse.Namespace) -> int:

@@ -405,6 +405,19 @@ def test_cli_psd_table_and_plot(store, tmp_path, capsys):
     assert png.stat().st_size > 10000
 
 
+def test_cli_lags_reference_range_names_its_bands_and_nyquist(store, capsys):
+    """--reference 2.2-5 prints the bands it used (3-5 keV only); --freq above Nyquist."""
+    base = ["lags", str(store), "--scheme", "3b", "--min-length", "0"]
+    assert main([*base, "--freq", "1e-3", "4e-3", "--reference", "2.2-5"]) == 0
+    out = capsys.readouterr().out
+    assert "reference --reference 2.2-5 keV: bands 1 (3-5 keV)\n" in out
+    assert main([*base, "--freq", "1e-3", "0.2"]) == 0  # 10 s bins: Nyquist 0.05 Hz
+    assert "above the Nyquist frequency 0.05 Hz of the 10 s bins" in capsys.readouterr().err
+    assert main([*base, "--freq", "0.06", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "above the Nyquist frequency 0.05 Hz" in err
+
+
 def test_cli_save_of_an_existing_product_fails_before_writing(store, tmp_path, capsys):
     """--save NAME of a saved product: refused before the .nc and .png, naming --overwrite."""
     base = ["lags", str(store), "--scheme", "3b", "--freq", "1e-3", "4e-3", "--min-length", "0"]
