@@ -283,13 +283,41 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     )
     grouped["tstart"] = grouped["tstart"].map(lambda v: f"{v:.1f}")
     grouped["exposure"] = grouped["exposure"].map(lambda v: f"{v:.0f}")
+    grouped = grouped.rename(columns={"dt": "dt_s", "exposure": "exposure_s"})
     n_exp = len(idx[["obsid", "expid"]].drop_duplicates())
     print(
-        f"{cat.path}: {idx.obsid.nunique()} observations, {n_exp} exposures, "
-        f"{idx.scheme.nunique()} schemes, {len(idx)} bands"
+        f"{cat.path}: {_count(idx.obsid.nunique(), 'observation')}, "
+        f"{_count(n_exp, 'exposure')}, {_count(idx.scheme.nunique(), 'scheme')}, "
+        f"{_count(len(idx), 'band')}"
     )
-    print(grouped.to_string(index=False))
+    if not args.summary:
+        print(grouped.to_string(index=False))
+        print()
+    per_scheme = (
+        idx.assign(group=idx.obsid + "/" + idx.expid)
+        .groupby("scheme", sort=True)
+        .agg(
+            bands=("band", "nunique"),
+            e_lo=("e_lo", "min"),
+            e_hi=("e_hi", "max"),
+            observations=("obsid", "nunique"),
+            exposures=("group", "nunique"),
+            dt_s=("dt", "first"),
+            backend=("backend", "first"),
+        )
+        .reset_index()
+    )
+    exposure = idx.groupby(["scheme", "obsid", "expid"]).exposure.max().groupby("scheme").sum()
+    per_scheme.insert(7, "exposure_ks", per_scheme.scheme.map(exposure / 1e3))
+    per_scheme["exposure_ks"] = per_scheme["exposure_ks"].map(lambda v: f"{v:.1f}")
+    print("per scheme (exposure_ks: the exposures' summed exposure, ks):")
+    print(per_scheme.to_string(index=False))
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 scheme``, ``2 schemes``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # -- query --------------------------------------------------------------------------------
@@ -522,6 +550,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--scheme", action="append", help="only this scheme (repeatable)")
     ls.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
     ls.add_argument("--bands", action="store_true", help="one line per band")
+    ls.add_argument(
+        "--summary", action="store_true", help="only the summary per scheme, not each group"
+    )
     ls.set_defaults(func=_cmd_ls)
 
     q = sub.add_parser("query", help="print light curves as CSV or JSON")
