@@ -229,12 +229,31 @@ def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike[str]) -> fits.BinTab
     try:
         hdu = hdul["EVENTS"]
     except KeyError:
+        _check_gzip_stream(path)
         raise InputFileError(
             f"events file {path}: no EVENTS extension; give an EPIC-pn event list"
         ) from None
     if not _is_table(hdu):
         raise InputFileError(f"events file {path}: EVENTS is not a binary table")
     return hdu
+
+
+def _check_gzip_stream(path: str | os.PathLike[str]) -> None:
+    """Refuse a gzip-compressed file whose stream is cut or corrupt (read to its end)."""
+    if not is_gzip(path):
+        return
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputFileError(
+            f"events file {path}: is not a valid gzip file ({exc}); it is probably truncated: "
+            "copy or download it again"
+        ) from None
 
 
 def _float_key(header: fits.Header, key: str, path: str | os.PathLike[str]) -> float:

@@ -118,3 +118,14 @@ def test_ccdnr_not_a_ccd_of_the_camera_is_refused(ws: Workspace) -> None:
     ev.ccd[:] = 200
     ws.write_events(ev)
     ws.build_refused("column CCDNR holds 200, not a CCD of PN (1-12)")
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.9])
+def test_a_truncated_gzip_event_file_is_refused(ws: Workspace, kept: float) -> None:
+    import gzip
+
+    packed = gzip.compress(ws.events.read_bytes())
+    events = ws.events.with_name("ev.fits.gz")
+    events.write_bytes(packed[: int(len(packed) * kept)])
+    ws.write_build(BUILD.format(extra="").replace("obs/ev.fits", "obs/ev.fits.gz"))
+    ws.build_refused(f"events file {events}", "is not a valid gzip file")
