@@ -202,12 +202,20 @@ def _file_record(path: Path, role: str, recorded: _Recorded) -> tuple[dict[str, 
 MAX_BINS_PER_CURVE = 10_000_000
 
 
-def _check_columns(obs: Observation, record: dict[str, Any], instrument: str) -> ColumnSummary:
-    """The event list's column summary (scanned once, then kept in its record), checked."""
+def _check_columns(
+    obs: Observation, record: dict[str, Any], instrument: str, known: bool
+) -> ColumnSummary | None:
+    """The event list's column summary (scanned once, then kept in its record), checked.
+
+    None for an unchanged file whose stored record predates the summary: it was built
+    before, and scanning it on every no-op build would cost a pass over the file.
+    """
     from pipeline.read.events import ColumnSummary, scan_event_columns
 
     summary = ColumnSummary.from_record(record)
     if summary is None:
+        if known:
+            return None
         summary = scan_event_columns(obs.events)
         record.update(summary.record())
     summary.check(obs.events, instrument)
@@ -260,7 +268,7 @@ def _check_obs_id(
 
 
 def _check_expression(
-    obs: Observation, text: str | None, facts: EventFacts, columns: ColumnSummary
+    obs: Observation, text: str | None, facts: EventFacts, columns: ColumnSummary | None
 ) -> None:
     """Parse the screening expression against the file's header macros and column names.
 
@@ -286,11 +294,11 @@ def _check_expression(
 
     where = f"observation {obs.obsid} ({obs.events}) screening.expression"
     expr = compile_expression(text, macros=macro, source=where)
-    missing = sorted(expr.columns - set(columns.names))
+    missing = sorted(expr.columns - set(columns.names)) if columns is not None else []
     if missing:
         raise ConfigError(
             f"{where}: '{expr.text}' reads column {missing[0]}, which the EVENTS table lacks "
-            f"(columns: {', '.join(columns.names)}); fix the expression"
+            f"(columns: {', '.join(columns.names if columns else ())}); fix the expression"
         )
 
 
@@ -332,14 +340,15 @@ def _job(
     facts, info = _event_facts(obs, events, known)
     _check_span(obs, config, events, info)
     _check_obs_id(obs, config, events, info)
-    columns = _check_columns(obs, events, facts.instrument)
+    columns = _check_columns(obs, events, facts.instrument, known)
     files = [events]
     regions = read_regions(obs.regions)
     bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
     _check_expression(obs, bound.screening.expression, facts, columns)
     lo, hi = bound.screening.pi
     if (
-        columns.pi_min is not None
+        columns is not None
+        and columns.pi_min is not None
         and columns.pi_max is not None
         and (columns.pi_max < lo or columns.pi_min > hi)
     ):
