@@ -622,8 +622,10 @@ def scan_event_columns(path: str | os.PathLike[str], chunk_rows: int = 1_000_000
             if values.dtype.kind == "f":
                 nonfinite[col] += int(np.count_nonzero(~np.isfinite(values)))
         pi = chunk["PI"]
+        if pi.dtype.kind == "f":
+            pi = pi[np.isfinite(pi)]
         if len(pi):
-            lo, hi = int(np.nanmin(pi)), int(np.nanmax(pi))
+            lo, hi = int(pi.min()), int(pi.max())
             pi_lo = lo if pi_lo is None else min(pi_lo, lo)
             pi_hi = hi if pi_hi is None else max(pi_hi, hi)
         ccds.update(int(c) for c in np.unique(chunk["CCDNR"]))
