@@ -58,6 +58,7 @@ def select(
     -------
     xarray.Dataset
     """
+    energy, time = check_range(energy, "energy", "keV"), check_range(time, "time", "s (MET)")
     if energy is not None:
         lo, hi = kev_to_pi(energy[0]), kev_to_pi(energy[1])
         if lo >= hi:
@@ -74,6 +75,29 @@ def select(
         t = ds["time"].values
         ds = ds.isel(time=np.flatnonzero((t >= time[0]) & (t < time[1])))
     return ds
+
+
+def check_range(
+    value: tuple[float, float] | None, what: str, unit: str
+) -> tuple[float, float] | None:
+    """``(lo, hi)`` as two finite floats with lo < hi, or None.
+
+    Raises
+    ------
+    StoreError
+        One line naming the range: not two numbers, not finite, or empty.
+    """
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise StoreError(f"{what} range {value!r}: give two numbers (lo, hi) in {unit}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise StoreError(f"{what} range {lo}-{hi} {unit}: give finite numbers")
+    if not lo < hi:
+        raise StoreError(f"{what} range {lo}-{hi} {unit} is empty; give lo < hi")
+    return lo, hi
 
 
 class Catalog:

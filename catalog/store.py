@@ -30,7 +30,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import socket
 import uuid
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schemas.errors import StoreError
+from schemas.names import EXPOSURE_NAME, NAME_RULE, PRODUCT_NAME, is_name, is_obsid
 from schemas.store_layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 _GROUP_META = {"zarr_format": 3, "node_type": "group", "attributes": {}}
 
-_PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_EXPOSURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: Folder of the derived products inside a store.
 PRODUCTS_DIR = PRODUCTS_GROUP
@@ -73,7 +71,7 @@ _HELD: dict[str, int] = {}
 
 
 def _is_obsid(name: str) -> bool:
-    return len(name) == 10 and name.isdigit()
+    return is_obsid(name)
 
 
 def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
@@ -252,7 +250,13 @@ class Store:
             )
         version = attrs.get("format_version")
         if version != FORMAT_VERSION:
-            if isinstance(version, int) and version < FORMAT_VERSION:
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise StoreError(
+                    f"store {self.path}: root attribute format_version = {version!r} is not "
+                    f"an integer (this xlcat writes {FORMAT_VERSION}); the store's zarr.json "
+                    "was edited or not written by xlcat: rebuild the store from its build file"
+                )
+            if version < FORMAT_VERSION:
                 raise StoreError(
                     f"store {self.path}: format_version {version}, this xlcat reads format "
                     f"{FORMAT_VERSION}; rebuild it from its build file (move it aside, then "
@@ -295,9 +299,37 @@ class Store:
     # -- layout -----------------------------------------------------------------
     def group_path(self, obsid: str, exposure: str) -> Path:
         """Folder of the (obsid, exposure) group."""
-        if not _is_obsid(obsid) or not _EXPOSURE_NAME.match(exposure):
+        if not _is_obsid(obsid) or not is_name(exposure, EXPOSURE_NAME):
             raise StoreError(f"store {self.path}: no group {obsid}/{exposure} (invalid name)")
         return self.path / obsid / exposure
+
+    def links(self) -> list[Path]:
+        """Every symbolic link inside the store (not followed), and its staging folder if one."""
+        out = [self.staging] if self.staging.is_symlink() else []
+        for root, dirs, files in os.walk(self.path):
+            out += [Path(root) / n for n in dirs + files if (Path(root) / n).is_symlink()]
+        return sorted(out)
+
+    def refuse_links(self, target: Path) -> None:
+        """Refuse to write ``target`` when it, a folder on the way to it, or staging is a link.
+
+        A write follows no symbolic link planted inside the store, so it never writes outside.
+
+        Raises
+        ------
+        StoreError
+            Naming the link and where it points.
+        """
+        rel = target.relative_to(self.path)
+        paths = [self.staging] + [
+            self.path.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts))
+        ]
+        for p in paths:
+            if p.is_symlink():
+                raise StoreError(
+                    f"store {self.path}: {p} is a symbolic link (to {os.readlink(p)}); xlcat "
+                    "writes only inside the store: remove the link (xlcat verify lists them)"
+                )
 
     @property
     def staging(self) -> Path:
@@ -317,7 +349,7 @@ class Store:
         out = []
         for obs_dir in sorted(p for p in self.path.iterdir() if p.is_dir() and _is_obsid(p.name)):
             for grp in sorted(p for p in obs_dir.iterdir() if p.is_dir()):
-                if (grp / "zarr.json").is_file() and _EXPOSURE_NAME.match(grp.name):
+                if (grp / "zarr.json").is_file() and is_name(grp.name, EXPOSURE_NAME):
                     out.append((obs_dir.name, grp.name))
         return out
 
@@ -522,6 +554,7 @@ class Store:
         """
         from catalog.zarrfiles import group_files, write_group_files
 
+        self.refuse_links(target)
         tmp = self._staging_folder(label)
         try:
             files = group_files(ds, _MAX_CHUNK_BYTES) if direct and manifest else None
@@ -561,6 +594,7 @@ class Store:
         target = self.group_path(obsid, exposure)
         if not target.exists():
             return
+        self.refuse_links(target)
         aside = self._staging_folder(f"old-{obsid}-{exposure}")
         os.rename(target, aside / "group")
         shutil.rmtree(aside, ignore_errors=True)
@@ -572,10 +606,10 @@ class Store:
     # -- products ----------------------------------------------------------------------
     def product_path(self, name: str) -> Path:
         """Folder of the product ``name`` (``<store>/products/<name>``)."""
-        if not isinstance(name, str) or not _PRODUCT_NAME.match(name):
+        if not is_name(name, PRODUCT_NAME):
             raise StoreError(
-                f"store {self.path}: product name {name!r} is invalid; use 1-100 letters, "
-                "digits, '_', '-' or '.', starting with a letter or digit"
+                f"store {self.path}: product name {name!r} is invalid; "
+                + NAME_RULE.format(n=100, chars="_ . -")
             )
         return self.path / PRODUCTS_DIR / name
 
@@ -656,7 +690,7 @@ class Store:
             if target.exists() and not overwrite:
                 raise StoreError(
                     f"store {self.path}: product {name!r} exists; choose another name or "
-                    "overwrite it"
+                    "replace it (overwrite=True; xlcat: --overwrite)"
                 )
             return self._replace(
                 ds,

@@ -27,6 +27,7 @@ and flare-filter keys the build file leaves out take the camera's defaults
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ from pydantic import (
 )
 
 from schemas.errors import ConfigError
+from schemas.names import is_obsid
 from schemas.schemes import EnergyScheme, load_preset, scheme_from_spec
 
 __all__ = [
@@ -248,16 +250,17 @@ class ObservationSpec(BaseModel):
     gti: str | None = None
     screening: Screening | None = None
     flare: FlareFilter | Literal[False] | None = None
+    obsid_check: bool = True
 
     @field_validator("obsid", mode="before")
     @classmethod
     def _obsid(cls, v: Any) -> str:
-        if not isinstance(v, str) or len(v) != 10 or not v.isdigit():
+        if not is_obsid(v):
             raise ValueError(
-                f"{v!r} is not a 10-digit XMM-Newton obsid; write it as a quoted string, "
-                'e.g. "0201830201"'
+                f"{v!r} is not a 10-digit XMM-Newton obsid (ten ASCII digits 0-9); write it "
+                'as a quoted string, e.g. "0201830201"'
             )
-        return v
+        return str(v)
 
 
 class SASOptions(BaseModel):
@@ -300,7 +303,7 @@ class BuildFile(BaseModel):
 
     model_config = _Strict
     store: str
-    time_bin: Annotated[float, Field(gt=0)]
+    time_bin: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
     backend: str = "native"
     presets: list[str] = []
     screening: Screening | None = None
@@ -345,6 +348,7 @@ class Observation:
     gti: Path | None
     screening: Screening
     flare: FlareFilter | None
+    obsid_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -383,16 +387,49 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the build-file format allows beside the last part of ``loc``."""
+    models: dict[str, type[BaseModel]] = {
+        "": BuildFile,
+        "observations": ObservationSpec,
+        "screening": Screening,
+        "flare": FlareFilter,
+        "sas": SASOptions,
+    }
+    parent = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), "")
+    model = models.get(parent)
+    return [] if model is None else [f.alias or k for k, f in model.model_fields.items()]
+
+
 def _first_error(exc: ValidationError, source: str) -> ConfigError:
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if p not in ("FlareFilter", "literal[False]"))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling against the README's build-file format)"
-    elif err["type"] == "missing":
-        msg = "is required"
-    more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-    return ConfigError(f"build file {source}: {_loc(loc)}: {msg}{more}")
+    """Every problem of a failed validation, in one line: unknown keys first, with the
+    closest valid name; a required key that an unknown one misspells is not repeated."""
+    errors = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p not in ("FlareFilter", "literal[False]"))
+        errors.append((loc, err))
+    unknown = [(loc, e) for loc, e in errors if e["type"] == "extra_forbidden"]
+    meant: set[tuple[Any, ...]] = set()
+    parts = []
+    for loc, _ in unknown:
+        allowed = _allowed_keys(loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        if close:
+            hint = f"unknown key; did you mean {close[0]}?"
+            meant.add((*loc[:-1], close[0]))
+        elif allowed:
+            hint = f"unknown key; allowed keys are {', '.join(allowed)}"
+        else:
+            hint = "unknown key (check the spelling against the README's build-file format)"
+        parts.append(f"{_loc(loc)}: {hint}")
+    for loc, err in errors:
+        if err["type"] == "extra_forbidden" or (err["type"] == "missing" and loc in meant):
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "is required"
+        parts.append(f"{_loc(loc)}: {msg}")
+    return ConfigError(f"build file {source}: " + "; ".join(parts))
 
 
 def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
@@ -468,6 +505,7 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
                 gti=resolve(obs.gti) if obs.gti else None,
                 screening=screening,
                 flare=flare,
+                obsid_check=obs.obsid_check,
             )
         )
     for name, scheme in schemes.items():

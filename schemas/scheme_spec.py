@@ -16,13 +16,13 @@ from a declaration is :class:`schemas.schemes.EnergyScheme`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.energy import PI_MAX, PI_PER_CHAN, chan_to_pi, kev_to_pi
+from schemas.names import is_obsid
 
 __all__ = ["EqualCountsSpec", "SchemeSpec", "validation_message"]
 
@@ -63,7 +63,7 @@ class EqualCountsSpec(BaseModel):
     @field_validator("reference")
     @classmethod
     def _obsid(cls, v: str) -> str:
-        if not re.fullmatch(r"\d{10}", v):
+        if not is_obsid(v):
             raise ValueError(
                 f"{v!r} is not a 10-digit observation id; write it as a quoted "
                 'string, e.g. "0761220101"'

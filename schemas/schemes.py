@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -31,6 +30,7 @@ from pydantic import ValidationError
 
 from schemas.energy import PI_PER_CHAN, Band, chan_to_pi, equal_count_edges
 from schemas.errors import ConfigError
+from schemas.names import NAME_RULE, SCHEME_NAME, is_name
 from schemas.scheme_spec import EqualCountsSpec, SchemeSpec, validation_message
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 _OPTIONS = ("abscorr", "backend", "note")  # not part of a scheme's identity
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
@@ -212,9 +211,14 @@ def scheme_from_spec(
         ``"<source>: scheme '<name>': <key>: <problem>"`` for any invalid declaration.
     """
     where = f"{source}: scheme {name!r}"
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not is_name(name, SCHEME_NAME):
+        shown = (
+            repr(name)
+            if len(repr(name)) <= 80
+            else repr(name)[:60] + f"... ({len(name)} characters)"
+        )
         raise ConfigError(
-            f"{source}: scheme name {name!r} is invalid; use letters, digits, _ . + -"
+            f"{source}: scheme name {shown} is invalid; " + NAME_RULE.format(n=64, chars="_ . + -")
         )
     if not isinstance(spec, Mapping):
         raise ConfigError(

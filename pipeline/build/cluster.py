@@ -24,6 +24,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import threading
 import uuid
 from collections.abc import Iterator
@@ -142,19 +143,21 @@ def connect(
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with (
-        _silenced("distributed"),
-        _Reaper(processes=processes) as reaper,
-        LocalCluster(  # type: ignore[no-untyped-call]  # untyped __init__
-            n_workers=n,
-            threads_per_worker=threads_per_worker,
-            processes=processes,
-            dashboard_address=_HTTP["dashboard_address"],
-            scheduler_kwargs={"dashboard": _HTTP["dashboard"]},
-            silence_logs=logging.CRITICAL,  # shutdown chatter; task errors reach the report
-        ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call]  # untyped __init__
-    ):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_silenced("distributed"))
+        reaper = stack.enter_context(_Reaper(processes=processes))
+        with _workers_spared_ctrl_c(processes):
+            cluster = stack.enter_context(
+                LocalCluster(  # type: ignore[no-untyped-call]  # untyped __init__
+                    n_workers=n,
+                    threads_per_worker=threads_per_worker,
+                    processes=processes,
+                    dashboard_address=_HTTP["dashboard_address"],
+                    scheduler_kwargs={"dashboard": _HTTP["dashboard"]},
+                    silence_logs=logging.CRITICAL,  # shutdown chatter; errors reach the report
+                )
+            )
+        client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
         try:
             yield client
         except BaseException:
@@ -163,6 +166,31 @@ def connect(
             raise
         else:
             reaper.end_task_processes()
+
+
+@contextlib.contextmanager
+def _workers_spared_ctrl_c(processes: bool) -> Iterator[None]:
+    """Start worker processes with SIGINT blocked, so Ctrl-C reaches only xlcat itself.
+
+    A terminal's Ctrl-C goes to the whole process group: worker processes would print
+    KeyboardInterrupt tracebacks while xlcat closes them. The signal mask is inherited by
+    the cluster's thread (created here) and the processes it spawns, and Python leaves it
+    as it is; xlcat's own thread unblocks it afterwards, so a Ctrl-C pressed meanwhile is
+    delivered then (exit 130). Worker threads need nothing: signals reach the main thread.
+    """
+    block = (
+        processes
+        and hasattr(signal, "pthread_sigmask")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not block:
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class _Reaper:

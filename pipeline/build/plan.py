@@ -37,11 +37,11 @@ from pipeline.extract.binding import EventFacts, bind_to_event_file
 from pipeline.extract.jobs import ObservationJob
 from pipeline.select.regions import read_regions
 from schemas.build import BuildConfig, Observation, canonical_json
-from schemas.errors import ConfigError, StoreError
+from schemas.errors import ConfigError, InputFileError, StoreError
 from schemas.store_layout import FORMAT_VERSION
 
 if TYPE_CHECKING:
-    from pipeline.read.events import EventFileInfo
+    from pipeline.read.events import ColumnSummary, EventFileInfo
 
 __all__ = ["SchemeTask", "ExposureSpec", "BuildPlan", "plan_build", "binning_edges"]
 
@@ -198,6 +198,110 @@ def _file_record(path: Path, role: str, recorded: _Recorded) -> tuple[dict[str, 
     return {"path": str(path), "role": role, **_stat(path), "sha256": file_sha256(path)}, False
 
 
+#: Most time bins one light curve may have (exposure span / time_bin).
+MAX_BINS_PER_CURVE = 10_000_000
+
+
+def _check_columns(
+    obs: Observation, record: dict[str, Any], instrument: str, known: bool
+) -> ColumnSummary | None:
+    """The event list's column summary (scanned once, then kept in its record), checked.
+
+    None for an unchanged file whose stored record predates the summary: it was built
+    before, and scanning it on every no-op build would cost a pass over the file.
+    """
+    from pipeline.read.events import ColumnSummary, scan_event_columns
+
+    summary = ColumnSummary.from_record(record)
+    if summary is None:
+        if known:
+            return None
+        summary = scan_event_columns(obs.events)
+        record.update(summary.record())
+    summary.check(obs.events, instrument)
+    return summary
+
+
+def _check_span(
+    obs: Observation, config: BuildConfig, record: dict[str, Any], info: EventFileInfo | None
+) -> None:
+    """Refuse a light curve of more than :data:`MAX_BINS_PER_CURVE` bins."""
+    if info is not None:
+        record["span"] = [info.tstart, info.tstop]
+    span = record.get("span")
+    if not (isinstance(span, list) and len(span) == 2):
+        from pipeline.read.events import read_event_info
+
+        info = read_event_info(obs.events)
+        span = record["span"] = [info.tstart, info.tstop]
+    length = float(span[1]) - float(span[0])
+    bins = length / config.time_bin
+    if bins > MAX_BINS_PER_CURVE:
+        raise ConfigError(
+            f"build file {config.path}: time_bin = {config.time_bin:g} s over the "
+            f"{length:.6g} s of events file {obs.events} (TSTOP - TSTART) makes {bins:.3g} bins "
+            f"per light curve, more than {MAX_BINS_PER_CURVE:,}; choose a larger time_bin "
+            "(or check TSTART and TSTOP)"
+        )
+
+
+def _check_obs_id(
+    obs: Observation, config: BuildConfig, record: dict[str, Any], info: EventFileInfo | None
+) -> None:
+    """Refuse an event list whose EVENTS header OBS_ID is not the build file's obsid.
+
+    An absent OBS_ID passes; ``obsid_check = false`` in the observation turns the check off.
+    """
+    if info is not None:
+        record["obs_id"] = info.obs_id
+    if "obs_id" not in record:
+        from pipeline.read.events import read_event_info
+
+        record["obs_id"] = read_event_info(obs.events).obs_id
+    header = str(record["obs_id"]).strip()
+    if obs.obsid_check and header and header != obs.obsid:
+        raise ConfigError(
+            f"build file {config.path}: observation {obs.obsid}: events file {obs.events} has "
+            f"OBS_ID = {header!r} in its EVENTS header; give that file's own obsid, or set "
+            "obsid_check = false in the observation to keep the build file's"
+        )
+
+
+def _check_expression(
+    obs: Observation, text: str | None, facts: EventFacts, columns: ColumnSummary | None
+) -> None:
+    """Parse the screening expression against the file's header macros and column names.
+
+    Raises
+    ------
+    ConfigError
+        A syntax error, an undefined macro, or a column the EVENTS table lacks.
+    """
+    if not text:
+        return
+    from pipeline.select.expression import compile_expression
+
+    read: list[EventFileInfo] = []
+
+    def macro(name: str) -> str | None:
+        if name.upper() in facts.macros:
+            return facts.macro(name)
+        if not read:  # a macro the record does not hold: read the header
+            from pipeline.read.events import read_event_info
+
+            read.append(read_event_info(obs.events))
+        return read[0].macro(name)
+
+    where = f"observation {obs.obsid} ({obs.events}) screening.expression"
+    expr = compile_expression(text, macros=macro, source=where)
+    missing = sorted(expr.columns - set(columns.names)) if columns is not None else []
+    if missing:
+        raise ConfigError(
+            f"{where}: '{expr.text}' reads column {missing[0]}, which the EVENTS table lacks "
+            f"(columns: {', '.join(columns.names if columns else ())}); fix the expression"
+        )
+
+
 def _event_facts(
     obs: Observation, record: dict[str, Any], known: bool
 ) -> tuple[EventFacts, EventFileInfo | None]:
@@ -234,9 +338,25 @@ def _job(
         read_event_info(obs.events)  # raises the reader's one-line error
     events, known = _file_record(obs.events, "events", recorded)
     facts, info = _event_facts(obs, events, known)
+    _check_span(obs, config, events, info)
+    _check_obs_id(obs, config, events, info)
+    columns = _check_columns(obs, events, facts.instrument, known)
     files = [events]
     regions = read_regions(obs.regions)
     bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
+    _check_expression(obs, bound.screening.expression, facts, columns)
+    lo, hi = bound.screening.pi
+    if (
+        columns is not None
+        and columns.pi_min is not None
+        and columns.pi_max is not None
+        and (columns.pi_max < lo or columns.pi_min > hi)
+    ):
+        raise InputFileError(
+            f"events file {obs.events} EVENTS: column PI spans {columns.pi_min}-"
+            f"{columns.pi_max}, outside the screening's PI range {lo}-{hi} (eV): no event "
+            "would be kept; check the PI column (energies in eV) or the screening's pi"
+        )
     inputs: dict[str, Any] = {
         "events": str(obs.events),
         "events_sha256": events["sha256"],
@@ -379,6 +499,9 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
         reason = _status(store, recorded, job, tasks, force)
         spec = ExposureSpec(job.obsid, job.expid, tuple(tasks), fp_hash, reason)
         (plan.up_to_date if reason == "up to date" else plan.todo).append(spec)
+    if store is not None:
+        for spec in plan.todo:
+            store.refuse_links(store.group_path(spec.obsid, spec.expid))
     log.info(
         "plan for %s: %d groups to build, %d up to date",
         config.store,

@@ -66,7 +66,12 @@ def register(subparsers: Any) -> None:
         "extension), or lag/rms/covariance spectra as PHA files with an RMF built from "
         "the band edges.",
     )
-    sub = p.add_subparsers(dest="what", required=True, metavar="{lc,spectrum}")
+    sub = p.add_subparsers(
+        dest="what",
+        required=True,
+        metavar="{lc,spectrum}",
+        help="lc: OGIP light curves of a scheme; spectrum: a saved lag-energy product as PHA",
+    )
     lc = sub.add_parser("lc", help="OGIP light curves, one file per band")
     lc.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
     lc.add_argument("--obsid", required=True)

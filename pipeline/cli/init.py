@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "regions/<obsid>_<exposure>.reg with a source circle at the target (RA_OBJ/DEC_OBJ) and "
         "a background circle on the source's CCD. Check the regions before building.",
     )
-    p.add_argument("directory", type=Path, metavar="DIR")
+    p.add_argument("directory", type=Path, metavar="DIR", help="folder scanned for event lists")
     p.add_argument(
         "-o", "--output", type=Path, help="the build file to write (default: DIR/build.toml)"
     )

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pipeline.build.cluster import JobQueueOptions
     from pipeline.build.graph import BuildProgress, ProgressCallback
 
-__all__ = ["main", "parse_range"]
+__all__ = ["main", "parse_range", "output_path"]
 
 #: Modules that add subcommands; each defines ``register(subparsers) -> None`` and
 #: sets ``func`` on its parsers (a function of the parsed arguments returning the exit status).
@@ -58,9 +58,42 @@ def parse_range(text: str, what: str) -> tuple[float, float]:
         lo, hi = (float(m.group(1)), float(m.group(2))) if m else (math.nan, math.nan)
     except ValueError:
         lo = hi = math.nan
-    if not (lo < hi):
-        raise ConfigError(f"--{what} {text!r}: give LO-HI (or LO:HI) with LO < HI, e.g. 2-4")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConfigError(
+            f"--{what} {text!r}: give LO-HI (or LO:HI), two finite numbers with LO < HI, e.g. 2-4"
+        )
     return lo, hi
+
+
+#: Image formats ``plot -o`` writes (matplotlib's, by suffix).
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif")
+#: Table formats ``query -o`` writes.
+TABLE_SUFFIXES = (".csv", ".json", ".txt")
+
+
+def output_path(text: str, option: str, suffixes: Sequence[str]) -> Path:
+    """Check an output file before anything is computed: its folder exists, its type is known.
+
+    Raises
+    ------
+    ConfigError
+        The path is a folder, its folder does not exist, or its suffix is not one of
+        ``suffixes`` (when the path has a suffix; none is allowed when ``""`` is listed).
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise ConfigError(f"{option} {text}: is a folder; give a file name in it")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{option} {text}: there is no folder {path.parent}; create it first")
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(
+            f"{option} {text}: {path.suffix or 'no suffix'!r} is not an image format "
+            f"this command writes; use one of {', '.join(suffixes)}"
+            if ".png" in suffixes
+            else f"{option} {text}: this command writes csv or json; name the file "
+            f"with one of {', '.join(suffixes)}"
+        )
+    return path
 
 
 # -- simulate -------------------------------------------------------------------------
@@ -203,6 +236,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             print(f"DAMAGED {obsid}/{expid}: {problem}")
         elif args.verbose_list:
             print(f"ok      {obsid}/{expid}")
+    links = store.links()
+    for link in links:
+        bad += 1
+        print(
+            f"LINK    {link} -> {os.readlink(link)}: xlcat does not write through links; remove it"
+        )
     leftovers = sorted(p.name for p in store.staging.iterdir()) if store.staging.is_dir() else []
     if leftovers:
         print(
@@ -210,8 +249,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             "(the next build removes them)"
         )
     print(
-        f"{store.path}: {len(groups)} groups, {len(groups) - bad} complete, {bad} damaged"
-        + ("; xlcat build rebuilds damaged groups" if bad else "")
+        f"{store.path}: {len(groups)} groups, {len(groups) - bad + len(links)} complete, "
+        f"{bad - len(links)} damaged"
+        + (f", {len(links)} symbolic links" if links else "")
+        + ("; xlcat build rebuilds damaged groups" if bad > len(links) else "")
     )
     return 1 if bad else 0
 
@@ -249,13 +290,41 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     )
     grouped["tstart"] = grouped["tstart"].map(lambda v: f"{v:.1f}")
     grouped["exposure"] = grouped["exposure"].map(lambda v: f"{v:.0f}")
+    grouped = grouped.rename(columns={"dt": "dt_s", "exposure": "exposure_s"})
     n_exp = len(idx[["obsid", "expid"]].drop_duplicates())
     print(
-        f"{cat.path}: {idx.obsid.nunique()} observations, {n_exp} exposures, "
-        f"{idx.scheme.nunique()} schemes, {len(idx)} bands"
+        f"{cat.path}: {_count(idx.obsid.nunique(), 'observation')}, "
+        f"{_count(n_exp, 'exposure')}, {_count(idx.scheme.nunique(), 'scheme')}, "
+        f"{_count(len(idx), 'band')}"
     )
-    print(grouped.to_string(index=False))
+    if not args.summary:
+        print(grouped.to_string(index=False))
+        print()
+    per_scheme = (
+        idx.assign(group=idx.obsid + "/" + idx.expid)
+        .groupby("scheme", sort=True)
+        .agg(
+            bands=("band", "nunique"),
+            e_lo=("e_lo", "min"),
+            e_hi=("e_hi", "max"),
+            observations=("obsid", "nunique"),
+            exposures=("group", "nunique"),
+            dt_s=("dt", "first"),
+            backend=("backend", "first"),
+        )
+        .reset_index()
+    )
+    exposure = idx.groupby(["scheme", "obsid", "expid"]).exposure.max().groupby("scheme").sum()
+    per_scheme.insert(7, "exposure_ks", per_scheme.scheme.map(exposure / 1e3))
+    per_scheme["exposure_ks"] = per_scheme["exposure_ks"].map(lambda v: f"{v:.1f}")
+    print("per scheme (exposure_ks: the exposures' summed exposure, ks):")
+    print(per_scheme.to_string(index=False))
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 scheme``, ``2 schemes``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # -- query --------------------------------------------------------------------------------
@@ -320,6 +389,8 @@ def _write_json(groups: dict[str, Any], out: TextIO) -> None:
 def _cmd_query(args: argparse.Namespace) -> int:
     import catalog
 
+    if args.output:
+        output_path(args.output, "-o", TABLE_SUFFIXES)
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
     time = parse_range(args.time, "time") if args.time else None
@@ -344,7 +415,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
             match="overlap" if args.overlap else "within",
         )
     if not groups:
-        print("no light curves match the query", file=sys.stderr)
+        print(_empty_query_hint(cat, args), file=sys.stderr)
         return 0
     writer: Callable[[dict[str, Any], TextIO], None] = (
         _write_csv if args.format == "csv" else _write_json
@@ -357,11 +428,33 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _empty_query_hint(cat: Any, args: argparse.Namespace) -> str:
+    """Why a query matched nothing: the bands and time range the scheme has, and --overlap."""
+    idx = cat.index[cat.index.scheme == args.scheme]
+    if args.obsid:
+        idx = idx[idx.obsid.isin(args.obsid)]
+    if idx.empty:
+        return (
+            f"no light curves match the query: no observation {', '.join(args.obsid)} has "
+            f"scheme {args.scheme}"
+        )
+    lo, hi = float(idx.e_lo.min()), float(idx.e_hi.max())
+    t0, t1 = float(idx.tstart.min()), float(idx.tstop.max())
+    hint = (
+        f"no light curves match the query; scheme {args.scheme} has {idx.band.nunique()} bands "
+        f"over {lo:g}-{hi:g} keV and times {t0:.10g}-{t1:.10g} (MET s)"
+    )
+    if args.energy and not args.overlap:
+        hint += "; add --overlap to keep bands that overlap --energy"
+    return hint
+
+
 # -- plot ----------------------------------------------------------------------------------
 def _cmd_plot(args: argparse.Namespace) -> int:
     import catalog
     from catalog.plot import plot_lightcurves
 
+    output_path(args.output, "-o", IMAGE_SUFFIXES)
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
     ds = cat.lightcurves(args.obsid, args.scheme, expid=args.expid, energy=energy)
@@ -372,12 +465,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed xlcat's version (``unknown`` when run from a source tree not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xlcat")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xlcat",
         description="X-ray light-curve catalogue: build many-band EPIC-pn light curves into one "
         "Zarr store, list, query and plot them.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument(
         "-v",
         "--verbose",
@@ -388,17 +492,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write simulated pn observations and a build file")
-    s.add_argument("outdir", type=Path)
-    s.add_argument("--preset", default="ngc5506", help="observation set and schemes (ngc5506)")
-    s.add_argument("--scale", type=float, default=1.0, help="multiply every exposure (0.02: tiny)")
-    s.add_argument("--seed", type=int, default=5506)
+    s.add_argument("outdir", type=Path, help="folder to write the event lists and build file in")
+    s.add_argument(
+        "--preset", default="ngc5506", help="observation set and schemes (default ngc5506)"
+    )
+    s.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every exposure (default 1.0, the real lengths; 0.02: tiny)",
+    )
+    s.add_argument(
+        "--seed", type=int, default=5506, help="seed of the simulated events (default 5506)"
+    )
     s.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
     s.set_defaults(func=_cmd_simulate)
 
     b = sub.add_parser(
         "build", help="extract every exposure and scheme of a build file into its store"
     )
-    b.add_argument("build_file", type=Path)
+    b.add_argument("build_file", type=Path, help="the TOML build file (see README)")
     where = b.add_mutually_exclusive_group()
     where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     where.add_argument(
@@ -440,36 +553,46 @@ def _parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_build)
 
     ls = sub.add_parser("ls", help="list the observations, schemes and bands of a store")
-    ls.add_argument("store", type=Path)
-    ls.add_argument("--scheme", action="append")
-    ls.add_argument("--obsid", action="append")
+    ls.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    ls.add_argument("--scheme", action="append", help="only this scheme (repeatable)")
+    ls.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
     ls.add_argument("--bands", action="store_true", help="one line per band")
+    ls.add_argument(
+        "--summary", action="store_true", help="only the summary per scheme, not each group"
+    )
     ls.set_defaults(func=_cmd_ls)
 
     q = sub.add_parser("query", help="print light curves as CSV or JSON")
-    q.add_argument("store", type=Path)
-    q.add_argument("--scheme", required=True)
+    q.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    q.add_argument("--scheme", required=True, help="energy scheme (see xlcat ls STORE)")
     q.add_argument("--obsid", action="append", help="repeatable; default: every observation")
     q.add_argument("--expid", help="the exposure (e.g. PNS003), with one --obsid that has several")
     q.add_argument("--energy", help="keV range LO-HI: bands inside it (or overlapping, --overlap)")
     q.add_argument("--overlap", action="store_true", help="keep bands overlapping --energy")
     q.add_argument("--time", help="MET range T0-T1 (bin centres T0 <= t < T1)")
-    q.add_argument("--format", choices=["csv", "json"], default="csv")
-    q.add_argument("-o", "--output", help="write to this file instead of standard output")
+    q.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    q.add_argument(
+        "-o", "--output", help="write to this .csv/.json/.txt file instead of standard output"
+    )
     q.set_defaults(func=_cmd_query)
 
     pl = sub.add_parser("plot", help="plot the light curves of one observation and scheme")
-    pl.add_argument("store", type=Path)
-    pl.add_argument("--obsid", required=True)
-    pl.add_argument("--scheme", required=True)
+    pl.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    pl.add_argument("--obsid", required=True, help="the observation (10 digits)")
+    pl.add_argument("--scheme", required=True, help="energy scheme (see xlcat ls STORE)")
     pl.add_argument("--expid", help="the exposure (e.g. PNS003), where the obsid has several")
     pl.add_argument("--energy", help="keV range LO-HI of the bands to draw")
-    pl.add_argument("--min-fracexp", type=float, default=0.0)
+    pl.add_argument(
+        "--min-fracexp",
+        type=float,
+        default=0.0,
+        help="draw only bins exposed at least this fraction (default 0: all)",
+    )
     pl.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
     pl.set_defaults(func=_cmd_plot)
 
     v = sub.add_parser("verify", help="check every group of a store: files, checksums, metadata")
-    v.add_argument("store", type=Path)
+    v.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
     v.add_argument("--list", dest="verbose_list", action="store_true", help="list good groups too")
     v.set_defaults(func=_cmd_verify)
 

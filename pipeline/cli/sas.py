@@ -164,8 +164,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "optional) and <name>_region.txt; counts come from the raw curves, rate, error, "
         "backv, backe and fracexp from the corrected one.",
     )
-    im.add_argument("directory", type=Path, metavar="DIR")
-    im.add_argument("--layout", choices=list(LAYOUTS), default="reference")
+    im.add_argument("directory", type=Path, metavar="DIR", help="folder of the light curves")
+    im.add_argument(
+        "--layout",
+        choices=list(LAYOUTS),
+        default="reference",
+        help="how DIR is organised (default reference; see above)",
+    )
     im.add_argument(
         "--scheme",
         action="append",
@@ -176,7 +181,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     src = im.add_mutually_exclusive_group()
     src.add_argument("--build", type=Path, help="build file defining the schemes")
     src.add_argument("--preset", help="preset defining the schemes (e.g. ngc5506)")
-    im.add_argument("--store", type=Path, required=True)
+    im.add_argument("--store", type=Path, required=True, help="the xlcat store to write into")
     im.add_argument(
         "--obsid",
         action="append",
@@ -203,17 +208,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "compare",
         help="compare two stores band by band (grid offset, rate ratio, rms in errors)",
     )
-    cp.add_argument("store_a", type=Path, metavar="STORE_A")
-    cp.add_argument("store_b", type=Path, metavar="STORE_B")
-    cp.add_argument("--obsid", action="append")
-    cp.add_argument("--scheme", action="append")
+    cp.add_argument("store_a", type=Path, metavar="STORE_A", help="the first store")
+    cp.add_argument("store_b", type=Path, metavar="STORE_B", help="the store compared with it")
+    cp.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
+    cp.add_argument("--scheme", action="append", help="only this scheme (repeatable)")
     cp.add_argument(
         "--min-fracexp",
         type=float,
         default=0.5,
         help="use bins with fracexp >= this in both (default 0.5)",
     )
-    cp.add_argument("--format", choices=["table", "json"], default="table")
+    cp.add_argument("--format", choices=["table", "json"], default="table", help="default table")
     cp.add_argument(
         "--expect-equal-counts",
         action="store_true",

@@ -132,6 +132,15 @@ def _check_outputs(args: argparse.Namespace) -> None:
             )
     if args.output is not None and Path(args.output).suffix not in (".nc", ".zarr"):
         raise ConfigError(f"-o {args.output}: use a .nc (netCDF) or .zarr file name")
+    if args.save is not None:
+        from catalog.store import Store
+
+        store = Store(args.store)
+        if store.product_path(args.save).exists() and not args.overwrite:
+            raise ConfigError(
+                f"--save {args.save}: store {store.path} already has a product of that name; "
+                "add --overwrite to replace it, or choose another name"
+            )
 
 
 def _segments(args: argparse.Namespace) -> tuple[Any, xr.Dataset]:
@@ -332,17 +341,34 @@ def _cmd_lags(args: argparse.Namespace) -> int:
             "lag,coherence)"
         )
     cat, seg = _segments(args)
+    dt = float(seg.attrs["dt"])
+    nyquist = 0.5 / dt
+    if args.freq[0] >= nyquist:
+        raise ConfigError(
+            f"--freq {' '.join(f'{f:g}' for f in args.freq)}: above the Nyquist frequency "
+            f"{nyquist:g} Hz of the {dt:g} s bins; give frequencies below it"
+        )
+    if args.freq[-1] > nyquist:
+        print(
+            f"note: --freq {args.freq[-1]:g} Hz is above the Nyquist frequency {nyquist:g} Hz "
+            f"of the {dt:g} s bins; the last range ends there",
+            file=sys.stderr,
+        )
     if len(args.freq) == 2:
         f_lo, f_hi = args.freq
         ds = lag_energy(
             seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
         )
         print(format_lag_table(ds))
+        if isinstance(reference, tuple):
+            print(reference_bands_used(ds, reference))
     else:
         ds = lag_energy_ranges(
             seg, args.freq, reference=reference, overlap=args.overlap, taper=not args.no_taper
         )
         print("\n\n".join(format_lag_table(ds.isel(freq_range=i)) for i in range(len(ds.f_lo))))
+        if isinstance(reference, tuple):
+            print(reference_bands_used(ds.isel(freq_range=0), reference))
     _finish(args, cat, ds, "plot_lag_energy", panels=panels)
     return 0
 
@@ -366,6 +392,19 @@ def _cmd_lagfreq(args: argparse.Namespace) -> int:
     print(format_lagfreq_table(ds))
     _finish(args, cat, ds, "plot_lag_frequency")
     return 0
+
+
+def reference_bands_used(ds: xr.Dataset, reference: tuple[float, float]) -> str:
+    """The bands an energy-range ``--reference`` selected (those lying inside the range)."""
+    lo, hi = reference
+    tol = 1e-9 * max(1.0, abs(hi))
+    e_lo, e_hi = ds["e_lo"].values, ds["e_hi"].values
+    used = [
+        f"{int(b)} ({a:g}-{z:g} keV)"
+        for b, a, z in zip(ds["band"].values, e_lo, e_hi, strict=True)
+        if a >= lo - tol and z <= hi + tol
+    ]
+    return f"reference --reference {lo:g}-{hi:g} keV: bands {', '.join(used)}"
 
 
 def _cmd_products(args: argparse.Namespace) -> int:
@@ -534,7 +573,7 @@ def register(subparsers: Any) -> None:
     lf.set_defaults(func=_cmd_lagfreq)
 
     pr = subparsers.add_parser("products", help="list the products saved in a store, or show one")
-    pr.add_argument("store", type=Path)
+    pr.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
     pr.add_argument("name", nargs="?", help="show this product")
     pr.set_defaults(func=_cmd_products)
 

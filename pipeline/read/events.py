@@ -20,6 +20,7 @@ Per CCD an event list holds (docs/semantics.md §4, §5):
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -50,18 +51,23 @@ __all__ = [
     "iter_event_chunks",
     "iter_exposure_steps",
     "read_gti_file",
+    "CCD_NUMBERS",
+    "ColumnSummary",
+    "scan_event_columns",
 ]
 
 #: Columns every event file must have (the EVENTS extension of a pn event list).
 REQUIRED_COLUMNS: tuple[str, ...] = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")
 
-_STDGTI = re.compile(r"^STDGTI(\d\d)$")
-_EXPOSU = re.compile(r"^EXPOSU(\d\d)$")
+_STDGTI = re.compile(r"STDGTI([0-9][0-9])")
+_EXPOSU = re.compile(r"EXPOSU([0-9][0-9])")
 #: XMM-Newton's MJD reference (TT), used when an event file gives none.
 XMM_MJDREF = 50814.0
 #: INSTRUME keyword -> xlcat's short camera name (as in the archive's file names).
 INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
-_EXPIDSTR = re.compile(r"^[SUX]\d{3}$")
+_EXPIDSTR = re.compile(r"[SUX][0-9]{3}")
+#: CCD numbers (CCDNR) of each camera.
+CCD_NUMBERS: dict[str, range] = {"PN": range(1, 13), "M1": range(1, 8), "M2": range(1, 8)}
 
 
 @dataclass(frozen=True)
@@ -223,6 +229,7 @@ def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike[str]) -> fits.BinTab
     try:
         hdu = hdul["EVENTS"]
     except KeyError:
+        _check_gzip_stream(path)
         raise InputFileError(
             f"events file {path}: no EVENTS extension; give an EPIC-pn event list"
         ) from None
@@ -231,15 +238,65 @@ def _events_hdu(hdul: fits.HDUList, path: str | os.PathLike[str]) -> fits.BinTab
     return hdu
 
 
+def _check_gzip_stream(path: str | os.PathLike[str]) -> None:
+    """Refuse a gzip-compressed file whose stream is cut or corrupt (read to its end)."""
+    if not is_gzip(path):
+        return
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputFileError(
+            f"events file {path}: is not a valid gzip file ({exc}); it is probably truncated: "
+            "copy or download it again"
+        ) from None
+
+
 def _float_key(header: fits.Header, key: str, path: str | os.PathLike[str]) -> float:
     if key not in header:
         raise InputFileError(f"events file {path} EVENTS header: keyword {key} is missing")
     try:
-        return float(header[key])
+        value = float(header[key])
     except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
         raise InputFileError(
-            f"events file {path} EVENTS header: keyword {key}={header[key]!r} is not a number"
-        ) from None
+            f"events file {path} EVENTS header: keyword {key}={header[key]!r} is not a finite "
+            "number; correct the keyword (e.g. with fparkey) or give the original file"
+        )
+    return value
+
+
+def _optional_float(
+    header: fits.Header, key: str, path: str | os.PathLike[str], default: float | None = None
+) -> float | None:
+    """An optional numeric keyword (``default`` when absent), or a one-line error naming it."""
+    if key not in header:
+        return default
+    return _float_key(header, key, path)
+
+
+def _check_complete(hdul: fits.HDUList, path: str | os.PathLike[str]) -> None:
+    """Refuse a file shorter than its headers say (each HDU's data: NAXIS1 * NAXIS2 + PCOUNT).
+
+    Only for uncompressed files (a gzip-compressed one is checked when decompressed).
+    """
+    if is_gzip(path):
+        return
+    size = os.path.getsize(path)
+    for i, hdu in enumerate(hdul):
+        loc = hdu.fileinfo()["datLoc"]
+        need = loc + hdu.size
+        if need > size:
+            raise InputFileError(
+                f"events file {path}: truncated: extension {hdu.name or i} needs "
+                f"{need} bytes (its header's NAXIS1 * NAXIS2 + PCOUNT after offset {loc}) "
+                f"but the file has {size}; copy or download the file again"
+            )
 
 
 def exposure_key(instrument: str, expidstr: str | None) -> str:
@@ -325,7 +382,7 @@ def epic_identity(
         )
     exp_id = str(header["EXP_ID"]).strip() if header.get("EXP_ID") not in (None, "") else None
     expidstr = str(header.get("EXPIDSTR", "") or "").strip().upper() or None
-    if expidstr is not None and not _EXPIDSTR.match(expidstr):
+    if expidstr is not None and not _EXPIDSTR.fullmatch(expidstr):
         notes.append(f"EXPIDSTR = {expidstr!r} is not S/U/X + 3 digits: not used")
         expidstr = None
     if expidstr is None:
@@ -356,12 +413,20 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
     """
     with _open(path) as hdul:
         hdu = _events_hdu(hdul, path)
+        _check_complete(hdul, path)
         header = hdu.header
         identity = epic_identity(header, f"events file {path} EVENTS header")
         names = {n.upper() for n in hdu.columns.names}
         for col in REQUIRED_COLUMNS:
             if col not in names:
                 raise InputFileError(f"events file {path} EVENTS: column {col} is missing")
+        for c in hdu.columns:
+            if c.name.upper() in REQUIRED_COLUMNS and np.dtype(c.dtype).kind not in "iuf":
+                raise InputFileError(
+                    f"events file {path} EVENTS: column {c.name.upper()} has format "
+                    f"{c.format!r}, not a number; give an event list whose {c.name.upper()} "
+                    "is a numeric column (e.g. TIME as D, PI as I)"
+                )
         tstart = _float_key(header, "TSTART", path)
         tstop = _float_key(header, "TSTOP", path)
         if not tstop > tstart:
@@ -369,32 +434,35 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
                 f"events file {path} EVENTS header: TSTOP ({tstop}) must be after TSTART ({tstart})"
             )
         if "MJDREF" in header:
-            mjdref = float(header["MJDREF"])
+            mjdref = _float_key(header, "MJDREF", path)
         elif "MJDREFI" in header:
-            mjdref = float(header["MJDREFI"]) + float(header.get("MJDREFF", 0.0))
+            mjdref = _float_key(header, "MJDREFI", path) + float(
+                _optional_float(header, "MJDREFF", path, 0.0) or 0.0
+            )
         else:
             mjdref = XMM_MJDREF
         ccd_gtis: dict[int, NDArray[np.float64]] = {}
         for ext in hdul[1:]:
-            m = _STDGTI.match(ext.name.upper())
+            m = _STDGTI.fullmatch(ext.name.upper())
             if m and _is_table(ext):
                 ccd_gtis[int(m.group(1))] = _table_gti(ext, path)
         live: dict[int, float] = {}
         ontime: dict[int, float] = {}
         livetime: dict[int, float] = {}
         for ccd in range(0, 100):
-            lt, on = header.get(f"LIVETI{ccd:02d}"), header.get(f"ONTIME{ccd:02d}")
+            lt = _optional_float(header, f"LIVETI{ccd:02d}", path)
+            on = _optional_float(header, f"ONTIME{ccd:02d}", path)
             if on is not None:
-                ontime[ccd] = float(on)
+                ontime[ccd] = on
             if lt is not None:
-                livetime[ccd] = float(lt)
+                livetime[ccd] = lt
             if lt is not None and on:
-                live[ccd] = float(lt) / float(on)
+                live[ccd] = lt / on
         subspace = parse_subspace(header)
         warnings: list[str] = []
         time_filters = _time_filters(hdul, subspace, path, warnings)
         exposures = _exposure_tables(hdul)
-        frm = header.get("FRMTIME")
+        frm = _optional_float(header, "FRMTIME", path)
         strings = {str(k).upper(): str(v) for k, v in header.items() if isinstance(v, str) and k}
         return EventFileInfo(
             path=str(path),
@@ -407,7 +475,7 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             telescop=str(header.get("TELESCOP", "")),
             instrume=str(header.get("INSTRUME", "")),
             obs_id=str(header.get("OBS_ID", "")),
-            frmtime=float(frm) / 1000.0 if frm is not None else None,
+            frmtime=frm / 1000.0 if frm is not None else None,
             ccd_gtis=ccd_gtis,
             live_fraction=live,
             string_keywords=strings,
@@ -429,13 +497,142 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
 def _table_gti(ext: fits.BinTableHDU, path: str | os.PathLike[str]) -> NDArray[np.float64]:
     if not {"START", "STOP"} <= {c.upper() for c in ext.columns.names}:
         raise InputFileError(f"events file {path} {ext.name}: START and STOP columns are required")
-    return gtilib.normalize(
-        np.column_stack(
-            [
-                np.asarray(ext.data["START"], dtype=np.float64),
-                np.asarray(ext.data["STOP"], dtype=np.float64),
-            ]
+    table = np.column_stack(
+        [
+            np.asarray(ext.data["START"], dtype=np.float64),
+            np.asarray(ext.data["STOP"], dtype=np.float64),
+        ]
+    )
+    _finite_bounds(table, f"events file {path} {ext.name}")
+    return gtilib.normalize(table)
+
+
+def _finite_bounds(table: NDArray[np.float64], where: str) -> None:
+    """Refuse a GTI table with a NaN or infinite START or STOP (it would drop an interval)."""
+    bad = int(np.count_nonzero(~np.isfinite(table).all(axis=1)))
+    if bad:
+        raise InputFileError(
+            f"{where}: {bad} of {len(table)} intervals have a non-finite START or STOP "
+            "(NaN or inf); correct or remove those rows"
         )
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """What the planner checks of an event list's columns (:func:`scan_event_columns`).
+
+    Attributes
+    ----------
+    n_rows : int
+    nonfinite : dict of str to int
+        Rows whose TIME, X or Y is NaN or infinite, by column (columns with none left out).
+    pi_min, pi_max : int or None
+        The range of PI (None for an empty list).
+    ccds : tuple of int
+        The CCDNR values present.
+    names : tuple of str
+        The EVENTS table's column names (upper case), for checking selection expressions.
+    """
+
+    n_rows: int
+    nonfinite: dict[str, int]
+    pi_min: int | None
+    pi_max: int | None
+    ccds: tuple[int, ...]
+    names: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able form, kept in the file's record so that a re-run does not scan again."""
+        return {
+            "columns": {
+                "n_rows": self.n_rows,
+                "nonfinite": dict(self.nonfinite),
+                "pi": [self.pi_min, self.pi_max],
+                "ccds": list(self.ccds),
+                "names": list(self.names),
+            }
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ColumnSummary | None:
+        """The summary a file record holds, or None."""
+        rec = record.get("columns")
+        if not isinstance(rec, dict):
+            return None
+        try:
+            lo, hi = rec["pi"]
+            return cls(
+                int(rec["n_rows"]),
+                {str(k): int(v) for k, v in rec["nonfinite"].items()},
+                None if lo is None else int(lo),
+                None if hi is None else int(hi),
+                tuple(int(c) for c in rec["ccds"]),
+                tuple(str(c) for c in rec["names"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def check(self, path: str | os.PathLike[str], instrument: str) -> None:
+        """Refuse non-finite TIME/X/Y rows and CCDNR values that are not the camera's CCDs.
+
+        Raises
+        ------
+        InputFileError
+            One line with the counts, naming the file and the column.
+        """
+        if self.nonfinite:
+            counts = ", ".join(f"{n} a non-finite {c}" for c, n in self.nonfinite.items())
+            raise InputFileError(
+                f"events file {path} EVENTS: of {self.n_rows} rows, {counts} (NaN or inf); "
+                "they would be dropped silently: remove them (e.g. evselect "
+                "expression='isfinite(TIME)&&isfinite(X)&&isfinite(Y)') and build again"
+            )
+        valid = CCD_NUMBERS.get(instrument, range(1, 13))
+        wrong = [c for c in self.ccds if c not in valid]
+        if wrong:
+            raise InputFileError(
+                f"events file {path} EVENTS: column CCDNR holds {', '.join(map(str, wrong))}, "
+                f"not a CCD of {instrument} ({valid.start}-{valid.stop - 1}); check the column"
+            )
+
+
+def scan_event_columns(path: str | os.PathLike[str], chunk_rows: int = 1_000_000) -> ColumnSummary:
+    """Read TIME, X, Y, PI and CCDNR once, in chunks: non-finite counts, PI range, CCDs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The event file (compressed files are decompressed for the scan).
+    chunk_rows : int
+        Rows per chunk.
+
+    Returns
+    -------
+    ColumnSummary
+    """
+    nonfinite = {"TIME": 0, "X": 0, "Y": 0}
+    n = 0
+    pi_lo: int | None = None
+    pi_hi: int | None = None
+    ccds: set[int] = set()
+    for chunk in iter_event_chunks(path, ("TIME", "X", "Y", "PI", "CCDNR"), chunk_rows):
+        n += len(chunk["TIME"])
+        for col in nonfinite:
+            values = chunk[col]
+            if values.dtype.kind == "f":
+                nonfinite[col] += int(np.count_nonzero(~np.isfinite(values)))
+        pi = chunk["PI"]
+        if pi.dtype.kind == "f":
+            pi = pi[np.isfinite(pi)]
+        if len(pi):
+            lo, hi = int(pi.min()), int(pi.max())
+            pi_lo = lo if pi_lo is None else min(pi_lo, lo)
+            pi_hi = hi if pi_hi is None else max(pi_hi, hi)
+        ccds.update(int(c) for c in np.unique(chunk["CCDNR"]))
+    with _open(path) as hdul:
+        names = tuple(c.upper() for c in _events_hdu(hdul, path).columns.names)
+    return ColumnSummary(
+        n, {k: v for k, v in nonfinite.items() if v}, pi_lo, pi_hi, tuple(sorted(ccds)), names
     )
 
 
@@ -494,7 +691,7 @@ def _time_filters(
 def _exposure_tables(hdul: fits.HDUList) -> dict[int, ExposureTable]:
     out = {}
     for ext in hdul[1:]:
-        m = _EXPOSU.match(ext.name.upper())
+        m = _EXPOSU.fullmatch(ext.name.upper())
         if not m or not _is_table(ext):
             continue
         names = {c.upper() for c in ext.columns.names}
@@ -669,6 +866,7 @@ def read_gti_file(
             )
         start = np.asarray(chosen.data["START"], dtype=np.float64)
         stop = np.asarray(chosen.data["STOP"], dtype=np.float64)
+    _finite_bounds(np.column_stack([start, stop]), f"GTI file {path} extension {chosen.name}")
     if np.any(stop < start):
         raise InputFileError(f"GTI file {path} extension {chosen.name}: a STOP precedes its START")
     return gtilib.normalize(np.column_stack([start, stop]))

@@ -431,10 +431,39 @@ def test_cli_psd_table_and_plot(store, tmp_path, capsys):
     assert png.stat().st_size > 10000
 
 
+def test_cli_lags_reference_range_names_its_bands_and_nyquist(store, capsys):
+    """--reference 2.2-5 prints the bands it used (3-5 keV only); --freq above Nyquist."""
+    base = ["lags", str(store), "--scheme", "3b", "--min-length", "0"]
+    assert main([*base, "--freq", "1e-3", "4e-3", "--reference", "2.2-5"]) == 0
+    out = capsys.readouterr().out
+    assert "reference --reference 2.2-5 keV: bands 1 (3-5 keV)\n" in out
+    assert main([*base, "--freq", "1e-3", "0.2"]) == 0  # 10 s bins: Nyquist 0.05 Hz
+    assert "above the Nyquist frequency 0.05 Hz of the 10 s bins" in capsys.readouterr().err
+    assert main([*base, "--freq", "0.06", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "above the Nyquist frequency 0.05 Hz" in err
+
+
+def test_cli_save_of_an_existing_product_fails_before_writing(store, tmp_path, capsys):
+    """--save NAME of a saved product: refused before the .nc and .png, naming --overwrite."""
+    base = ["lags", str(store), "--scheme", "3b", "--freq", "1e-3", "4e-3", "--min-length", "0"]
+    assert main([*base, "--save", "twice"]) == 0
+    capsys.readouterr()
+    out, png = tmp_path / "again.nc", tmp_path / "again.png"
+    assert main([*base, "--save", "twice", "-o", str(out), "--plot", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--save twice" in err and "add --overwrite" in err, err
+    assert not out.exists() and not png.exists()
+    assert main([*base, "--save", "twice", "--overwrite", "-o", str(out)]) == 0
+    assert out.exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--freq", "5e-3", "1e-3"], "use 0 <= f_lo < f_hi"),
+        (["--freq", "1e-3", "4e-3", "--save", "x\n"], "product name 'x\\n' is invalid"),
+        (["--freq", "1e-3", "4e-3", "--save", "zarr.json"], "product name 'zarr.json'"),
         (["--freq", "1e-6", "2e-6"], "holds no Fourier frequency"),
         (["--freq", "1e-3", "4e-3", "--reference", "soft"], "--reference 'soft'"),
         (["--freq", "1e-3", "4e-3", "--reference", "7"], "band 7 does not exist"),

@@ -85,7 +85,15 @@ def test_a_no_op_build_loads_no_astropy(built):
 def test_ls_lists_groups_and_bands(built, capsys):
     assert main(["ls", str(built / "cli.zarr")]) == 0
     out = capsys.readouterr().out
-    assert "1 observations, 1 exposures, 1 schemes, 2 bands" in out
+    assert "1 observation, 1 exposure, 1 scheme, 2 bands" in out
+    assert "per scheme" in out and out.strip().splitlines()[-1].split()[:6] == [
+        "2a",
+        "2",
+        "2.0",
+        "10.0",
+        "1",
+        "1",
+    ]
     assert main(["ls", str(built / "cli.zarr"), "--bands"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines[1].split()[:8] == [

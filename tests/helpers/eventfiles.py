@@ -81,7 +81,6 @@ def write_event_file(path: Path, ev: EventSet, spec: FileSpec) -> Path:
     h = events.header
     h["TELESCOP"] = "XMM"
     h["INSTRUME"] = "EPN"
-    h["OBS_ID"] = "0123456789"
     h["TSTART"] = spec.tstart
     h["TSTOP"] = spec.tstop
     h["MJDREF"] = 50814.0
