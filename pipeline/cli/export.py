@@ -23,8 +23,12 @@ def _cmd_lc(args: argparse.Namespace) -> int:
     from catalog.export import lightcurve_filename, write_ogip_lightcurve
 
     out = Path(args.output)
-    if not out.is_dir():
-        raise ConfigError(f"-o {out}: not a folder; create it first")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"-o {out}: a file, not a folder; name a folder for the light curves")
+    if not out.exists():
+        if not out.resolve().parent.is_dir():
+            raise ConfigError(f"-o {out}: folder {out.parent} does not exist; create it first")
+        out.mkdir()
     ds = catalog.open(args.store).lightcurves(args.obsid, args.scheme, expid=args.expid)
     n = ds.sizes["band"]
     bands = args.band if args.band else list(range(n))

@@ -714,6 +714,13 @@ def test_export_ogip_lightcurves_read_by_stingray(odd_store, tmp_path, capsys):
     ]
     assert main([*args, str(tmp_path)]) == 2  # exists; --overwrite replaces
     assert "file exists" in capsys.readouterr().err
+    # a folder -o names is made (its parent must exist); a file or a missing parent is refused
+    assert main([*args, str(tmp_path / "new")]) == 0
+    assert len(list((tmp_path / "new").glob("*.lc"))) == 3
+    assert main([*args, str(tmp_path / "missing" / "new")]) == 2
+    assert main([*args, str(files[0])]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2].endswith("does not exist; create it first") and "a file, not a folder" in err[-1]
     ds = catalog.open(odd_store).lightcurves(OBSID, "3b")
     gti = np.array(ds.attrs["gti"])
     for b, path in enumerate(files):
