@@ -282,176 +282,137 @@ def _import_group(
     ).hexdigest()
     with store.lock():
         store.clean_staging()
-        return _import_locked(
-            folder,
-            obsid,
-            scheme,
-            abscorr,
-            dt,
-            files,
-            store,
-            hashes,
-            extra_hashes,
-            input_hash,
-            layout=layout,
-            layout_rule=layout_rule,
-            regions=regions,
-            extra_inputs=extra_inputs,
-            notes=notes,
-            force=force,
-        )
-
-
-def _import_locked(
-    folder: Path,
-    obsid: str,
-    scheme: EnergyScheme,
-    abscorr: bool | None,
-    dt: float,
-    files: list[dict[str, Path | None]],
-    store: Store,
-    hashes: list[dict[str, str | None]],
-    extra_hashes: dict[str, str],
-    input_hash: str,
-    *,
-    layout: str,
-    layout_rule: str,
-    regions: dict[str, Any],
-    extra_inputs: dict[str, Path],
-    notes: tuple[str, ...],
-    force: bool,
-) -> ImportResult:
-    expid = _expid_of(files)
-    fingerprint = {
-        "format_version": FORMAT_VERSION,
-        "backend": BACKEND,
-        "obsid": obsid,
-        "expid": expid,
-        "dt": dt,
-    }
-    fp_hash = hashlib.sha256(_canonical_json(fingerprint).encode()).hexdigest()
-    if store.has_group(obsid, expid):
-        try:
-            group: dict[str, Any] | None = store.group_attrs(obsid, expid)
-        except StoreError:
-            group = None
-        if group is not None and group.get("fingerprint_hash") != fp_hash:
-            raise StoreError(
-                f"store {store.path}: group {obsid}/{expid} holds light curves made from "
-                "other inputs (an event-file build, or another time bin); import into another "
-                "store"
+        expid = _expid_of(files)
+        fingerprint = {
+            "format_version": FORMAT_VERSION,
+            "backend": BACKEND,
+            "obsid": obsid,
+            "expid": expid,
+            "dt": dt,
+        }
+        fp_hash = hashlib.sha256(_canonical_json(fingerprint).encode()).hexdigest()
+        if store.has_group(obsid, expid):
+            try:
+                group: dict[str, Any] | None = store.group_attrs(obsid, expid)
+            except StoreError:
+                group = None
+            if group is not None and group.get("fingerprint_hash") != fp_hash:
+                raise StoreError(
+                    f"store {store.path}: group {obsid}/{expid} holds light curves made from "
+                    "other inputs (an event-file build, or another time bin); import into another "
+                    "store"
+                )
+            if (
+                group is not None
+                and not force
+                and store.state(obsid, expid).ok
+                and group["schemes"].get(scheme.name, {}).get("input_hash") == input_hash
+            ):
+                return ImportResult(
+                    obsid, scheme.name, "up to date", len(scheme.bands), str(folder), notes
+                )
+        read = _read_files(files)
+        # the corrected curves make the grid (raw curves off it only lose their counts), the
+        # raw ones when there is none; the bin is evselect's TIMEDEL, the timebinsize asked
+        # for, when it agrees (epiclccorr writes 2.60399999999948 for 2.604)
+        corrected = [lc for r in read if (lc := r["corrected"])]
+        raws = [lc for r in read for role in ("source", "background") if (lc := r[role])]
+        on = corrected or raws
+        dt_raw = raws[0].timedel if raws else None
+        same = dt_raw is not None and math.isclose(dt_raw, on[0].timedel, rel_tol=1e-9)
+        grid, grid_rule = common_grid(on, dt=dt_raw if same else None)
+        parts, records = [], []
+        for band, files_k, hashes_k, lcs in zip(scheme.bands, files, hashes, read, strict=True):
+            curves, facts = curves_from_files(
+                lcs["corrected"], lcs["source"], lcs["background"], grid, band, strict=False
             )
-        if (
-            group is not None
-            and not force
-            and store.state(obsid, expid).ok
-            and group["schemes"].get(scheme.name, {}).get("input_hash") == input_hash
-        ):
-            return ImportResult(
-                obsid, scheme.name, "up to date", len(scheme.bands), str(folder), notes
+            parts.append(curves)
+            records.append(
+                {
+                    "backend": BACKEND,
+                    "band": {"pi_lo": band.pi_lo, "pi_hi": band.pi_hi},
+                    "files": {
+                        r: ({"path": str(p), "sha256": hashes_k[r]} if p else None)
+                        for r, p in files_k.items()
+                    },
+                    "outputs": facts,
+                    "counts": "; ".join(f"{k}: {v}" for k, v in facts["counts"].items()),
+                }
             )
-    read = _read_files(files)
-    # the corrected curves make the grid (raw curves off it only lose their counts), the
-    # raw ones when there is none; the bin is evselect's TIMEDEL, the timebinsize asked
-    # for, when it agrees (epiclccorr writes 2.60399999999948 for 2.604)
-    corrected = [lc for r in read if (lc := r["corrected"])]
-    raws = [lc for r in read for role in ("source", "background") if (lc := r[role])]
-    on = corrected or raws
-    dt_raw = raws[0].timedel if raws else None
-    same = dt_raw is not None and math.isclose(dt_raw, on[0].timedel, rel_tol=1e-9)
-    grid, grid_rule = common_grid(on, dt=dt_raw if same else None)
-    parts, records = [], []
-    for band, files_k, hashes_k, lcs in zip(scheme.bands, files, hashes, read, strict=True):
-        curves, facts = curves_from_files(
-            lcs["corrected"], lcs["source"], lcs["background"], grid, band, strict=False
+        curves = combine_curves(parts)
+        first = next(lc for r in read for role in _CURVE_ROLES if (lc := r[role]))
+        kw = first.keywords
+        corrected0 = read[0]["corrected"]
+        src_gtis = corrected0.gtis.get("SRC_GTIS") if corrected0 is not None else None
+        gti = src_gtis if src_gtis is not None else np.array([[grid.t0, grid.stop]])
+        scheme_attrs = {
+            "scheme_hash": scheme.hash,
+            "scheme_spec": scheme.spec,
+            "scheme_definition": scheme.canonical,
+            "pi_edges": list(scheme.resolved_pi_edges),
+            "input_hash": input_hash,
+            "fingerprint_hash": fp_hash,
+            "backend": BACKEND,
+            "abscorr": bool(abscorr),
+            "abscorr_requested": abscorr,
+            "reference": None,
+            "band_provenance": records,
+            "inputs": {
+                "directory": str(folder),
+                "files": [
+                    {"band": k, "role": r, "path": str(p), "sha256": hashes[k][r]}
+                    for k, roles in enumerate(files)
+                    for r, p in roles.items()
+                    if p is not None
+                ]
+                + [
+                    {"band": None, "role": k, "path": str(p), "sha256": extra_hashes[k]}
+                    for k, p in extra_inputs.items()
+                ],
+            },
+        }
+        attrs = {
+            "obsid": obsid,
+            "expid": expid,
+            "instrument": expid[:2],
+            "fingerprint_hash": fp_hash,
+            "inputs": {"fingerprint": fingerprint, "files": [], "imported_from": str(folder)},
+            "regions": regions,
+        }
+        summary = ObservationSummary(
+            obsid=obsid,
+            t0=grid.t0,
+            dt=grid.dt,
+            n_bins=grid.n_bins,
+            gti=np.asarray(gti, dtype=np.float64).reshape(-1, 2),
+            mjdref=first.mjdref if first.mjdref is not None else XMM_MJDREF,
+            timesys=str(kw.get("TIMESYS", "TT")),
+            timeref=str(kw.get("TIMEREF", "LOCAL")),
+            provenance={
+                "imported_from": str(folder),
+                "layout": layout_rule,
+                "abscorr_source": "the scheme's abscorr option (the files do not record it)",
+                "gti_source": "SRC_GTIS of band 0's corrected curve"
+                if src_gtis is not None
+                else "no corrected curve with SRC_GTIS: the grid's span (the raw curves' "
+                "per-CCD GTI tables are listed in band_provenance)",
+                "grid": {"t0": grid.t0, "dt": grid.dt, "n_bins": grid.n_bins, "rule": grid_rule},
+                "notes": list(notes),
+            },
         )
-        parts.append(curves)
-        records.append(
-            {
-                "backend": BACKEND,
-                "band": {"pi_lo": band.pi_lo, "pi_hi": band.pi_hi},
-                "files": {
-                    r: ({"path": str(p), "sha256": hashes_k[r]} if p else None)
-                    for r, p in files_k.items()
-                },
-                "outputs": facts,
-                "counts": "; ".join(f"{k}: {v}" for k, v in facts["counts"].items()),
-            }
+        part = SchemePart(
+            scheme.name, curves.bands, {k: getattr(curves, k) for k in DATA_VARS}, scheme_attrs
         )
-    curves = combine_curves(parts)
-    first = next(lc for r in read for role in _CURVE_ROLES if (lc := r[role]))
-    kw = first.keywords
-    corrected0 = read[0]["corrected"]
-    src_gtis = corrected0.gtis.get("SRC_GTIS") if corrected0 is not None else None
-    gti = src_gtis if src_gtis is not None else np.array([[grid.t0, grid.stop]])
-    scheme_attrs = {
-        "scheme_hash": scheme.hash,
-        "scheme_spec": scheme.spec,
-        "scheme_definition": scheme.canonical,
-        "pi_edges": list(scheme.resolved_pi_edges),
-        "input_hash": input_hash,
-        "fingerprint_hash": fp_hash,
-        "backend": BACKEND,
-        "abscorr": bool(abscorr),
-        "abscorr_requested": abscorr,
-        "reference": None,
-        "band_provenance": records,
-        "inputs": {
-            "directory": str(folder),
-            "files": [
-                {"band": k, "role": r, "path": str(p), "sha256": hashes[k][r]}
-                for k, roles in enumerate(files)
-                for r, p in roles.items()
-                if p is not None
-            ]
-            + [
-                {"band": None, "role": k, "path": str(p), "sha256": extra_hashes[k]}
-                for k, p in extra_inputs.items()
-            ],
-        },
-    }
-    attrs = {
-        "obsid": obsid,
-        "expid": expid,
-        "instrument": expid[:2],
-        "fingerprint_hash": fp_hash,
-        "inputs": {"fingerprint": fingerprint, "files": [], "imported_from": str(folder)},
-        "regions": regions,
-    }
-    summary = ObservationSummary(
-        obsid=obsid,
-        t0=grid.t0,
-        dt=grid.dt,
-        n_bins=grid.n_bins,
-        gti=np.asarray(gti, dtype=np.float64).reshape(-1, 2),
-        mjdref=first.mjdref if first.mjdref is not None else XMM_MJDREF,
-        timesys=str(kw.get("TIMESYS", "TT")),
-        timeref=str(kw.get("TIMEREF", "LOCAL")),
-        provenance={
-            "imported_from": str(folder),
-            "layout": layout_rule,
-            "abscorr_source": "the scheme's abscorr option (the files do not record it)",
-            "gti_source": "SRC_GTIS of band 0's corrected curve"
-            if src_gtis is not None
-            else "no corrected curve with SRC_GTIS: the grid's span (the raw curves' "
-            "per-CCD GTI tables are listed in band_provenance)",
-            "grid": {"t0": grid.t0, "dt": grid.dt, "n_bins": grid.n_bins, "rule": grid_rule},
-            "notes": list(notes),
-        },
-    )
-    part = SchemePart(
-        scheme.name, curves.bands, {k: getattr(curves, k) for k in DATA_VARS}, scheme_attrs
-    )
-    from pipeline.build.graph import commit_group
+        from pipeline.build.graph import commit_group
 
-    commit_group(
-        str(store.path),
-        attrs,
-        {BACKEND: summary},
-        {BACKEND: {"backend": BACKEND, "layout": layout, "applies_abscorr": None}},
-        [part],
-    )
-    return ImportResult(obsid, scheme.name, "written", len(scheme.bands), str(folder), notes)
+        commit_group(
+            str(store.path),
+            attrs,
+            {BACKEND: summary},
+            {BACKEND: {"backend": BACKEND, "layout": layout, "applies_abscorr": None}},
+            [part],
+        )
+        return ImportResult(obsid, scheme.name, "written", len(scheme.bands), str(folder), notes)
 
 
 def _check_schemes(target: Store, schemes: dict[str, EnergyScheme]) -> None:
