@@ -23,6 +23,7 @@ from catalog.store import Store
 from pipeline.cli.main import main
 from schemas.errors import StoreError
 from tests.helpers.eventfiles import REGION_TEXT, T0, FileSpec, random_events, write_event_file
+from tests.helpers.processes import python_env
 
 OBSID = "0123456789"
 BUILD = """
@@ -165,7 +166,7 @@ def test_kill_9_leftovers_are_cleaned_by_the_next_build(
     built: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = Store(built / "s.zarr")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = python_env()
     proc = subprocess.run(
         [sys.executable, "-c", _KILLED_WRITER, str(store.path)],
         env=env,
@@ -192,7 +193,7 @@ def test_lock_is_exclusive_between_processes(built: Path) -> None:
             sys.stdin.readline()
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = python_env()
     proc = subprocess.Popen(
         [sys.executable, "-c", holder, str(built / "s.zarr")],
         env=env,
@@ -219,7 +220,7 @@ def test_concurrent_conflicting_builds_leave_one_definition(tmp_path: Path) -> N
     a = _workdir(tmp_path, 'lin = { unit = "chan", lin = [400, 2000, 4] }')
     b = tmp_path / "b.toml"
     b.write_text(a.read_text().replace("lin = [400, 2000, 4]", "lin = [400, 2000, 8]"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = python_env()
     cmd = [sys.executable, "-m", "pipeline.cli.main", "build"]
     for _ in range(2):
         shutil.rmtree(tmp_path / "s.zarr", ignore_errors=True)

@@ -10,9 +10,6 @@ the Poisson noise stingray assumes.  The GTIs have one bin-aligned 500 s gap.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -34,6 +31,7 @@ from catalog.timing import (
 from pipeline.cli.main import main
 from schemas.errors import ConfigError, StoreError
 from tests.helpers.eventfiles import REGION_TEXT, T0, EventSet, FileSpec, write_event_file
+from tests.helpers.processes import run_python
 
 OBSID = "0123456789"
 DT, SPAN, GAP = 10.0, 40000.0, (20000.0, 20500.0)
@@ -496,7 +494,6 @@ def test_cli_psd_unknown_scheme_and_missing_store(store, tmp_path, capsys):
 
 def test_cli_lags_without_plot_imports_no_matplotlib(store, tmp_path):
     """matplotlib (a second of imports) is loaded only when --plot asks for a figure."""
-    root = Path(__file__).resolve().parents[2]
     code = (
         "import sys\n"
         "from pipeline.cli.main import main\n"
@@ -506,10 +503,7 @@ def test_cli_lags_without_plot_imports_no_matplotlib(store, tmp_path):
         "assert main(argv) == 0\n"
         "print('matplotlib' in sys.modules)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
-    run = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
-    )
+    run = run_python(code)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "False"
     assert (tmp_path / "l.nc").is_file()

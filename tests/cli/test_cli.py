@@ -5,10 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +21,7 @@ from tests.helpers.eventfiles import (
     random_events,
     write_event_file,
 )
+from tests.helpers.processes import run_python
 
 BUILD = """
 store = "cli.zarr"
@@ -63,20 +60,13 @@ def test_build_again_is_up_to_date(built, capsys):
 
 def test_a_no_op_build_loads_no_astropy(built):
     """An unchanged build binds its camera defaults from the store's record of the event file."""
-    root = Path(__file__).resolve().parents[2]
     code = (
         "import sys\n"
         "from pipeline.cli.main import main\n"
         f"assert main(['build', {str(built / 'build.toml')!r}, '--no-progress']) == 0\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'astropy'))\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
-    )
+    run = run_python(code)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     assert "0 groups to build, 1 up to date" in lines[0] and lines[-1] == "[]"
@@ -272,7 +262,6 @@ def test_a_list_the_build_cannot_extract_is_refused_when_planned(tmp_path, capsy
 
 def test_ls_imports_no_dask_astropy_or_matplotlib(built):
     """xlcat ls reads group metadata only: none of the heavy libraries a prompt waits for."""
-    root = Path(__file__).resolve().parents[2]
     code = (
         "import sys\n"
         "from pipeline.cli.main import main\n"
@@ -280,20 +269,13 @@ def test_ls_imports_no_dask_astropy_or_matplotlib(built):
         "print(sorted(m for m in ('dask', 'distributed', 'astropy', 'matplotlib', 'zarr')"
         " if m in sys.modules))\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
-    )
+    run = run_python(code)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_interrupted_command_that_cannot_unwind_ends_what_it_started(tmp_path):
     """Should closing the cluster hang after Ctrl-C, xlcat still ends, and ends its children."""
-    root = Path(__file__).resolve().parents[2]
     pidfile = tmp_path / "child.pid"
     code = (
         "import subprocess, sys, time\n"
@@ -304,13 +286,7 @@ def test_interrupted_command_that_cannot_unwind_ends_what_it_started(tmp_path):
         "m._exit_if_stuck(130, 'xlcat: interrupted')\n"
         "time.sleep(60)  # an unwinding that never ends\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=30
-    )
+    run = run_python(code, timeout=30)
     assert run.returncode == 130
     assert run.stderr.startswith("xlcat: interrupted (closing the cluster took over 0.5 s")
     import psutil
