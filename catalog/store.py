@@ -589,20 +589,6 @@ class Store:
                 pass
         return target
 
-    def remove_group(self, obsid: str, exposure: str) -> None:
-        """Remove a group (damaged or not) atomically: renamed aside, then deleted."""
-        target = self.group_path(obsid, exposure)
-        if not target.exists():
-            return
-        self.refuse_links(target)
-        aside = self._staging_folder(f"old-{obsid}-{exposure}")
-        os.rename(target, aside / "group")
-        shutil.rmtree(aside, ignore_errors=True)
-        try:
-            self.staging.rmdir()
-        except OSError:
-            pass
-
     # -- products ----------------------------------------------------------------------
     def product_path(self, name: str) -> Path:
         """Folder of the product ``name`` (``<store>/products/<name>``)."""

@@ -408,20 +408,37 @@ def _job(
     return job, fingerprint
 
 
-def check_scheme_conflicts(config: BuildConfig, store: Store) -> None:
+def check_scheme_conflicts(
+    config: BuildConfig,
+    store: Store,
+    groups: dict[tuple[str, str], dict[str, Any] | None] | None = None,
+) -> None:
     """Refuse a build that gives a scheme name already in the store another definition.
+
+    Parameters
+    ----------
+    config : BuildConfig
+    store : Store
+    groups : dict, optional
+        (obsid, expid) to the attributes of every group, as already read (None for an
+        unreadable one); read from the store when not given.
 
     Raises
     ------
     ConfigError
         Naming the scheme, both hashes and a group holding the stored one.
     """
-    for obsid, expid in store.groups():
-        try:
-            schemes = store.group_attrs(obsid, expid)["schemes"]
-        except StoreError:
+    if groups is None:
+        groups = {}
+        for key in store.groups():
+            try:
+                groups[key] = store.group_attrs(*key)
+            except StoreError:
+                groups[key] = None
+    for (obsid, expid), attrs in groups.items():
+        if attrs is None:
             continue  # a damaged group is rebuilt or reported by xlcat verify
-        for name, rec in schemes.items():
+        for name, rec in attrs["schemes"].items():
             scheme = config.schemes.get(name)
             if scheme is not None and rec.get("scheme_hash") != scheme.hash:
                 raise ConfigError(
@@ -476,7 +493,7 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
     backends = {n: get_backend(n, config.backend_options.get(n)) for n in sorted(names)}
     info = {n: b.check(list(jobs.values())) for n, b in backends.items()}
     if store is not None:
-        check_scheme_conflicts(config, store)
+        check_scheme_conflicts(config, store, recorded.groups)
     plan = BuildPlan(config, backends, info, jobs, fingerprints)
     references = {name: plan.reference_label(name) for name in config.schemes}
     for label, job in jobs.items():
