@@ -10,6 +10,9 @@
   PHA type I file (one channel per band, the value as RATE with STAT_ERR) plus an RMF
   whose matrix is the identity on the band edges (EBOUNDS also in the PHA), so XSPEC or
   sherpa fit a model integrated over each band.
+- :func:`write_ogip_pha`: an exposure's stored source and background PI spectra
+  (store format 3) as OGIP PHA type I files, with the background file named in the
+  source's header and the exposure's RMF/ARF copied beside them when a backend made them.
 
 Caveat for stingray: ``Lightcurve.read(path, fmt="ogip")`` divides RATE by FRACEXP
 again and zeroes bins below its ``fracexp_limit`` (0.9), so only fully exposed bins
@@ -29,7 +32,13 @@ from astropy.io import fits
 from catalog.netcdf import python_attrs
 from schemas.errors import ConfigError
 
-__all__ = ["lightcurve_filename", "write_ogip_lightcurve", "write_ogip_spectrum"]
+__all__ = [
+    "lightcurve_filename",
+    "pha_filenames",
+    "write_ogip_lightcurve",
+    "write_ogip_pha",
+    "write_ogip_spectrum",
+]
 
 _SPECTRUM_VARS = {
     "lag": ("lag", "lag_err", "s"),
@@ -296,3 +305,158 @@ def write_ogip_spectrum(
     # and sherpa take them from the RMF and skip the extension)
     fits.HDUList([fits.PrimaryHDU(), spec, ebounds.copy()]).writeto(path, overwrite=overwrite)
     return path, rmf_path
+
+
+def pha_filenames(obsid: str, expid: str) -> dict[str, str]:
+    """File names :func:`write_ogip_pha` writes: ``src``, ``bkg``, ``rmf``, ``arf``."""
+    stem = f"{obsid}_{expid}"
+    return {
+        "src": f"{stem}_src.pha",
+        "bkg": f"{stem}_bkg.pha",
+        "rmf": f"{stem}.rmf",
+        "arf": f"{stem}.arf",
+    }
+
+
+def write_ogip_pha(
+    spec: xr.Dataset,
+    folder: str | os.PathLike[str],
+    *,
+    store: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write an exposure's stored PI spectra as OGIP PHA type I files (OGIP/92-007).
+
+    ``<obsid>_<expid>_src.pha`` (and ``_bkg.pha`` unless the exposure is source-only):
+    extension SPECTRUM with CHANNEL, COUNTS (integer), QUALITY (0), GROUPING (1) and
+    BACKSCAL (the region area in sky pixels², also as the BACKSCAL keyword); keywords
+    EXPOSURE (s), AREASCAL = 1, BACKSCAL, POISSERR = T, DETCHANS, CHANTYPE = 'PI',
+    TELESCOP, INSTRUME, FILTER, the HDUCLAS keywords, BACKFILE (the background file's
+    name, beside it), RESPFILE and ANCRFILE (the exposure's RMF and ARF, copied beside
+    the spectra from the store's ``responses/`` folder when a backend made them, else
+    ``NONE``); then an EBOUNDS extension (channel energies, keV) as gammapy writes it.
+
+    Parameters
+    ----------
+    spec : xarray.Dataset
+        From :meth:`catalog.query.Catalog.spectrum`.
+    folder : str or os.PathLike
+        Output folder (created when its parent exists).
+    store : str or os.PathLike, optional
+        The store the spectra came from, to find the response files (the
+        ``responses`` record is relative to it).
+    overwrite : bool, default False
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``src``, and ``bkg``, ``rmf``, ``arf`` when written.
+
+    Raises
+    ------
+    ConfigError
+        If the folder's parent is missing, a file exists (without ``overwrite``), or a
+        recorded response file is missing from the store.
+    """
+    import shutil
+
+    spec = python_attrs(spec)
+    a = spec.attrs
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"export {out}: a file, not a folder; name a folder for the spectra")
+    if not out.exists():
+        if not out.resolve().parent.is_dir():
+            raise ConfigError(f"export {out}: folder {out.parent} does not exist; create it first")
+        out.mkdir()
+    names = pha_filenames(str(a["obsid"]), str(a["expid"]))
+    has_bkg = not a.get("source_only") and bool(np.isfinite(spec["bkg"].values).all())
+    responses = dict(a.get("responses") or {})
+    sources: dict[str, Path] = {}
+    for kind in ("rmf", "arf"):
+        rel = responses.get(kind)
+        if rel:
+            if store is None:
+                raise ConfigError(f"export: the spectra name a {kind.upper()} ({rel}); pass store=")
+            src = Path(store) / rel
+            if not src.is_file():
+                raise ConfigError(
+                    f"export: store {store}: response file {rel} is missing; rebuild the "
+                    "exposure with xlcat build --force"
+                )
+            sources[kind] = src
+    wanted = ["src", *(["bkg"] if has_bkg else []), *sources]
+    paths = {k: out / names[k] for k in wanted}
+    for p in paths.values():
+        if p.exists() and not overwrite:
+            raise ConfigError(f"export {p}: file exists; remove it or pass --overwrite")
+    for kind, src in sources.items():
+        shutil.copyfile(src, paths[kind])
+    chan = spec["channel"].values.astype(np.int32)
+    e_lo = spec["chan_e_lo"].values.astype(np.float64)
+    e_hi = spec["chan_e_hi"].values.astype(np.float64)
+    grid = a.get("channels", {})
+    for role in ("src", "bkg") if has_bkg else ("src",):
+        counts = spec[role].values
+        backscal = float(a["src_backscal"] if role == "src" else a["bkg_backscal"])
+        hdu = fits.BinTableHDU.from_columns(
+            [
+                fits.Column("CHANNEL", "J", array=chan),
+                fits.Column("COUNTS", "J", unit="count", array=counts.astype(np.int32)),
+                fits.Column("QUALITY", "I", array=np.zeros(len(chan), np.int16)),
+                fits.Column("GROUPING", "I", array=np.ones(len(chan), np.int16)),
+                fits.Column("BACKSCAL", "E", array=np.full(len(chan), backscal, np.float32)),
+            ],
+            name="SPECTRUM",
+        )
+        h = hdu.header
+        h["HDUCLASS"] = ("OGIP", "format conforms to OGIP standard")
+        h["HDUCLAS1"] = ("SPECTRUM", "PHA dataset")
+        h["HDUVERS"] = ("1.2.1", "OGIP/92-007")
+        h["HDUCLAS2"] = ("TOTAL" if role == "src" else "BKG", "source + background / background")
+        h["HDUCLAS3"] = ("COUNT", "values in COUNTS")
+        h["HDUCLAS4"] = ("TYPE:I", "one spectrum")
+        _common(h, a)
+        h["TELESCOP"] = ("XMM", "mission")
+        h["INSTRUME"] = (_ogip_instrument(str(a.get("instrument", ""))), "instrument")
+        h["FILTER"] = (str(a.get("filter") or "NONE"), "filter")
+        h["CHANTYPE"] = ("PI", "channel type")
+        h["DETCHANS"] = (len(chan), "number of channels")
+        h["TLMIN1"] = 0
+        h["TLMAX1"] = len(chan) - 1
+        h["EXPOSURE"] = (float(a["exposure"]), "s: sum over time bins of fracexp * dt")
+        h["AREASCAL"] = (float(a.get("areascal", 1.0)), "area scaling")
+        h["BACKSCAL"] = (backscal, "region area, sky pixels^2")
+        h["CORRSCAL"] = 0.0
+        h["CORRFILE"] = "NONE"
+        h["BACKFILE"] = (paths["bkg"].name if role == "src" and has_bkg else "NONE", "background")
+        h["RESPFILE"] = (paths["rmf"].name if "rmf" in paths else "NONE", "response")
+        h["ANCRFILE"] = (paths["arf"].name if "arf" in paths else "NONE", "ancillary response")
+        h["POISSERR"] = (True, "Poisson errors")
+        h["SYS_ERR"] = 0.0
+        h["SPECDELT"] = (int(grid.get("pi_per_channel", 5)), "PI values per channel")
+        h["SPECPIX"] = (0, "channel of SPECVAL")
+        h["SPECVAL"] = (0.0, "first PI of channel SPECPIX")
+        h["TSTART"] = (float(a.get("tstart", 0.0)), "s (MET)")
+        h["TSTOP"] = (float(a.get("tstop", 0.0)), "s (MET)")
+        ebounds = fits.BinTableHDU.from_columns(
+            [
+                fits.Column("CHANNEL", "J", array=chan),
+                fits.Column("E_MIN", "E", unit="keV", array=e_lo),
+                fits.Column("E_MAX", "E", unit="keV", array=e_hi),
+            ],
+            name="EBOUNDS",
+        )
+        eh = ebounds.header
+        eh["HDUCLASS"] = "OGIP"
+        eh["HDUCLAS1"] = "RESPONSE"
+        eh["HDUCLAS2"] = "EBOUNDS"
+        eh["CHANTYPE"] = "PI"
+        eh["DETCHANS"] = len(chan)
+        fits.HDUList([fits.PrimaryHDU(), hdu, ebounds]).writeto(paths[role], overwrite=overwrite)
+    return paths
+
+
+def _ogip_instrument(instrument: str) -> str:
+    """INSTRUME as SAS writes it: EPN, EMOS1, EMOS2 (other instruments unchanged)."""
+    return {"PN": "EPN", "M1": "EMOS1", "M2": "EMOS2"}.get(instrument.upper(), instrument)

@@ -19,19 +19,26 @@ from numpy.typing import NDArray
 
 from schemas.energy import Band
 from schemas.errors import StoreError
+from schemas.spectra import ChannelGrid
 from schemas.store_layout import (
     BAND_COORDS,
+    CHANNEL_COORDS,
     DATA_VARS,
     FORMAT_NAME,
     FORMAT_VERSION,
     GROUP_COORDS,
     REQUIRED_GROUP_ATTRS,
+    SPECTRUM_ATTRS,
+    SPECTRUM_VARS,
     TEXT_RECORD_ENCODING,
     UNITS,
 )
 
 __all__ = [
     "SchemePart",
+    "SpectrumPart",
+    "spectrum_part",
+    "spectrum_view",
     "exposure_dataset",
     "scheme_parts",
     "scheme_view",
@@ -111,6 +118,108 @@ class SchemePart:
     attrs: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SpectrumPart:
+    """The source and background PI spectra of an exposure, as stored in its group.
+
+    Attributes
+    ----------
+    channels : ChannelGrid
+        The channel grid (PI per channel, number of channels, energy scale).
+    src : numpy.ndarray of int64, shape (n_channels,)
+        Source-region events per channel inside the GTIs.
+    bkg : numpy.ndarray of int64 or None
+        Background-region events per channel; None for a source-only exposure.
+    attrs : dict
+        The group's ``spectrum`` record (:data:`schemas.store_layout.SPECTRUM_ATTRS`):
+        ``exposure`` (s), ``src_backscal``, ``bkg_backscal`` (sky pixels²),
+        ``areascal``, ``backend``, the rules...; ``channels``, ``src_total``,
+        ``bkg_total``, ``backscal_ratio`` and ``created`` are filled in when absent.
+    """
+
+    channels: ChannelGrid
+    src: NDArray[np.int64]
+    bkg: NDArray[np.int64] | None
+    attrs: dict[str, Any]
+
+
+def _spectrum_record(spec: SpectrumPart, now: str) -> dict[str, Any]:
+    n = spec.channels.n_channels
+    for name, arr in (("src", spec.src), ("bkg", spec.bkg)):
+        if arr is not None and np.shape(arr) != (n,):
+            raise ValueError(f"spectrum {name} has shape {np.shape(arr)}, expected ({n},)")
+    record = dict(spec.attrs)
+    src_a, bkg_a = record.get("src_backscal"), record.get("bkg_backscal")
+    record.setdefault("channels", spec.channels.describe())
+    record.setdefault("areascal", 1.0)
+    record.setdefault("src_total", int(np.sum(spec.src)))
+    record.setdefault("bkg_total", None if spec.bkg is None else int(np.sum(spec.bkg)))
+    record.setdefault("backscal_ratio", float(src_a) / float(bkg_a) if src_a and bkg_a else None)
+    record.setdefault("source_only", spec.bkg is None)
+    record.setdefault("responses", None)
+    record.setdefault("filter", None)
+    record.setdefault("created", now)
+    missing = [k for k in SPECTRUM_ATTRS if k not in record]
+    if missing:
+        raise ValueError(f"spectrum record missing: {', '.join(missing)}")
+    return record
+
+
+def _spectrum_arrays(spec: SpectrumPart) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Data variables and coordinates of the channel dimension."""
+    g = spec.channels
+    data: dict[str, Any] = {
+        "spec_src": (
+            "channel",
+            np.asarray(spec.src, dtype=np.int64),
+            {"units": "count", "description": SPECTRUM_VARS["spec_src"]},
+        )
+    }
+    if spec.bkg is not None:
+        data["spec_bkg"] = (
+            "channel",
+            np.asarray(spec.bkg, dtype=np.int64),
+            {"units": "count", "description": SPECTRUM_VARS["spec_bkg"]},
+        )
+    coords: dict[str, Any] = {
+        "channel": (
+            "channel",
+            np.arange(g.n_channels, dtype=np.int64),
+            {"description": CHANNEL_COORDS["channel"]},
+        ),
+        "chan_pi_lo": ("channel", g.pi_lo, {"description": CHANNEL_COORDS["chan_pi_lo"]}),
+        "chan_pi_hi": ("channel", g.pi_hi, {"description": CHANNEL_COORDS["chan_pi_hi"]}),
+        "chan_e_lo": (
+            "channel",
+            g.e_lo,
+            {"units": "keV", "description": CHANNEL_COORDS["chan_e_lo"]},
+        ),
+        "chan_e_hi": (
+            "channel",
+            g.e_hi,
+            {"units": "keV", "description": CHANNEL_COORDS["chan_e_hi"]},
+        ),
+    }
+    return data, coords
+
+
+def spectrum_part(ds: xr.Dataset) -> SpectrumPart | None:
+    """The spectra of a stored exposure group (to store again), or None when it has none."""
+    record = ds.attrs.get("spectrum")
+    if not record or "spec_src" not in ds:
+        return None
+    ch = record["channels"]
+    grid = ChannelGrid(
+        str(ch["instrument"]),
+        int(ch["pi_per_channel"]),
+        int(ch["n_channels"]),
+        float(ch["offset_kev"]),
+        float(ch["kev_per_pi"]),
+    )
+    bkg = np.asarray(ds["spec_bkg"].values, np.int64) if "spec_bkg" in ds else None
+    return SpectrumPart(grid, np.asarray(ds["spec_src"].values, np.int64), bkg, dict(record))
+
+
 def _band_records(bands: Sequence[Band], fracexp: NDArray[np.float64], dt: float) -> list[Any]:
     exposure = np.nansum(fracexp, axis=1) * dt if len(bands) else np.zeros(0)
     return [
@@ -130,6 +239,7 @@ def exposure_dataset(
     time: NDArray[np.float64],
     parts: Sequence[SchemePart],
     attrs: dict[str, Any],
+    spectrum: SpectrumPart | None = None,
 ) -> xr.Dataset:
     """Build the Dataset of one exposure group: every scheme along one band axis.
 
@@ -142,12 +252,16 @@ def exposure_dataset(
     attrs : dict
         Exposure attributes (obsid, expid, instrument, the grid, inputs, regions,
         backends...); ``format``, ``format_version``, ``TIMEPIXR``, ``TIMEUNIT``,
-        ``created``, ``software`` and ``schemes`` are filled in here.
+        ``created``, ``software``, ``schemes`` and ``spectrum`` are filled in here.
+    spectrum : SpectrumPart, optional
+        The exposure's source and background spectra (dimension ``channel``); the
+        group's ``spectrum`` attribute is null without them.
 
     Returns
     -------
     xarray.Dataset
-        Dims (band, time); float64 variables; JSON-able attributes.
+        Dims (band, time) with float64 variables, and (channel) with int64 spectra;
+        JSON-able attributes.
     """
     n_time = len(time)
     dt = float(attrs["dt"])
@@ -207,6 +321,12 @@ def exposure_dataset(
             {"description": GROUP_COORDS["pi_hi"]},
         ),
     }
+    spectrum_record = None
+    if spectrum is not None:
+        spectrum_record = _spectrum_record(spectrum, now)
+        spec_data, spec_coords = _spectrum_arrays(spectrum)
+        data.update(spec_data)
+        coords.update(spec_coords)
     full = dict(attrs)
     full.update(
         format=FORMAT_NAME,
@@ -216,6 +336,7 @@ def exposure_dataset(
         created=now,
         software=software_versions(),
         schemes=schemes,
+        spectrum=spectrum_record,
     )
     full.setdefault("manifest", {})  # filled in by the store when the group is written
     missing = [k for k in REQUIRED_GROUP_ATTRS if k not in full]
@@ -244,7 +365,7 @@ def scheme_parts(ds: xr.Dataset) -> list[SchemePart]:
 
 
 #: Exposure attributes a scheme's view leaves out (the others are copied).
-_GROUP_ONLY = ("schemes", "backends", "manifest")
+_GROUP_ONLY = ("schemes", "backends", "manifest", "spectrum")
 
 
 def scheme_view(ds: xr.Dataset, scheme: str, where: str) -> xr.Dataset:
@@ -274,7 +395,7 @@ def scheme_view(ds: xr.Dataset, scheme: str, where: str) -> xr.Dataset:
     rows = _scheme_rows(ds, scheme)
     # derived from stored variables (never built from new arrays, which would make xarray
     # import dask.array just to check the type): band = the index within the scheme
-    view = ds.isel(band=rows).drop_vars("scheme")
+    view = ds.drop_dims("channel", errors="ignore").isel(band=rows).drop_vars("scheme")
     e_lo = (view["pi_lo"] / 1000.0).assign_attrs(units="keV", description=BAND_COORDS["e_lo"])
     e_hi = (view["pi_hi"] / 1000.0).assign_attrs(units="keV", description=BAND_COORDS["e_hi"])
     view = view.drop_vars("scheme_band").assign_coords(
@@ -292,3 +413,69 @@ def scheme_view(ds: xr.Dataset, scheme: str, where: str) -> xr.Dataset:
     )
     view.attrs = attrs
     return view
+
+
+def spectrum_view(ds: xr.Dataset, where: str) -> xr.Dataset:
+    """The spectra of an exposure group, as a Dataset of their own.
+
+    Dims (channel,); variables ``src`` and ``bkg`` (counts; ``bkg`` all NaN for a
+    source-only exposure), ``net_rate`` (count/s/keV: ``(src - backscal_ratio bkg) /
+    (exposure dE)``; the source rate alone without a background); coordinates
+    ``channel``, ``chan_pi_lo``, ``chan_pi_hi``, ``chan_e_lo``, ``chan_e_hi`` (keV).
+    Attributes: the exposure's address and grid (obsid, expid, instrument...) and the
+    ``spectrum`` record flattened (``exposure``, ``src_backscal``, ``bkg_backscal``,
+    ``backscal_ratio``, ``areascal``, ``channels``, ``responses``...).
+
+    Raises
+    ------
+    StoreError
+        If the group holds no spectra.
+    """
+    part = spectrum_part(ds)
+    if part is None:
+        raise StoreError(
+            f"{where}: no spectra (attribute spectrum is null); rebuild it with xlcat build "
+            "(the native backend stores the spectra of every exposure)"
+        )
+    record = part.attrs
+    keep = [c for c in CHANNEL_COORDS if c in ds.coords]
+    spec = ds[["spec_src", *(["spec_bkg"] if part.bkg is not None else [])]]
+    spec = spec.drop_vars([c for c in spec.coords if c not in keep])
+    src = spec["spec_src"].astype(np.float64)
+    if part.bkg is not None:
+        bkg = spec["spec_bkg"].astype(np.float64)
+        ratio = float(record["backscal_ratio"]) if record.get("backscal_ratio") else 0.0
+    else:
+        bkg = xr.full_like(src, np.nan)
+        ratio = 0.0
+    exposure = float(record["exposure"])
+    width = spec["chan_e_hi"] - spec["chan_e_lo"]
+    net = (src - ratio * bkg.fillna(0.0)) / (exposure * width) if exposure > 0 else src * np.nan
+    out = xr.Dataset(
+        {
+            "src": src.assign_attrs(units="count", description=SPECTRUM_VARS["spec_src"]),
+            "bkg": bkg.assign_attrs(units="count", description=SPECTRUM_VARS["spec_bkg"]),
+            "net_rate": net.assign_attrs(
+                units="count/s/keV",
+                description="(src - backscal_ratio * bkg) / (exposure * channel width)",
+            ),
+        }
+    )
+    attrs = {
+        k: ds.attrs[k]
+        for k in (
+            "obsid",
+            "expid",
+            "instrument",
+            "dt",
+            "tstart",
+            "tstop",
+            "MJDREF",
+            "TIMESYS",
+            "TIMEREF",
+        )
+        if k in ds.attrs
+    }
+    attrs.update(record)
+    out.attrs = attrs
+    return out

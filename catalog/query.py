@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from catalog.layout import decode_text_records, scheme_view
+from catalog.layout import decode_text_records, scheme_view, spectrum_view
 from catalog.store import Store
 from schemas.energy import kev_to_pi
 from schemas.errors import ConfigError, StoreError
@@ -309,6 +309,92 @@ class Catalog:
             self._read(obsid, expid), scheme, f"store {self.path}: group {obsid}/{expid}"
         )
         return self._out(select(ds, energy=energy, time=time, match=match))
+
+    def spectra(self) -> pd.DataFrame:
+        """One row per exposure holding spectra (store format 3), from group metadata only.
+
+        Columns: obsid, expid, instrument, n_channels, exposure (s), src_total,
+        bkg_total (None: source-only), src_backscal, bkg_backscal, backend, rmf, arf
+        (response files relative to the store, None when absent).
+        """
+        rows: list[dict[str, Any]] = []
+        for obsid, expid in self.store.groups():
+            try:
+                a = self.store.group_attrs(obsid, expid)
+            except StoreError as exc:
+                log.warning("%s", exc)
+                continue
+            rec = a.get("spectrum")
+            if not rec:
+                continue
+            resp = rec.get("responses") or {}
+            rows.append(
+                {
+                    "obsid": obsid,
+                    "expid": expid,
+                    "instrument": a["instrument"],
+                    "n_channels": rec["channels"]["n_channels"],
+                    "exposure": rec["exposure"],
+                    "src_total": rec["src_total"],
+                    "bkg_total": rec["bkg_total"],
+                    "src_backscal": rec["src_backscal"],
+                    "bkg_backscal": rec["bkg_backscal"],
+                    "backend": rec["backend"],
+                    "rmf": resp.get("rmf"),
+                    "arf": resp.get("arf"),
+                }
+            )
+        columns = [
+            "obsid", "expid", "instrument", "n_channels", "exposure", "src_total",
+            "bkg_total", "src_backscal", "bkg_backscal", "backend", "rmf", "arf",
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    def spectrum(self, obsid: str, expid: str | None = None) -> xr.Dataset:
+        """The source and background PI spectra of one exposure.
+
+        Parameters
+        ----------
+        obsid : str
+            10-digit obsid.
+        expid : str, optional
+            The exposure (``PNS003``...); needed only when the observation has several
+            exposures with spectra.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims (channel,): ``src``, ``bkg`` (counts; ``bkg`` NaN for a source-only
+            exposure), ``net_rate`` (count/s/keV); coords channel, chan_pi_lo,
+            chan_pi_hi, chan_e_lo, chan_e_hi (keV); attrs: exposure (s),
+            src_backscal, bkg_backscal (sky pixels²), backscal_ratio, areascal,
+            channels (the grid), responses, backend, rules, and the exposure's address.
+
+        Raises
+        ------
+        StoreError
+            If the observation has no exposure with spectra, or several and ``expid``
+            is not given (the message names them).
+        """
+        table = self.spectra()
+        have = sorted(table.expid[table.obsid == obsid])
+        if expid is None:
+            if len(have) != 1:
+                hint = (
+                    f"exposures with spectra: {', '.join(have)}; choose one with expid= (--expid)"
+                    if have
+                    else "no exposure of it holds spectra (groups of store format 3 built by "
+                    "the native backend do)"
+                )
+                raise StoreError(f"store {self.path}: obsid {obsid}: {hint}")
+            expid = have[0]
+        elif expid not in have:
+            raise StoreError(
+                f"store {self.path}: no spectra for obsid {obsid}, exposure {expid} "
+                f"(exposures with spectra: {', '.join(have) or 'none'})"
+            )
+        where = f"store {self.path}: group {obsid}/{expid}"
+        return self._out(spectrum_view(self._read(obsid, expid), where))
 
     def _out(self, ds: xr.Dataset) -> xr.Dataset:
         """``ds`` with its attributes as the catalogue was opened to give them."""

@@ -1,6 +1,6 @@
 """The Zarr v3 store: writing exposure groups atomically and checksummed, reading them back.
 
-Layout (format 2, ``schemas/STORE_FORMAT.md``): one group per exposure,
+Layout (format 3, ``schemas/STORE_FORMAT.md``): one group per exposure,
 ``<store>/<obsid>/<exposure>/``, holding every energy scheme's bands along one
 ``band`` dimension.
 

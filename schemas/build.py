@@ -287,6 +287,9 @@ class SASOptions(BaseModel):
     cache : bool
         Reuse the outputs of band tasks that already succeeded with identical inputs
         (a content-addressed cache beside the store).
+    spectra : bool
+        Also make each exposure's source and background spectra, RMF and ARF
+        (evselect, backscale, rmfgen, arfgen; one task per exposure) and store them.
     """
 
     model_config = _Strict
@@ -296,6 +299,7 @@ class SASOptions(BaseModel):
     keep_temp: bool = False
     tmp_dir: str | None = None
     cache: bool = True
+    spectra: bool = True
 
 
 class BuildFile(BaseModel):
@@ -488,11 +492,14 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
         )
     obsids = {o.obsid for o in spec.observations}
     for name, scheme in schemes.items():
-        if scheme.reference is not None and scheme.reference not in obsids:
-            raise ConfigError(
-                f"build file {path}: schemes.{name}.equal_counts.reference: observation "
-                f"{scheme.reference} is not among the build's observations"
-            )
+        # OBSID/EXPID may also name a stored spectrum of the store (checked when planning)
+        if scheme.reference is not None and "/" not in scheme.reference:
+            if scheme.reference not in obsids:
+                raise ConfigError(
+                    f"build file {path}: schemes.{name}.equal_counts.reference: observation "
+                    f"{scheme.reference} is not among the build's observations (or name a "
+                    "stored spectrum as OBSID/EXPID)"
+                )
     observations = []
     for obs in spec.observations:
         screening = obs.screening or spec.screening or DefaultScreening()

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.energy import PI_MAX, PI_PER_CHAN, chan_to_pi, kev_to_pi
-from schemas.names import is_obsid
+from schemas.names import EXPOSURE_NAME, is_name, is_obsid
 
 __all__ = ["EqualCountsSpec", "SchemeSpec", "validation_message"]
 
@@ -63,10 +63,12 @@ class EqualCountsSpec(BaseModel):
     @field_validator("reference")
     @classmethod
     def _obsid(cls, v: str) -> str:
-        if not is_obsid(v):
+        obsid, _, expid = v.partition("/")
+        if not is_obsid(obsid) or ("/" in v and not is_name(expid, EXPOSURE_NAME)):
             raise ValueError(
-                f"{v!r} is not a 10-digit observation id; write it as a quoted "
-                'string, e.g. "0761220101"'
+                f"{v!r} is neither a 10-digit observation id nor OBSID/EXPID; write it as a "
+                'quoted string, e.g. "0761220101" or "0761220101/PNS003" (an exposure of the '
+                "build or a stored spectrum of the store)"
             )
         return v
 

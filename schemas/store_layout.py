@@ -1,12 +1,13 @@
-"""The layout of an xlcat Zarr store (format version 2). ``STORE_FORMAT.md`` describes it in prose.
+"""The layout of an xlcat Zarr store (format version 3). ``STORE_FORMAT.md`` describes it in prose.
 
 A store is a Zarr v3 hierarchy with one group per *exposure* (an instrument's
 exposure within an observation: EPIC-pn, MOS1 and MOS2 of one obsid sit side by
 side)::
 
-    <store>/zarr.json                      attrs: format = "xlcat-lightcurves", format_version = 2
+    <store>/zarr.json                      attrs: format = "xlcat-lightcurves", format_version = 3
     <store>/<obsid>/zarr.json              a plain group per observation (10-digit obsid)
     <store>/<obsid>/<expid>/               one xarray Dataset per exposure, e.g. PNS003, M1S001, PN
+    <store>/responses/<obsid>/<expid>/     the exposure's RMF and ARF (FITS), if a backend made them
 
 Each exposure group holds every energy scheme built for it, concatenated along one
 ``band`` dimension with a ``scheme`` coordinate, so the number of files of a group
@@ -16,6 +17,10 @@ shard with inner time chunks for very long grids); every chunk carries a CRC32C
 checksum (the Zarr v3 ``crc32c`` codec), and the group attribute ``manifest`` lists
 every file of the group with its size and CRC-32, so a missing chunk or array
 metadata is detected (the group is *damaged*) instead of read as fill values.
+
+Format 3 adds the exposure's source and background PI spectra on a ``channel``
+dimension (:data:`SPECTRUM_VARS`, :data:`CHANNEL_COORDS`, the group attribute
+``spectrum`` with the keys of :data:`SPECTRUM_ATTRS`).
 
 Per-band provenance: a scheme made by a backend that runs external programs (SAS)
 has the record ``schemes[<name>]["band_provenance"]``, one dict per band. Its
@@ -56,6 +61,10 @@ __all__ = [
     "BAND_COORDS",
     "GROUP_COORDS",
     "UNITS",
+    "SPECTRUM_VARS",
+    "CHANNEL_COORDS",
+    "SPECTRUM_ATTRS",
+    "RESPONSES_DIR",
     "REQUIRED_GROUP_ATTRS",
     "SCHEME_ATTRS",
     "TEXT_RECORD_ENCODING",
@@ -69,7 +78,7 @@ __all__ = [
 TEXT_RECORD_ENCODING = "json+zlib+base64"
 
 FORMAT_NAME = "xlcat-lightcurves"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Data variables of every exposure group, dims (band, time), float64.
 DATA_VARS: dict[str, str] = {
@@ -102,6 +111,46 @@ GROUP_COORDS: dict[str, str] = {
     "pi_hi": "PI (eV), exclusive",
 }
 
+#: Spectra of an exposure group (format 3), dim channel, int64 counts. ``spec_bkg`` is
+#: absent for a source-only exposure (no background region).
+SPECTRUM_VARS: dict[str, str] = {
+    "spec_src": "source-region events per PI channel inside the GTIs (the light curves' events)",
+    "spec_bkg": "background-region events per PI channel inside the GTIs",
+}
+
+#: Coordinates of the channel dimension (format 3).
+CHANNEL_COORDS: dict[str, str] = {
+    "channel": "spectral channel number, 0..n-1 (OGIP CHANNEL, CHANTYPE = PI)",
+    "chan_pi_lo": "first PI of the channel (inclusive): chan_pi_lo <= PI < chan_pi_hi",
+    "chan_pi_hi": "PI just above the channel (exclusive)",
+    "chan_e_lo": "lower energy edge, keV: offset_kev + kev_per_pi * chan_pi_lo",
+    "chan_e_hi": "upper energy edge, keV: offset_kev + kev_per_pi * chan_pi_hi",
+}
+
+#: Keys of the group attribute ``spectrum`` (null when the group holds no spectra).
+SPECTRUM_ATTRS: dict[str, str] = {
+    "exposure": "s: the source's live exposure in the GTIs, sum over bins of fracexp * dt",
+    "exposure_rule": "how exposure was computed",
+    "src_backscal": "source region area, sky pixels^2 (the BACKSCAL SAS backscale writes)",
+    "bkg_backscal": "background region area, sky pixels^2; null for a source-only exposure",
+    "backscal_ratio": "src_backscal / bkg_backscal; null for a source-only exposure",
+    "areascal": "AREASCAL, 1",
+    "source_only": "true when there is no background region (then no spec_bkg)",
+    "channels": "the channel grid: instrument, pi_per_channel, n_channels, specchannelmin/max, "
+    "offset_kev, kev_per_pi, rule",
+    "src_total": "sum of spec_src",
+    "bkg_total": "sum of spec_bkg (null for a source-only exposure)",
+    "backend": "the backend that counted the spectra",
+    "counts_rule": "which events the spectra hold",
+    "responses": "RMF and ARF files relative to the store root ({rmf, arf}), or null",
+    "filter": "the event file's FILTER keyword (null when absent)",
+    "created": "UTC time the spectra were made",
+}
+
+#: Folder (in the store root) of the response files a backend made:
+#: ``responses/<obsid>/<expid>/<obsid>_<expid>.rmf`` and ``.arf``.
+RESPONSES_DIR = "responses"
+
 UNITS: dict[str, str] = {
     "rate": "count/s",
     "error": "count/s",
@@ -132,6 +181,7 @@ REQUIRED_GROUP_ATTRS: tuple[str, ...] = (
     "regions",
     "backends",
     "schemes",
+    "spectrum",
     "software",
     "created",
     "manifest",

@@ -12,9 +12,12 @@ function of its inputs, so a failed task can be retried)::
           -> extract[obsid/expid, scheme, unit]   one SAS run per band
             -> commit[obsid/expid]          assemble every scheme and write the group
 
-Equal-count schemes are resolved first (phase 1): their reference exposure is
-prepared, its net spectrum computed, and the edges fixed; the prepared exposure is
-kept on the worker that made it and reused by phase 2 there.
+Equal-count schemes are resolved first (phase 1): the net spectrum of their reference
+exposure is read from the store when its group holds spectra made from the same inputs
+(or the reference names a stored spectrum outside the build); otherwise the reference
+exposure is prepared and its net spectrum computed, the prepared exposure kept on the
+worker that made it and reused by phase 2 there. The scheme's ``reference`` record
+says which (``spectrum``: ``stored`` or ``events``).
 
 A group is written whole (:meth:`catalog.store.Store.write_group`): the schemes of
 this build, plus the schemes already in the group that this build does not name,
@@ -28,6 +31,7 @@ this module; the command line owns the progress display.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -40,7 +44,7 @@ import numpy as np
 from dask.delayed import Delayed
 from distributed import Client, Future, as_completed
 
-from catalog.layout import SchemePart, exposure_dataset, scheme_parts
+from catalog.layout import SchemePart, SpectrumPart, exposure_dataset, scheme_parts, spectrum_part
 from catalog.store import Store
 from pipeline.build.plan import BuildPlan, ExposureSpec, check_scheme_conflicts
 from pipeline.extract.backends.base import Backend
@@ -164,6 +168,7 @@ def commit_group(
     summaries: dict[str, ObservationSummary],
     backend_info: dict[str, dict[str, Any]],
     parts: list[SchemePart],
+    spectra: list[SpectrumPart | None] | None = None,
 ) -> dict[str, Any]:
     """Write one exposure group whole: this build's schemes and the valid ones already there.
 
@@ -179,6 +184,10 @@ def commit_group(
         Backend name to what its environment check reported.
     parts : list of SchemePart
         The schemes this build made.
+    spectra : list of SpectrumPart or None, optional
+        The spectra each backend of this build made (None: it makes none); the first is
+        stored. Without one, the spectra already in the group are kept when they were
+        made from the same inputs (the same fingerprint and grid).
 
     Returns
     -------
@@ -201,6 +210,7 @@ def commit_group(
     carried: list[SchemePart] = []
     dropped: list[str] = []
     made = {p.name for p in parts}
+    spectrum = next((s for s in spectra or [] if s is not None), None)
     if store.has_group(obsid, expid) and store.state(obsid, expid).ok:
         try:
             old = store.read_group(obsid, expid)
@@ -218,6 +228,12 @@ def commit_group(
                         backends[name] = old.attrs["backends"][name]
                 else:
                     dropped.append(part.name)
+            if (
+                spectrum is None
+                and same_grid
+                and (old.attrs.get("fingerprint_hash") == attrs["fingerprint_hash"])
+            ):
+                spectrum = spectrum_part(old)
     warnings = sorted(
         {w for s in summaries.values() for w in s.provenance.get("warnings", []) or []}
     )
@@ -232,7 +248,7 @@ def commit_group(
         backends=backends,
         warnings=warnings,
     )
-    ds = exposure_dataset(first.time, [*parts, *carried], full)
+    ds = exposure_dataset(first.time, [*parts, *carried], full, spectrum)
     path = store.write_group(obsid, expid, ds)
     return {
         "obsid": obsid,
@@ -270,7 +286,8 @@ def build_exposure(
         )
         for w in work
     ]
-    return commit_group(store_path, attrs, {backend.name: summary}, backend_info, parts)
+    spectra = [backend.spectrum(prepared)]
+    return commit_group(store_path, attrs, {backend.name: summary}, backend_info, parts, spectra)
 
 
 def _exposure_attrs(plan: BuildPlan, spec: ExposureSpec) -> dict[str, Any]:
@@ -302,6 +319,16 @@ def _scheme_work(
         opts = plan.config.scheme_options[task.scheme]
         backend = plan.backends[task.backend]
         ref = plan.reference_label(task.scheme)
+        stored = plan.stored_references.get(ref) if ref else None
+        reference = None
+        if stored is not None:
+            reference = stored.record()
+        elif ref:
+            reference = {
+                "exposure": ref,
+                "fingerprint": plan.fingerprints[ref],
+                "spectrum": "events",
+            }
         attrs = {
             "scheme_hash": scheme.hash,
             "scheme_spec": scheme.spec,
@@ -312,7 +339,7 @@ def _scheme_work(
             "backend": task.backend,
             "abscorr": backend.applies_abscorr and bool(opts.abscorr),
             "abscorr_requested": opts.abscorr,
-            "reference": {"exposure": ref, "fingerprint": plan.fingerprints[ref]} if ref else None,
+            "reference": reference,
         }
         out.setdefault(task.backend, []).append(SchemeWork(scheme, opts, attrs))
     return out
@@ -369,6 +396,7 @@ def build_graph(
             continue
         summaries: dict[str, Any] = {}
         parts: list[Any] = []
+        spectra: list[Any] = []
         for name, schemes in work.items():
             backend = backends[name]
             prep = prepared.get((name, label))
@@ -378,6 +406,11 @@ def build_graph(
                 )
             summaries[name] = dask.delayed(backend.summary, pure=True)(
                 prep, dask_key_name=f"summary-{name}-{tag}-{run}"
+            )
+            spectra.append(
+                dask.delayed(backend.spectrum, pure=True)(
+                    prep, dask_key_name=f"spectrum-{name}-{tag}-{run}"
+                )
             )
             for w in schemes:
                 pieces = [
@@ -395,7 +428,13 @@ def build_graph(
                     )
                 )
         out[label] = dask.delayed(commit_group, pure=True)(
-            store_path, attrs, summaries, info, parts, dask_key_name=f"commit-{tag}-{run}"
+            store_path,
+            attrs,
+            summaries,
+            info,
+            parts,
+            spectra,
+            dask_key_name=f"commit-{tag}-{run}",
         )
     return out
 
@@ -491,6 +530,15 @@ def _run(
         backend = plan.backends[backend_name].for_store(str(plan.config.store))
         reference = plan.reference_label(name)
         assert reference is not None  # an unresolved scheme is an equal-count scheme
+        stored = plan.stored_references.get(reference)
+        if stored is not None:  # the store holds its spectrum: no events read again
+            try:
+                resolved[name] = scheme.resolve(np.asarray(stored.net), 0)
+            except Exception as exc:  # noqa: BLE001 - reported per group, never raised
+                failed_schemes[name] = (
+                    f"equal-count scheme {name}: stored spectrum of {reference}: {_error_text(exc)}"
+                )
+            continue
         key = (backend_name, reference)
         if key not in reused:
             reused[key] = client.submit(
@@ -514,9 +562,7 @@ def _run(
             finished(spec, GroupFailure(spec.obsid, spec.expid, failed_schemes[bad[0]]))
         else:
             todo.append(spec)
-    sub = BuildPlan(
-        plan.config, plan.backends, plan.backend_info, plan.jobs, plan.fingerprints, todo
-    )
+    sub = dataclasses.replace(plan, todo=todo, up_to_date=[])
     graph = build_graph(sub, resolved, prepared=reused, run=run)
     labels = list(graph)
     futures = client.compute(  # type: ignore[no-untyped-call]  # untyped in distributed

@@ -43,7 +43,15 @@ from schemas.store_layout import FORMAT_VERSION
 if TYPE_CHECKING:
     from pipeline.read.events import ColumnSummary, EventFileInfo
 
-__all__ = ["SchemeTask", "ExposureSpec", "BuildPlan", "plan_build", "binning_edges"]
+__all__ = [
+    "SchemeTask",
+    "ExposureSpec",
+    "BuildPlan",
+    "StoredReference",
+    "plan_build",
+    "binning_edges",
+    "stored_references",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +122,28 @@ class BuildPlan:
     fingerprints: dict[str, dict[str, Any]]
     todo: list[ExposureSpec] = field(default_factory=list)
     up_to_date: list[ExposureSpec] = field(default_factory=list)
+    #: Reference label -> its stored spectrum (:class:`StoredReference`), for the equal-count
+    #: references the store holds a spectrum of, made from the inputs the build has.
+    stored_references: dict[str, StoredReference] = field(default_factory=dict)
 
     def reference_label(self, scheme: str) -> str | None:
-        """The ``obsid/expid`` of an equal-count scheme's reference exposure."""
+        """The ``obsid/expid`` of an equal-count scheme's reference exposure.
+
+        ``reference = "OBSID/EXPID"`` names the exposure itself (one of the build's, or
+        a stored spectrum of the store); ``reference = "OBSID"`` the observation's only
+        exposure in the build.
+        """
         ref = self.config.schemes[scheme].reference
         if ref is None:
             return None
+        if "/" in ref:
+            if ref not in self.jobs and ref not in self.stored_references:
+                raise ConfigError(
+                    f"build file {self.config.path}: schemes.{scheme}.equal_counts.reference: "
+                    f"exposure {ref} is neither in the build nor a stored spectrum of store "
+                    f"{self.config.store}; list its observation or build it first"
+                )
+            return ref
         found = sorted(k for k, j in self.jobs.items() if j.obsid == ref)
         if len(found) != 1:
             raise ConfigError(
@@ -128,6 +152,85 @@ class BuildPlan:
                 "equal-count scheme needs one reference exposure: list only one of them"
             )
         return found[0]
+
+
+@dataclass(frozen=True)
+class StoredReference:
+    """The stored spectrum of an equal-count scheme's reference exposure.
+
+    Attributes
+    ----------
+    label : str
+        ``obsid/expid``.
+    fingerprint_hash : str
+        The stored group's fingerprint (enters the schemes' input hashes).
+    net : tuple of float
+        Net counts per 5 eV channel from channel 0: ``spec_src - backscal_ratio
+        spec_bkg`` (the source spectrum alone without a background).
+    backend : str
+        The backend that counted the spectrum.
+    """
+
+    label: str
+    fingerprint_hash: str
+    net: tuple[float, ...]
+    backend: str
+
+    def record(self) -> dict[str, Any]:
+        """The scheme provenance of the reference (``schemes[<name>]["reference"]``)."""
+        return {
+            "exposure": self.label,
+            "fingerprint_hash": self.fingerprint_hash,
+            "spectrum": "stored",
+            "spectrum_backend": self.backend,
+        }
+
+
+def stored_references(
+    config: BuildConfig, store: Store | None, fingerprints: dict[str, dict[str, Any]]
+) -> dict[str, StoredReference]:
+    """The stored spectra the build's equal-count schemes may take as their reference.
+
+    A reference exposure of the build is taken from the store when its group holds a
+    spectrum made from the same inputs (the same fingerprint); a reference
+    ``OBSID/EXPID`` outside the build is taken from the store as it is.
+    """
+    from catalog.layout import spectrum_part
+
+    out: dict[str, StoredReference] = {}
+    if store is None:
+        return out
+    for scheme in config.schemes.values():
+        ref = scheme.reference
+        if ref is None:
+            continue
+        labels = [ref] if "/" in ref else [k for k in fingerprints if k.split("/")[0] == ref]
+        for label in labels:
+            obsid, _, expid = label.partition("/")
+            if label in out or not store.has_group(obsid, expid):
+                continue
+            try:
+                attrs = store.group_attrs(obsid, expid)
+            except StoreError:
+                continue
+            if not attrs.get("spectrum"):
+                continue
+            if label in fingerprints and attrs.get("fingerprint_hash") != _hash(
+                fingerprints[label]
+            ):
+                continue  # the build changes this exposure: its spectrum is made again
+            part = spectrum_part(store.read_group(obsid, expid))
+            if part is None:
+                continue
+            net = part.src.astype(float)
+            ratio = part.attrs.get("backscal_ratio")
+            if part.bkg is not None and ratio:
+                net = net - float(ratio) * part.bkg
+            out[label] = StoredReference(
+                label, str(attrs["fingerprint_hash"]), tuple(net.tolist()),
+                str(part.attrs.get("backend")),
+            )  # fmt: skip
+    return out
 
 
 def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[int, ...]:
@@ -495,6 +598,7 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
     if store is not None:
         check_scheme_conflicts(config, store, recorded.groups)
     plan = BuildPlan(config, backends, info, jobs, fingerprints)
+    plan.stored_references.update(stored_references(config, store, fingerprints))
     references = {name: plan.reference_label(name) for name in config.schemes}
     for label, job in jobs.items():
         fp_hash = _hash(fingerprints[label])
@@ -510,7 +614,7 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
                 "abscorr": config.scheme_options[name].abscorr,
                 "observation": fingerprints[label],
                 "scheme": scheme.canonical,
-                "reference": fingerprints[ref] if ref else None,
+                "reference": _reference_identity(plan, ref),
             }
             tasks.append(SchemeTask(name, backend, _hash(payload)))
         reason = _status(store, recorded, job, tasks, force)
@@ -526,6 +630,15 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
         len(plan.up_to_date),
     )
     return plan
+
+
+def _reference_identity(plan: BuildPlan, ref: str | None) -> Any:
+    """What the reference exposure contributes to an input hash: its fingerprint."""
+    if ref is None:
+        return None
+    if ref in plan.fingerprints:
+        return plan.fingerprints[ref]
+    return {"stored_spectrum": plan.stored_references[ref].fingerprint_hash}
 
 
 def _status(

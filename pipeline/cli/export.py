@@ -5,6 +5,10 @@
 - ``xlcat export spectrum STORE --product NAME --quantity lag -o lag.pha``: a saved
   lag-energy product's lag, rms, covariance or coherence spectrum as OGIP PHA with an
   RMF from the band edges (:func:`catalog.export.write_ogip_spectrum`).
+- ``xlcat export pha STORE --obsid O [--expid E] -o DIR``: the exposure's stored source and
+  background PI spectra as OGIP PHA (``<obsid>_<expid>_src.pha``, ``_bkg.pha``), with its
+  RMF and ARF copied beside them when the store has them
+  (:func:`catalog.export.write_ogip_pha`).
 """
 
 from __future__ import annotations
@@ -60,8 +64,20 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pha(args: argparse.Namespace) -> int:
+    import catalog
+    from catalog.export import write_ogip_pha
+
+    cat = catalog.open(args.store)
+    spec = cat.spectrum(args.obsid, args.expid)
+    paths = write_ogip_pha(spec, args.output, store=cat.path, overwrite=args.overwrite)
+    for p in paths.values():
+        print(f"wrote {p}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add ``export`` (``lc``, ``spectrum``) to the ``xlcat`` subcommands."""
+    """Add ``export`` (``lc``, ``spectrum``, ``pha``) to the ``xlcat`` subcommands."""
     p = subparsers.add_parser(
         "export",
         help="write OGIP light curves (FTOOLS, HENDRICS, stingray) or PHA spectra (XSPEC)",
@@ -73,8 +89,9 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(
         dest="what",
         required=True,
-        metavar="{lc,spectrum}",
-        help="lc: OGIP light curves of a scheme; spectrum: a saved lag-energy product as PHA",
+        metavar="{lc,spectrum,pha}",
+        help="lc: OGIP light curves of a scheme; spectrum: a saved lag-energy product as PHA; "
+        "pha: an exposure's source and background PI spectra as PHA",
     )
     lc = sub.add_parser("lc", help="OGIP light curves, one file per band")
     lc.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
@@ -104,3 +121,12 @@ def register(subparsers: Any) -> None:
     sp.add_argument("-o", "--output", required=True, help="PHA file; the .rmf goes beside it")
     sp.add_argument("--overwrite", action="store_true", help="replace existing files")
     sp.set_defaults(func=_cmd_spectrum)
+    pha = sub.add_parser(
+        "pha", help="an exposure's source and background PI spectra as OGIP PHA (+ RMF, ARF)"
+    )
+    pha.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
+    pha.add_argument("--obsid", required=True)
+    pha.add_argument("--expid", help="exposure, when the observation has several")
+    pha.add_argument("-o", "--output", required=True, help="output folder")
+    pha.add_argument("--overwrite", action="store_true", help="replace existing files")
+    pha.set_defaults(func=_cmd_pha)

@@ -391,6 +391,12 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
     if args.output:
         output_path(args.output, "-o", TABLE_SUFFIXES)
+    if args.spectrum:
+        from pipeline.cli.spectra import query_spectrum
+
+        return query_spectrum(args)
+    if not args.scheme:
+        raise ConfigError("query: give --scheme (light curves) or --spectrum (PI spectra)")
     cat = catalog.open(args.store)
     energy = parse_range(args.energy, "energy") if args.energy else None
     time = parse_range(args.time, "time") if args.time else None
@@ -564,7 +570,12 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="print light curves as CSV or JSON")
     q.add_argument("store", type=Path, help="the xlcat store (*.zarr)")
-    q.add_argument("--scheme", required=True, help="energy scheme (see xlcat ls STORE)")
+    q.add_argument(
+        "--scheme", help="energy scheme (see xlcat ls STORE); required without --spectrum"
+    )
+    q.add_argument(
+        "--spectrum", action="store_true", help="the exposures' source and background PI spectra"
+    )
     q.add_argument("--obsid", action="append", help="repeatable; default: every observation")
     q.add_argument("--expid", help="the exposure (e.g. PNS003), with one --obsid that has several")
     q.add_argument("--energy", help="keV range LO-HI: bands inside it (or overlapping, --overlap)")

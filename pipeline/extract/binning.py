@@ -31,6 +31,7 @@ from scipy import sparse
 
 from catalog import gti as gtilib
 from schemas.energy import Band
+from schemas.spectra import ChannelGrid
 
 __all__ = ["TimeGrid", "RegionCounts", "ObservationBinner", "BinnedObservation", "finalize"]
 
@@ -127,6 +128,11 @@ class ObservationBinner:
         Events outside ``[pi_edges[0], pi_edges[-1])`` are not counted.
     flare_edges : array_like or None
         Edges of the flare-curve bins, if a flare filter is used.
+    channels : ChannelGrid, optional
+        Also count the regions' events per (CCD, elementary interval, spectral channel)
+        (channel ``PI // pi_per_channel``, channels 0 .. n_channels - 1), for the stored
+        spectra: :func:`finalize` sums them over each CCD's GTI, the same events the
+        light curves count.
 
     Notes
     -----
@@ -143,6 +149,7 @@ class ObservationBinner:
         boundaries: ArrayLike,
         pi_edges: ArrayLike,
         flare_edges: ArrayLike | None = None,
+        channels: ChannelGrid | None = None,
     ) -> None:
         b = np.asarray(boundaries, dtype=np.float64).ravel()
         b = b[(b > grid.t0) & (b < grid.stop)]
@@ -167,6 +174,8 @@ class ObservationBinner:
         self.flare_counts = (
             None if self.flare_edges is None else np.zeros(len(self.flare_edges) - 1, np.int64)
         )
+        self.channels = channels
+        self._spec: dict[str, dict[int, list[sparse.csr_matrix]]] = {"src": {}, "bkg": {}}
         self.n_events = 0
         #: Region events (after screening) outside the grid, per region.
         self.outside = {"src": 0, "bkg": 0}
@@ -237,6 +246,49 @@ class ObservationBinner:
                 cells = flat if len(numbers) == 1 else flat[c == number]
                 self._accumulate(cubes, key, cells)
             self._ccd[name] += per_ccd[:_MAX_CCD]
+        if self.channels is not None:
+            self._add_spectra(elem, counted, pi, ccd, src, bkg)
+
+    def _add_spectra(
+        self,
+        elem: NDArray[np.intp],
+        counted: NDArray[np.bool_],
+        pi: NDArray[np.integer],
+        ccd: NDArray[np.integer],
+        src: NDArray[np.bool_],
+        bkg: NDArray[np.bool_],
+    ) -> None:
+        """Count a chunk's region events per (CCD, elementary interval, spectral channel).
+
+        ``counted`` marks the events the (interval, PI column) cubes count (inside the grid
+        and the PI columns), so the spectra hold exactly the light curves' events.
+        """
+        grid = self.channels
+        assert grid is not None
+        chan = np.floor_divide(np.asarray(pi), grid.pi_per_channel).astype(np.int64)
+        ok = counted & (chan >= 0) & (chan < grid.n_channels)
+        shape = (self.n_elem, grid.n_channels)
+        for name, mask in (("src", src), ("bkg", bkg)):
+            idx = np.flatnonzero(mask & ok)
+            if not len(idx):
+                continue
+            c = ccd[idx].astype(np.int64)
+            for number in np.unique(c):
+                sel = idx[c == number]
+                m = sparse.coo_matrix(
+                    (np.ones(len(sel), np.int64), (elem[sel], chan[sel])), shape=shape
+                ).tocsr()
+                parts = self._spec[name].setdefault(int(number), [])
+                parts.append(m)
+                if len(parts) >= 16:  # keep the pending pieces few
+                    parts[:] = [_sum_sparse(parts, shape)]
+
+    def spectrum_cubes(self, name: str) -> dict[int, sparse.csr_matrix]:
+        """Events of region ``name`` per (elementary interval, spectral channel), per CCD."""
+        if self.channels is None:
+            return {}
+        shape = (self.n_elem, self.channels.n_channels)
+        return {c: _sum_sparse(p, shape) for c, p in sorted(self._spec[name].items())}
 
     def _accumulate(self, cubes: dict[int, Cube], key: int, cells: NDArray[np.int64]) -> None:
         """Add one event per entry of ``cells`` (flat elementary interval x column) to a cube."""
@@ -310,6 +362,13 @@ class ObservationBinner:
         return 0.5 * (self.flare_edges[:-1] + self.flare_edges[1:])
 
 
+def _sum_sparse(parts: list[sparse.csr_matrix], shape: tuple[int, int]) -> sparse.csr_matrix:
+    total = sparse.csr_matrix(shape, dtype=np.int64)
+    for m in parts:
+        total = total + m
+    return sparse.csr_matrix(total, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class BinnedObservation:
     """Counts per (time bin, PI) of the source and background regions of one exposure.
@@ -334,6 +393,11 @@ class BinnedObservation:
         Counts in the GTIs per (time bin, PI column).
     src_area, bkg_area : float
         Geometric region areas in sky pixels squared (``bkg_area`` 0: no background region).
+    channels : ChannelGrid or None
+        The spectral channels of ``spec_src`` / ``spec_bkg`` (None: no spectra were counted).
+    spec_src, spec_bkg : numpy.ndarray of int64 or None, shape (n_channels,)
+        Source and background events per spectral channel inside the GTIs: the events the
+        light curves count, summed over time (each CCD's events judged by its own GTI).
     """
 
     grid: TimeGrid
@@ -345,6 +409,14 @@ class BinnedObservation:
     bkg: sparse.csr_matrix
     src_area: float
     bkg_area: float
+    channels: ChannelGrid | None = None
+    spec_src: NDArray[np.int64] | None = None
+    spec_bkg: NDArray[np.int64] | None = None
+
+    @property
+    def exposure(self) -> float:
+        """Live exposure in the GTIs, seconds: ``sum(fracexp) * dt`` (the spectra's EXPOSURE)."""
+        return float(np.sum(self.fracexp) * self.grid.dt)
 
     @property
     def area_ratio(self) -> float | None:
@@ -519,6 +591,22 @@ def finalize(
                 total = total + aggregators[c] @ cube
         return sparse.csr_matrix(total, dtype=np.int64)
 
+    def spectrum(name: str) -> NDArray[np.int64] | None:
+        if binner.channels is None:
+            return None
+        out = np.zeros(binner.channels.n_channels, np.int64)
+        for c, cube in binner.spectrum_cubes(name).items():
+            if c not in aggregators:  # a CCD with events outside the PI columns only
+                if ccd_gtis is None:
+                    aggregators[c] = aggregator(good_all)
+                elif c in ccd_gtis:
+                    aggregators[c] = aggregator(binner.good_elements(ccd_gtis[c]))
+                else:
+                    raise ValueError(f"region events lie on CCD {c}, which has no GTI")
+            good = np.asarray(aggregators[c].sum(axis=0)).ravel().astype(np.int64)
+            out += np.asarray(cube.T @ good, dtype=np.int64).ravel()
+        return out
+
     good_time = np.bincount(elem_bin[good_all], weights=(hi - lo)[good_all], minlength=grid.n_bins)
     gti_fraction = np.clip(good_time / grid.dt, 0.0, 1.0)
     if np.ndim(fracexp) == 0:
@@ -537,4 +625,7 @@ def finalize(
         bkg=counts("bkg"),
         src_area=float(src_area),
         bkg_area=float(bkg_area),
+        channels=binner.channels,
+        spec_src=spectrum("src"),
+        spec_bkg=spectrum("bkg") if bkg_area > 0 else None,
     )

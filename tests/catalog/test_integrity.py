@@ -73,10 +73,13 @@ def test_group_files_and_manifest(built: Path) -> None:
     files = sorted(p.relative_to(group).as_posix() for p in group.rglob("*") if p.is_file())
     manifest = json.loads((group / "zarr.json").read_text())["attributes"]["manifest"]
     assert sorted(manifest) == [f for f in files if f != "zarr.json"]
-    # 7 variables + 5 coordinates, one metadata file and one chunk each, plus the group's
-    assert len(files) == 12 * 2 + 1
+    # 7 variables + 5 coordinates, and (format 3) 2 spectra + 5 channel coordinates, one
+    # metadata file and one chunk each, plus the group's
+    assert len(files) == 19 * 2 + 1
     inodes = sum(1 for _ in (built / "s.zarr" / OBSID).rglob("*")) + 1
-    assert inodes <= 40
+    assert (
+        inodes == 39 + 19 + 1 + 2
+    )  # files, array folders, the group folder; the obsid folder, its zarr.json
     codecs = json.loads((group / "rate" / "zarr.json").read_text())["codecs"]
     assert [c["name"] for c in codecs][-1] == "crc32c"
 

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from catalog.layout import SchemePart, exposure_dataset
+from catalog.layout import SchemePart, SpectrumPart, exposure_dataset
 from catalog.store import _MAX_CHUNK_BYTES, Store
 from catalog.zarrfiles import group_files
 from schemas.energy import Band
+from schemas.spectra import channel_grid
 from schemas.store_layout import DATA_VARS
 
 OBSID = "0123456789"
@@ -58,9 +59,27 @@ def _attrs(n_time: int) -> dict[str, object]:
     }
 
 
-def _dataset(parts: list[SchemePart], n_time: int) -> xr.Dataset:
+def _spectrum(instrument: str, seed: int, background: bool) -> SpectrumPart:
+    grid = channel_grid(instrument)
+    rng = np.random.default_rng(seed)
+    src = rng.poisson(0.5, grid.n_channels).astype(np.int64)
+    bkg = rng.poisson(0.2, grid.n_channels).astype(np.int64) if background else None
+    attrs = {
+        "exposure": 1234.5,
+        "exposure_rule": "r",
+        "src_backscal": 1000.0,
+        "bkg_backscal": 4000.0 if background else None,
+        "backend": "native",
+        "counts_rule": "c",
+    }
+    return SpectrumPart(grid, src, bkg, attrs)
+
+
+def _dataset(
+    parts: list[SchemePart], n_time: int, spectrum: SpectrumPart | None = None
+) -> xr.Dataset:
     time = 1.0e8 + 10.0 * (np.arange(n_time) + 0.5)
-    return exposure_dataset(time, parts, _attrs(n_time))
+    return exposure_dataset(time, parts, _attrs(n_time), spectrum)
 
 
 def _files(group: Path) -> dict[str, bytes]:
@@ -77,6 +96,13 @@ CASES = {
     # one band: scheme_band is all zeros (zarr writes no chunk equal to the fill value);
     # rate and error all NaN
     "one band, empty chunks": lambda: _dataset([_part("one", [400, 900], 5, 3, nan_rows=1)], 5),
+    # format 3: the spectra on the channel dimension (pn with background, MOS source-only)
+    "pn spectra": lambda: _dataset(
+        [_part("a", [300, 700], 11, 4)], 11, _spectrum("PN", 5, background=True)
+    ),
+    "mos spectra, source only": lambda: _dataset(
+        [_part("a", [300, 700], 11, 4)], 11, _spectrum("M1", 6, background=False)
+    ),
 }
 
 
@@ -99,6 +125,14 @@ def test_direct_writer_writes_the_files_to_zarr_writes(tmp_path: Path, case: str
     np.testing.assert_array_equal(back["src_counts"].values, ds["src_counts"].values)
     assert list(back["scheme"].values) == list(ds["scheme"].values)
     assert store.state(OBSID, "PN", deep=True).ok
+    if "spectra" in case:
+        np.testing.assert_array_equal(back["spec_src"].values, ds["spec_src"].values)
+        assert back["spec_src"].dtype == np.int64
+        assert back.attrs["spectrum"]["src_total"] == int(ds["spec_src"].sum())
+        assert ("spec_bkg" in back) == ("source only" not in case)
+        n = 2400 if "mos" in case else 4096
+        assert back.sizes["channel"] == n and back["chan_pi_hi"].values[-1] == 5 * n
+        assert back["chan_e_hi"].values[-1] == pytest.approx(5 * n / 1000)
 
 
 def test_outside_the_layout_goes_through_to_zarr(tmp_path: Path) -> None:

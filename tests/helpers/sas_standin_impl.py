@@ -33,6 +33,76 @@ from pathlib import Path
 
 RATIO = 0.25
 C_ABS = 1.1
+#: Made-up EXPOSURE of the stand-in spectra, and BACKSCAL that backscale writes per file.
+STANDIN_EXPOSURE = 876.5
+STANDIN_BACKSCAL = {"src.pha": 31000.0, "bkg.pha": 124000.0}
+
+
+def _backscale(a: dict[str, str]) -> int:
+    from astropy.io import fits
+
+    with fits.open(a["spectrumset"], mode="update") as h:
+        h["SPECTRUM"].header["BACKSCAL"] = STANDIN_BACKSCAL.get(Path(a["spectrumset"]).name, 1.0)
+    return 0
+
+
+def _rmfgen(a: dict[str, str]) -> int:
+    """A diagonal RMF on the spectrum's channels (5 eV wide; the lowest edge 0.1 eV, not 0,
+    which gammapy's logarithmic energy axes cannot hold)."""
+    import numpy as np
+    from astropy.io import fits
+
+    with fits.open(a["spectrumset"]) as h:
+        n = len(h["SPECTRUM"].data)
+    lo = np.arange(n) * 0.005
+    chan = np.arange(n, dtype=np.int32)
+    matrix = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", unit="keV", array=np.maximum(lo, 1e-4)),
+            fits.Column("ENERG_HI", "E", unit="keV", array=lo + 0.005),
+            fits.Column("N_GRP", "I", array=np.ones(n, np.int16)),
+            fits.Column("F_CHAN", "PJ()", array=[np.array([c], np.int32) for c in chan]),
+            fits.Column("N_CHAN", "PJ()", array=[np.ones(1, np.int32) for _ in chan]),
+            fits.Column("MATRIX", "PE()", array=[np.ones(1, np.float32) for _ in chan]),
+        ],
+        name="MATRIX",
+    )
+    ebounds = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=chan),
+            fits.Column("E_MIN", "E", unit="keV", array=np.maximum(lo, 1e-4)),
+            fits.Column("E_MAX", "E", unit="keV", array=lo + 0.005),
+        ],
+        name="EBOUNDS",
+    )
+    for hdu in (matrix, ebounds):
+        hdu.header["DETCHANS"] = n
+        hdu.header["TLMIN4" if hdu is matrix else "TLMIN1"] = 0
+        hdu.header["TLMAX4" if hdu is matrix else "TLMAX1"] = n - 1
+        hdu.header["CHANTYPE"] = "PI"
+        hdu.header["HDUCLASS"] = "OGIP"
+    matrix.header["LO_THRES"] = 0.0
+    fits.HDUList([fits.PrimaryHDU(), matrix, ebounds]).writeto(a["rmfset"])
+    return 0
+
+
+def _arfgen(a: dict[str, str]) -> int:
+    """A flat 100 cm^2 ARF on the RMF's energy grid."""
+    import numpy as np
+    from astropy.io import fits
+
+    with fits.open(a["rmfset"]) as h:
+        lo, hi = h["MATRIX"].data["ENERG_LO"], h["MATRIX"].data["ENERG_HI"]
+    arf = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", unit="keV", array=lo),
+            fits.Column("ENERG_HI", "E", unit="keV", array=hi),
+            fits.Column("SPECRESP", "E", unit="cm**2", array=np.full(len(lo), 100.0)),
+        ],
+        name="SPECRESP",
+    )
+    fits.HDUList([fits.PrimaryHDU(), arf]).writeto(a["arfset"])
+    return 0
 
 
 def _args(argv: list[str]) -> dict[str, str]:
@@ -151,15 +221,17 @@ def _evselect(a: dict[str, str], action: str | None) -> int:
     if a.get("withspectrumset") == "yes":
         from astropy.io import fits
 
+        n_chan = (int(a.get("specchannelmax", "20479")) + 1) // 5
         chan = cols["PI"][ok] // 5
-        counts = np.bincount(chan[(chan >= 0) & (chan < 4096)], minlength=4096)
+        counts = np.bincount(chan[(chan >= 0) & (chan < n_chan)], minlength=n_chan)
         hdu = fits.BinTableHDU.from_columns(
             [
-                fits.Column("CHANNEL", "J", array=np.arange(4096)),
+                fits.Column("CHANNEL", "J", array=np.arange(n_chan)),
                 fits.Column("COUNTS", "J", array=counts),
             ],
             name="SPECTRUM",
         )
+        hdu.header["EXPOSURE"] = STANDIN_EXPOSURE  # made up (real evselect: live time)
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(a["spectrumset"])
         return 0
     t0, t1, dt = float(a["timemin"]), float(a["timemax"]), float(a["timebinsize"])
@@ -298,6 +370,12 @@ def main(task: str, argv: list[str]) -> int:
         return _evselect(a, action)
     if task == "epiclccorr":
         return _epiclccorr(a)
+    if task == "backscale":
+        return _backscale(a)
+    if task == "rmfgen":
+        return _rmfgen(a)
+    if task == "arfgen":
+        return _arfgen(a)
     if task == "tabgtigen":
         return _tabgtigen(a)
     print(f"unknown stand-in task {task}", file=sys.stderr)

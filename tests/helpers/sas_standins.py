@@ -25,7 +25,7 @@ from pipeline.extract.sas import environment
 
 #: The repository root, put on the stand-ins' sys.path so they import ``tests.helpers``.
 ROOT = Path(__file__).resolve().parents[2]
-TASKS = ("evselect", "epiclccorr", "tabgtigen", "sasversion")
+TASKS = ("evselect", "epiclccorr", "tabgtigen", "sasversion", "backscale", "rmfgen", "arfgen")
 
 
 @dataclass

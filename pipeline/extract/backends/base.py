@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +30,9 @@ from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary
 from schemas.build import SchemeOptions
 from schemas.energy import Band
 from schemas.errors import ConfigError
+
+if TYPE_CHECKING:  # catalog.layout imports xarray, which the planner does not need
+    from catalog.layout import SpectrumPart
 
 __all__ = ["Backend", "PreparedT"]
 
@@ -118,6 +121,14 @@ class Backend(ABC, Generic[PreparedT]):
         The default extracts every band of a scheme in one task.
         """
         return [tuple(bands)]
+
+    def spectrum(self, prepared: PreparedT) -> SpectrumPart | None:
+        """The exposure's source and background PI spectra to store, or None.
+
+        The default makes none; the group then keeps the spectra it holds when they
+        were made from the same inputs.
+        """
+        return None
 
     def reference_spectrum(self, prepared: PreparedT) -> tuple[NDArray[np.float64], int]:
         """Net counts per 5 eV channel and the first channel, for equal-count schemes.

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
+from catalog.layout import SpectrumPart
 from pipeline.extract.backends.base import Backend
 from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
@@ -51,6 +52,7 @@ from pipeline.select.expression import Expression, compile_expression
 from schemas.build import SchemeOptions
 from schemas.energy import Band
 from schemas.errors import InputFileError
+from schemas.spectra import channel_grid
 
 __all__ = ["NativeBackend", "NativePrepared", "bin_observation"]
 
@@ -58,6 +60,18 @@ __all__ = ["NativeBackend", "NativePrepared", "bin_observation"]
 CHUNK_ROWS = 250_000
 
 log = logging.getLogger(__name__)
+
+#: Which events the stored spectra hold (the native backend).
+SPECTRUM_RULE = (
+    "the screened source (background) region events inside each CCD's GTI and inside the PI "
+    "columns of the light curves, summed over the time bins: exactly the events the light "
+    "curves count; channel = PI // pi_per_channel"
+)
+#: How the spectra's EXPOSURE is computed.
+EXPOSURE_RULE = (
+    "sum over the time bins of fracexp * dt: the source CCDs' live exposure in the GTIs "
+    "(docs/semantics.md §5); no vignetting"
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,7 @@ def _bin(job: ObservationJob, info: EventFileInfo, data: Path) -> NativePrepared
         np.concatenate(boundaries),
         job.pi_edges or np.arange(scr.pi[0], scr.pi[1] + 2),
         flare_edges=flare_grid.edges if flare_grid is not None else None,
+        channels=channel_grid(info.instrument),  # the camera, as the event file says
     )
     columns = set(REQUIRED_COLUMNS)
     for e in (extra, flare_expr):
@@ -221,6 +236,7 @@ def _bin(job: ObservationJob, info: EventFileInfo, data: Path) -> NativePrepared
         "fracexp_method": {str(c): e.method for c, e in sorted(exposures.items())},
         "data_subspace": info.subspace.describe(),
         "warnings": warnings,
+        "filter": info.string_keywords.get("FILTER"),
         **header_facts(info),
         **job_facts(job),
     }
@@ -305,6 +321,27 @@ class NativeBackend(Backend[NativePrepared]):
             fracexp=fracexp.copy(),
             src_counts=src.astype(np.float64),
             bkg_counts=np.full(src.shape, np.nan) if no_bkg else bkg.astype(np.float64),
+        )
+
+    def spectrum(self, prepared: NativePrepared) -> SpectrumPart | None:
+        """The source and background PI spectra counted in the one pass (:data:`SPECTRUM_RULE`)."""
+        b = prepared.binned
+        if b.channels is None or b.spec_src is None:
+            return None
+        return SpectrumPart(
+            b.channels,
+            b.spec_src,
+            b.spec_bkg,
+            {
+                "exposure": b.exposure,
+                "exposure_rule": EXPOSURE_RULE,
+                "src_backscal": b.src_area,
+                "bkg_backscal": b.bkg_area if b.bkg_area > 0 else None,
+                "areascal": 1.0,
+                "backend": self.name,
+                "counts_rule": SPECTRUM_RULE,
+                "filter": prepared.summary.provenance.get("filter"),
+            },
         )
 
     def reference_spectrum(self, prepared: NativePrepared) -> tuple[NDArray[np.float64], int]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,7 +37,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from catalog import gti as gtilib
-from catalog.layout import encode_text_record
+from catalog.layout import SpectrumPart, encode_text_record
 from pipeline.extract.backends.base import Backend
 from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import TimeGrid
@@ -55,7 +56,7 @@ from pipeline.extract.observation import (
 from pipeline.extract.sas import commands as cmd
 from pipeline.extract.sas.cache import BandCache, task_key
 from pipeline.extract.sas.environment import SASEnvironment, discover, find_ccf
-from pipeline.extract.sas.outputs import curves_from_outputs, write_gti_file
+from pipeline.extract.sas.outputs import curves_from_outputs, read_sas_spectrum, write_gti_file
 from pipeline.extract.sas.runner import TaskFolder
 from pipeline.read.events import EventFileInfo, read_gti_file
 from pipeline.read.fitsio import file_sha256
@@ -63,10 +64,14 @@ from pipeline.select.shapes import format_number
 from schemas.build import SASOptions, SchemeOptions
 from schemas.energy import Band
 from schemas.errors import ConfigError, InputFileError, SASError
+from schemas.spectra import channel_grid
+from schemas.store_layout import RESPONSES_DIR
 
 __all__ = ["SASBackend", "SASPrepared"]
 
 _BAND_TASKS = ("sasversion", "evselect", "epiclccorr")
+#: The tasks of an exposure's spectra (``[sas] spectra = true``, the default).
+_SPECTRUM_TASKS = ("sasversion", "evselect", "backscale", "rmfgen", "arfgen")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,14 @@ class SASPrepared:
     ccf: str
     ccf_sha256: str
     summary: ObservationSummary
+
+
+def _spectrum_output(name: str) -> str:
+    """The file a command of the spectrum task writes (backscale updates the spectrum)."""
+    f = cmd.SPECTRUM_FILES
+    if name in ("rmfgen", "arfgen"):
+        return f["rmf" if name == "rmfgen" else "arf"]
+    return f["background" if "background" in name else "source"]
 
 
 def _band_text(band: Band) -> str:
@@ -177,6 +190,8 @@ class SASBackend(Backend[SASPrepared]):
             ``identity`` (SAS version and CCFs: what an input hash should include).
         """
         tasks = _BAND_TASKS + (("tabgtigen",) if any(j.flare for j in jobs) else ())
+        if self.options.spectra:
+            tasks += tuple(t for t in _SPECTRUM_TASKS if t not in tasks)
         env = discover(self.options, tasks)
         ccf: dict[str, str] = {}
         how: dict[str, str] = {}
@@ -385,6 +400,76 @@ class SASBackend(Backend[SASPrepared]):
         """
         abscorr = bool(options.abscorr)
         return combine_curves([self._band(prepared, b, abscorr) for b in bands])
+
+    def spectrum(self, prepared: SASPrepared) -> SpectrumPart | None:
+        """Source and background spectra, RMF and ARF with SAS (one task per exposure).
+
+        Runs :func:`pipeline.extract.sas.commands.spectrum_commands` (evselect and
+        backscale per region, then rmfgen and arfgen) on the prepared GTIs; the counts,
+        EXPOSURE and BACKSCAL are read from the spectra as written
+        (:func:`pipeline.extract.sas.outputs.read_sas_spectrum`), and the RMF and ARF
+        are kept in the store's ``responses/<obsid>/<expid>/`` folder (without a store,
+        the group records no response files). None with ``[sas] spectra = false``.
+        """
+        if not self.options.spectra:
+            return None
+        p, job = prepared, prepared.job
+        grid = channel_grid(job.event_info().instrument)  # the camera, as the file says
+        env = discover(self.options, _SPECTRUM_TASKS)
+        task = self._task(f"obsid {job.obsid} spectra", env, p.ccf, job.obsid, "spectra")
+        commands = cmd.spectrum_commands(
+            job.events, job.regions, job.screening, grid.pi_max, sorted(p.ccd_gtis)
+        )
+        with task.guard():
+            write_gti_file(task.path / cmd.GTI_FILE, p.gti, p.ccd_gtis)
+            for name, argv in commands.items():
+                task.run(name, argv, outputs=[_spectrum_output(name)])
+            src, src_facts = read_sas_spectrum(
+                task.path / cmd.SPECTRUM_FILES["source"], grid.n_channels
+            )
+            bkg, bkg_facts = None, None
+            if job.regions.has_background:
+                bkg, bkg_facts = read_sas_spectrum(
+                    task.path / cmd.SPECTRUM_FILES["background"], grid.n_channels
+                )
+            responses = self._keep_responses(job, task.path)
+            log = encode_text_record([r.to_json() for r in task.records])
+        task.finish()
+        return SpectrumPart(
+            grid,
+            src,
+            bkg,
+            {
+                "exposure": src_facts["EXPOSURE"],
+                "exposure_rule": "EXPOSURE of evselect's source spectrum, as written",
+                "src_backscal": src_facts["BACKSCAL"],
+                "bkg_backscal": None if bkg_facts is None else bkg_facts["BACKSCAL"],
+                "areascal": src_facts["AREASCAL"],
+                "backend": self.name,
+                "counts_rule": "evselect spectra (spectralbinsize=5, specchannelmin=0, "
+                f"specchannelmax={grid.pi_max}) of the screened region events, each CCD judged "
+                "by its own GTI; BACKSCAL from backscale (bad pixels and chip gaps excluded)",
+                "responses": responses,
+                "filter": job.event_info().string_keywords.get("FILTER"),
+                "commands": log,
+            },
+        )
+
+    def _keep_responses(self, job: ObservationJob, folder: Path) -> dict[str, str] | None:
+        """Move the task's RMF and ARF into ``<store>/responses/<obsid>/<expid>/``."""
+        if self.store is None:
+            return None
+        rel = Path(RESPONSES_DIR) / job.obsid / job.expid
+        dest = self.store / rel
+        dest.mkdir(parents=True, exist_ok=True)
+        out = {}
+        for kind in ("rmf", "arf"):
+            name = f"{job.obsid}_{job.expid}.{kind}"
+            tmp = dest / f".{name}.tmp"
+            shutil.copyfile(folder / cmd.SPECTRUM_FILES[kind], tmp)
+            os.replace(tmp, dest / name)
+            out[kind] = (rel / name).as_posix()
+        return out
 
     def reference_spectrum(self, prepared: SASPrepared) -> tuple[NDArray[np.float64], int]:
         """Net counts per 5 eV channel (0..4095) from evselect source and background spectra.

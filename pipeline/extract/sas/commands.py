@@ -47,6 +47,11 @@ __all__ = [
     "band_commands",
     "flare_commands",
     "spectrum_command",
+    "backscale_command",
+    "rmfgen_command",
+    "arfgen_command",
+    "SPECTRUM_FILES",
+    "spectrum_commands",
 ]
 
 #: File names inside a task folder.
@@ -282,14 +287,27 @@ def flare_commands(
     }
 
 
-def spectrum_command(events: str | Path, spectrumset: str, expression: str) -> list[str]:
-    """evselect in spectrum mode: counts per 5 eV pn channel, channels 0..4095.
+def spectrum_command(
+    events: str | Path, spectrumset: str, expression: str, specchannelmax: int = 20479
+) -> list[str]:
+    """evselect in spectrum mode: counts per 5 eV channel, PI 0..``specchannelmax``.
+
+    Parameters
+    ----------
+    events : str or Path
+    spectrumset : str
+        Output spectrum.
+    expression : str
+        Selection.
+    specchannelmax : int
+        20479 for EPIC-pn (4096 channels), 11999 for MOS (2400 channels):
+        :attr:`schemas.spectra.ChannelGrid.pi_max`.
 
     Returns
     -------
     list of str
-        ``spectralbinsize=5 withspecranges=yes specchannelmin=0 specchannelmax=20479``
-        (the standard pn binning, docs/semantics.md §1).
+        ``spectralbinsize=5 withspecranges=yes specchannelmin=0 specchannelmax=...``
+        (the standard EPIC binning, docs/semantics.md §1).
     """
     return [
         "evselect",
@@ -300,6 +318,74 @@ def spectrum_command(events: str | Path, spectrumset: str, expression: str) -> l
         "spectralbinsize=5",
         "withspecranges=yes",
         "specchannelmin=0",
-        "specchannelmax=20479",
+        f"specchannelmax={specchannelmax}",
         f"expression={expression}",
     ]
+
+
+def backscale_command(spectrumset: str, events: str | Path) -> list[str]:
+    """backscale: writes the region's area (BACKSCAL, sky pixels²) into the spectrum."""
+    return ["backscale", f"spectrumset={spectrumset}", f"badpixlocation={events}"]
+
+
+def rmfgen_command(spectrumset: str, rmfset: str) -> list[str]:
+    """rmfgen: the redistribution matrix for the spectrum's channels."""
+    return ["rmfgen", f"spectrumset={spectrumset}", f"rmfset={rmfset}"]
+
+
+def arfgen_command(spectrumset: str, arfset: str, rmfset: str, events: str | Path) -> list[str]:
+    """arfgen with the RMF's energy grid, bad pixels from the event file, a PSF detector map."""
+    return [
+        "arfgen",
+        f"spectrumset={spectrumset}",
+        f"arfset={arfset}",
+        "withrmfset=yes",
+        f"rmfset={rmfset}",
+        f"badpixlocation={events}",
+        "detmaptype=psf",
+    ]
+
+
+#: Files of the spectrum task (inside its folder).
+SPECTRUM_FILES = {"source": "src.pha", "background": "bkg.pha", "rmf": "src.rmf", "arf": "src.arf"}
+
+
+def spectrum_commands(
+    events: str | Path,
+    regions: RegionSet,
+    screening: Screening,
+    specchannelmax: int,
+    ccds: Sequence[int] | None = None,
+    *,
+    responses: bool = True,
+) -> dict[str, list[str]]:
+    """The commands of one exposure's spectra, in the order they run.
+
+    evselect and backscale for the source and (with a background region) the
+    background, each selected with ``<screening> && <region> && <GTI term>``
+    (:func:`gti_expression`, each CCD judged by its own GTI); then, with ``responses``,
+    rmfgen and arfgen for the source spectrum. Outputs are :data:`SPECTRUM_FILES`.
+
+    Returns
+    -------
+    dict
+        Command name (``"evselect (source spectrum)"``, ``"backscale (source)"``...,
+        ``"rmfgen"``, ``"arfgen"``) to argument list.
+    """
+    out: dict[str, list[str]] = {}
+    gti = gti_expression(ccds)
+    for which in ("source", "background"):
+        region = regions.sas_expression(which)
+        if region is None:
+            if which == "source":
+                raise ConfigError(f"regions {regions.path}: no source shape to select with")
+            continue
+        name = SPECTRUM_FILES[which]
+        expr = f"{screening_text(screening)} && {region} && {gti}"
+        out[f"evselect ({which} spectrum)"] = spectrum_command(events, name, expr, specchannelmax)
+        out[f"backscale ({which})"] = backscale_command(name, events)
+    if responses:
+        src, rmf, arf = SPECTRUM_FILES["source"], SPECTRUM_FILES["rmf"], SPECTRUM_FILES["arf"]
+        out["rmfgen"] = rmfgen_command(src, rmf)
+        out["arfgen"] = arfgen_command(src, arf, rmf, events)
+    return out

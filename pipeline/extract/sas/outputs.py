@@ -24,7 +24,7 @@ from pipeline.extract.sas.lightcurve import (
 from schemas.energy import Band
 from schemas.errors import InputFileError
 
-__all__ = ["write_gti_file", "curves_from_files", "curves_from_outputs"]
+__all__ = ["write_gti_file", "curves_from_files", "curves_from_outputs", "read_sas_spectrum"]
 
 
 def _gti_hdu(gti: NDArray[np.float64], name: str) -> fits.BinTableHDU:
@@ -227,3 +227,58 @@ def curves_from_outputs(
         band,
         with_background=with_background,
     )
+
+
+def read_sas_spectrum(path: Path, n_channels: int) -> tuple[NDArray[np.int64], dict[str, Any]]:
+    """Counts per channel and the header facts of an evselect spectrum (after backscale).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The spectrum (extension SPECTRUM, columns CHANNEL and COUNTS).
+    n_channels : int
+        Channels 0 .. n_channels - 1 expected.
+
+    Returns
+    -------
+    counts : numpy.ndarray of int64, shape (n_channels,)
+    facts : dict
+        ``EXPOSURE`` (s), ``BACKSCAL``, ``AREASCAL`` as written, and the rows outside
+        the channel range (``rows_outside``).
+
+    Raises
+    ------
+    InputFileError
+        If the file lacks the SPECTRUM table, its columns or the EXPOSURE and BACKSCAL
+        keywords (backscale did not run), or holds a negative or non-integer count.
+    """
+    where = f"SAS spectrum {path}"
+    try:
+        with fits.open(path) as hdul:
+            table = next((h for h in hdul[1:] if h.name == "SPECTRUM"), None)
+            if table is None:
+                raise InputFileError(f"{where}: no SPECTRUM extension; check the evselect log")
+            names = [n.upper() for n in table.columns.names]
+            for col in ("CHANNEL", "COUNTS"):
+                if col not in names:
+                    raise InputFileError(f"{where}: column {col} missing; check the evselect log")
+            chan = np.asarray(table.data["CHANNEL"], dtype=np.int64)
+            raw = np.asarray(table.data["COUNTS"], dtype=np.float64)
+            header = table.header
+            facts: dict[str, Any] = {}
+            for key in ("EXPOSURE", "BACKSCAL"):
+                if key not in header:
+                    raise InputFileError(
+                        f"{where}: keyword {key} missing; check the evselect and backscale logs"
+                    )
+                facts[key] = float(header[key])
+            facts["AREASCAL"] = float(header.get("AREASCAL", 1.0))
+    except OSError as exc:
+        raise InputFileError(f"{where}: unreadable ({exc})") from None
+    if np.any(raw < 0) or np.any(raw != np.round(raw)):
+        raise InputFileError(f"{where}: COUNTS holds negative or fractional values")
+    ok = (chan >= 0) & (chan < n_channels)
+    counts = np.zeros(n_channels, np.int64)
+    np.add.at(counts, chan[ok], raw[ok].astype(np.int64))
+    facts["rows_outside"] = int(np.count_nonzero(~ok))
+    return counts, facts
