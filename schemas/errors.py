@@ -7,7 +7,14 @@ CLI prints it as one line on stderr and exits with status 2.
 
 from __future__ import annotations
 
-__all__ = ["XlcatError", "ConfigError", "InputFileError", "StoreError", "SASError"]
+__all__ = [
+    "XlcatError",
+    "ConfigError",
+    "InputFileError",
+    "StoreError",
+    "SASError",
+    "ArchiveError",
+]
 
 
 class XlcatError(Exception):
@@ -28,3 +35,7 @@ class StoreError(XlcatError):
 
 class SASError(XlcatError):
     """SAS is missing, misconfigured, or one of its tasks failed."""
+
+
+class ArchiveError(XlcatError):
+    """A data archive cannot be reached, lacks a file, or sends one that fails its checks."""

@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.cli.timing",
     "pipeline.cli.init",
     "pipeline.cli.export",
+    "pipeline.cli.fetch",
 )
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
