@@ -545,8 +545,29 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
                 own_flare=obs.flare is not None and obs.flare is not False,
             )
         )
-    # schemes against each observation's screening PI range: in pipeline.build.plan, once the
-    # camera (and so the PI units and default screening) is known
+    # schemes against an explicit screening's PI range (eV: EPIC lists; NuSTAR ones refuse
+    # their own and skip build-wide screenings); default screenings are checked in
+    # pipeline.build.plan, once the camera (its PI units and default) is known
+    for name, scheme in schemes.items():
+        only = options[name].instruments
+        if only is not None and all(i in ("FPMA", "FPMB") for i in only):
+            continue
+        c = scheme.canonical
+        pi_lo, pi_hi = (
+            (c["pi_lo"], c["pi_hi"])
+            if scheme.pi_edges is None
+            else (scheme.pi_edges[0], scheme.pi_edges[-1])
+        )
+        for resolved in observations:
+            if isinstance(resolved.screening, DefaultScreening):
+                continue
+            lo, hi = resolved.screening.pi
+            if pi_lo < lo or pi_hi > hi + 1:
+                raise ConfigError(
+                    f"build file {path}: scheme '{name}' spans PI [{pi_lo}, {pi_hi}), outside "
+                    f"observation {resolved.obsid}'s screening PI range [{lo}, {hi}]; widen "
+                    "screening.pi or change the scheme"
+                )
     sas_options = spec.sas.model_dump(exclude_unset=True)
     for key in ("sas_dir", "ccf", "tmp_dir"):
         if sas_options.get(key):

@@ -152,7 +152,13 @@ def register(subparsers: Any) -> None:
         help="counts: detected source counts/s (default; Leahy's 2 holds for these); rate: the "
         "catalogue's net, live-time corrected rate",
     )
-    p.add_argument("--norm", choices=("leahy", "rms", "abs"), default="leahy")
+    p.add_argument(
+        "--norm",
+        choices=("leahy", "rms", "abs"),
+        default="leahy",
+        help="leahy: powers over the mean, the cross spectrum over the means' geometric mean "
+        "(default); rms: over the mean squared; abs: (counts/s)^2/Hz",
+    )
     p.add_argument(
         "--min-fracexp", type=float, default=0.5, help="minimum fracexp of a bin (default 0.5)"
     )
