@@ -219,6 +219,8 @@ def _header(module: str, obsid: str, t0: float, t1: float) -> fits.Header:
     h["INSTRUME"] = module
     h["OBS_ID"] = obsid
     h["OBJECT"] = "SIMULATED"
+    h["RA_OBJ"] = RA
+    h["DEC_OBJ"] = DEC
     h["TSTART"] = t0
     h["TSTOP"] = t1
     h["MJDREFI"] = NUSTAR_MJDREFI

@@ -220,3 +220,22 @@ def test_a_missing_hk_file_is_refused_and_hk_on_xmm_too(sim):
     job = plan.jobs[f"{OBSID}/FPMB01"]
     assert job.hk_file is None
     assert any(n.startswith("no hk file: live time from the LIVETIME/ONTIME") for n in job.notes)
+
+
+def test_init_finds_the_hk_files_beside_the_lists(sim, tmp_path):
+    """``xlcat init`` on the simulated folder: both modules listed with their hk files (in
+    ``../hk`` of ``event_cl/``), source circles at RA_OBJ/DEC_OBJ, the NuSTAR example scheme."""
+    from pipeline.build.scaffold import scaffold_build
+
+    scaffold = scaffold_build(sim / OBSID, tmp_path / "b.toml")
+    assert [(e.obsid, e.info.exposure, e.hk) for e in scaffold.entries] == [
+        (OBSID, "FPMA01", sim / OBSID / "hk" / f"nu{OBSID}A_fpm.hk"),
+        (OBSID, "FPMB01", sim / OBSID / "hk" / f"nu{OBSID}B_fpm.hk"),
+    ]
+    scaffold.write()
+    config = load_build(tmp_path / "b.toml")
+    assert [o.hk.resolve() for o in config.observations] == [e.hk for e in scaffold.entries]
+    assert config.scheme_options["nustar"].instruments == ("FPMA", "FPMB")
+    for e in scaffold.entries:
+        assert e.plan.frame == "fk5" and e.plan.source_arcsec == 60.0
+        assert e.plan.source_how.startswith("source circle at the target position RA_OBJ/DEC_OBJ")
