@@ -493,6 +493,13 @@ def _check_scheme_ranges(
         if not config.scheme_options[name].applies_to(instrument):
             continue
         made += 1
+        if instrument in NUSTAR_INSTRUMENTS and config.scheme_backend(name) != "native":
+            raise ConfigError(
+                f"build file {config.path}: scheme '{name}' uses the "
+                f"{config.scheme_backend(name)} backend, which reads EPIC lists only; observation "
+                f"{obs.obsid} is NuSTAR {instrument}: use the native backend for it (limit the "
+                'scheme with instruments = ["PN", "M1", "M2"])'
+            )
         try:
             mapped = instrument_scheme(scheme, instrument)[0]
         except ConfigError as exc:

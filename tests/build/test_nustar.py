@@ -211,7 +211,15 @@ def test_scheme_edges_nustar_cannot_take_are_refused(sim):
         load_build(path)
 
 
-def test_a_missing_hk_file_is_refused_and_hk_on_xmm_too(sim):
+def test_the_sas_backend_is_refused_for_nustar(sim):
+    path = _with(
+        sim, 'instruments = ["FPMA", "FPMB"]', 'instruments = ["FPMA", "FPMB"], backend = "sas"'
+    )
+    with pytest.raises(ConfigError, match="scheme 'nu2' uses the sas backend, which reads EPIC"):
+        plan_build(load_build(path))
+
+
+def test_a_missing_hk_file_is_refused_and_without_hk_the_keywords_serve(sim):
     path = _with(sim, "A_fpm.hk", "A_fpm.hkx")
     with pytest.raises(InputFileError, match=r"hk file .*nu60001047002A_fpm.hkx does not exist"):
         plan_build(load_build(path))
