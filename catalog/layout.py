@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from schemas.energy import Band
+from schemas.energy import XMM_SCALE, Band, EnergyScale, scale_from_record
 from schemas.errors import StoreError
 from schemas.spectra import ChannelGrid
 from schemas.store_layout import (
@@ -220,15 +220,20 @@ def spectrum_part(ds: xr.Dataset) -> SpectrumPart | None:
     return SpectrumPart(grid, np.asarray(ds["spec_src"].values, np.int64), bkg, dict(record))
 
 
-def _band_records(bands: Sequence[Band], fracexp: NDArray[np.float64], dt: float) -> list[Any]:
+def _band_records(
+    bands: Sequence[Band],
+    fracexp: NDArray[np.float64],
+    dt: float,
+    scale: EnergyScale = XMM_SCALE,
+) -> list[Any]:
     exposure = np.nansum(fracexp, axis=1) * dt if len(bands) else np.zeros(0)
     return [
         {
             "band": i,
             "pi_lo": int(b.pi_lo),
             "pi_hi": int(b.pi_hi),
-            "e_lo": b.pi_lo / 1000.0,
-            "e_hi": b.pi_hi / 1000.0,
+            "e_lo": scale.kev(b.pi_lo),
+            "e_hi": scale.kev(b.pi_hi),
             "exposure": float(exposure[i]),
         }
         for i, b in enumerate(bands)
@@ -287,7 +292,8 @@ def exposure_dataset(
     for p in ordered:
         record = dict(p.attrs)
         fracexp = np.asarray(p.variables["fracexp"], dtype=np.float64)
-        record.setdefault("bands", _band_records(p.bands, fracexp, dt))
+        scale = scale_from_record(attrs.get("energy_scale"))
+        record.setdefault("bands", _band_records(p.bands, fracexp, dt, scale))
         record.setdefault("exposure", max((b["exposure"] for b in record["bands"]), default=0.0))
         record.setdefault("created", now)
         schemes[p.name] = record
@@ -396,8 +402,10 @@ def scheme_view(ds: xr.Dataset, scheme: str, where: str) -> xr.Dataset:
     # derived from stored variables (never built from new arrays, which would make xarray
     # import dask.array just to check the type): band = the index within the scheme
     view = ds.drop_dims("channel", errors="ignore").isel(band=rows).drop_vars("scheme")
-    e_lo = (view["pi_lo"] / 1000.0).assign_attrs(units="keV", description=BAND_COORDS["e_lo"])
-    e_hi = (view["pi_hi"] / 1000.0).assign_attrs(units="keV", description=BAND_COORDS["e_hi"])
+    # keV from the group's PI scale (energy_scale; EPIC's eV when absent, docs/semantics.md §20)
+    scale = scale_from_record(ds.attrs.get("energy_scale"))
+    e_lo = scale.kev_array(view["pi_lo"]).assign_attrs(units="keV", description=BAND_COORDS["e_lo"])
+    e_hi = scale.kev_array(view["pi_hi"]).assign_attrs(units="keV", description=BAND_COORDS["e_hi"])
     view = view.drop_vars("scheme_band").assign_coords(
         band=view["scheme_band"].assign_attrs(description="band index"), e_lo=e_lo, e_hi=e_hi
     )

@@ -20,7 +20,7 @@ import xarray as xr
 
 from catalog.layout import decode_text_records, scheme_view, spectrum_view
 from catalog.store import Store
-from schemas.energy import kev_to_pi
+from schemas.energy import kev_to_pi, scale_from_record
 from schemas.errors import ConfigError, StoreError
 
 __all__ = ["Catalog", "EnergyMatch", "select"]
@@ -64,6 +64,10 @@ def select(
         if lo >= hi:
             raise StoreError(f"energy range {energy[0]}-{energy[1]} keV is empty")
         pl, ph = ds["pi_lo"].values, ds["pi_hi"].values
+        if not scale_from_record(ds.attrs.get("energy_scale")).is_ev:
+            # another PI scale (NuSTAR): compare the bands' keV edges, to the eV
+            pl = np.round(np.asarray(ds["e_lo"].values, np.float64) * 1000.0).astype(np.int64)
+            ph = np.round(np.asarray(ds["e_hi"].values, np.float64) * 1000.0).astype(np.int64)
         if match == "within":
             keep = (pl >= lo) & (ph <= hi)
         elif match == "overlap":

@@ -23,6 +23,12 @@ Without any ``screening`` table an observation gets its camera's default screeni
 and flare-filter keys the build file leaves out take the camera's defaults
 (:data:`DEFAULT_FLARE`); the camera is known once the event file is read
 (docs/semantics.md §1, §9).
+
+NuSTAR FPMA/FPMB cleaned lists (docs/semantics.md §20) get no screening and no flare filter:
+build-wide ``screening``/``flare`` tables are not applied to them and an observation's own are
+refused (:mod:`pipeline.build.plan`). Their observation may name the module's housekeeping
+file, ``hk = "nu<obsid>A_fpm.hk"``, whose LIVETIME column gives the live time per second. A
+scheme's ``instruments = ["FPMA", "FPMB"]`` limits it to some instruments.
 """
 
 from __future__ import annotations
@@ -128,6 +134,10 @@ DEFAULT_SCREENING: dict[str, dict[str, Any]] = {
     "PN": {"pattern_max": 4, "flag_zero": False, "pi": (200, 12000), "expression": "#XMMEA_EP"},
     "M1": {"pattern_max": 12, "flag_zero": False, "pi": (200, 12000), "expression": "#XMMEA_EM"},
     "M2": {"pattern_max": 12, "flag_zero": False, "pi": (200, 12000), "expression": "#XMMEA_EM"},
+    # NuSTAR cleaned lists are screened by nupipeline already: no PATTERN, FLAG or macro
+    # (the lists have none of these columns; docs/semantics.md §20), the whole PI range
+    "FPMA": {"pattern_max": 12, "flag_zero": False, "pi": (0, 4095), "expression": None},
+    "FPMB": {"pattern_max": 12, "flag_zero": False, "pi": (0, 4095), "expression": None},
 }
 
 #: Default flare filter per EPIC camera (docs/semantics.md §9), the SAS thread "How to filter
@@ -167,7 +177,9 @@ def default_screening(instrument: str) -> DefaultScreening:
         For another camera name.
     """
     if instrument not in DEFAULT_SCREENING:
-        raise ConfigError(f"screening: no default for camera {instrument!r}; use PN, M1 or M2")
+        raise ConfigError(
+            f"screening: no default for camera {instrument!r}; use PN, M1, M2, FPMA or FPMB"
+        )
     return DefaultScreening(instrument=instrument, **DEFAULT_SCREENING[instrument])
 
 
@@ -248,17 +260,27 @@ class ObservationSpec(BaseModel):
     events: str
     regions: str
     gti: str | None = None
+    hk: str | None = None
     screening: Screening | None = None
     flare: FlareFilter | Literal[False] | None = None
     obsid_check: bool = True
+
+    @field_validator("hk")
+    @classmethod
+    def _hk(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError(
+                "is empty; give the NuSTAR housekeeping file (nu<obsid>A_fpm.hk) or leave hk out"
+            )
+        return v
 
     @field_validator("obsid", mode="before")
     @classmethod
     def _obsid(cls, v: Any) -> str:
         if not is_obsid(v):
             raise ValueError(
-                f"{v!r} is not a 10-digit XMM-Newton obsid (ten ASCII digits 0-9); write it "
-                'as a quoted string, e.g. "0201830201"'
+                f"{v!r} is not a 10-digit XMM-Newton obsid (ten ASCII digits 0-9) nor an "
+                '11-digit NuSTAR one; write it as a quoted string, e.g. "0201830201"'
             )
         return str(v)
 
@@ -335,6 +357,11 @@ class SchemeOptions:
 
     abscorr: bool | None = None
     backend: str | None = None
+    instruments: tuple[str, ...] | None = None
+
+    def applies_to(self, instrument: str) -> bool:
+        """Whether the scheme is made for ``instrument`` (no ``instruments`` key: every one)."""
+        return self.instruments is None or instrument in self.instruments
 
 
 @dataclass(frozen=True)
@@ -353,6 +380,9 @@ class Observation:
     screening: Screening
     flare: FlareFilter | None
     obsid_check: bool = True
+    hk: Path | None = None
+    own_screening: bool = False
+    own_flare: bool = False
 
 
 @dataclass(frozen=True)
@@ -485,7 +515,11 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
                 "give one of them another name"
             )
         schemes[name] = scheme
-        options[name] = SchemeOptions(abscorr=s.get("abscorr"), backend=s.get("backend"))
+        options[name] = SchemeOptions(
+            abscorr=s.get("abscorr"),
+            backend=s.get("backend"),
+            instruments=tuple(s["instruments"]) if s.get("instruments") is not None else None,
+        )
     if not schemes:
         raise ConfigError(
             f"build file {path}: schemes: no energy scheme defined (add [schemes] or presets)"
@@ -513,9 +547,18 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
                 screening=screening,
                 flare=flare,
                 obsid_check=obs.obsid_check,
+                hk=resolve(obs.hk) if obs.hk else None,
+                own_screening=obs.screening is not None,
+                own_flare=obs.flare is not None and obs.flare is not False,
             )
         )
+    # schemes against an explicit screening's PI range (eV: EPIC lists; NuSTAR ones refuse
+    # their own and skip build-wide screenings); default screenings are checked in
+    # pipeline.build.plan, once the camera (its PI units and default) is known
     for name, scheme in schemes.items():
+        only = options[name].instruments
+        if only is not None and all(i in ("FPMA", "FPMB") for i in only):
+            continue
         c = scheme.canonical
         pi_lo, pi_hi = (
             (c["pi_lo"], c["pi_hi"])
@@ -523,6 +566,8 @@ def parse_build(text: str, path: str | os.PathLike[str]) -> BuildConfig:
             else (scheme.pi_edges[0], scheme.pi_edges[-1])
         )
         for resolved in observations:
+            if isinstance(resolved.screening, DefaultScreening):
+                continue
             lo, hi = resolved.screening.pi
             if pi_lo < lo or pi_hi > hi + 1:
                 raise ConfigError(

@@ -1,9 +1,14 @@
-"""Energy facts of EPIC-pn light curves: PI units, bands and equal-count band edges.
+"""Energy facts of the light curves: PI units per instrument, bands and equal-count band edges.
 
 pn PI is in eV. By the project's conventions a band selects ``pi_lo <= PI < pi_hi``;
 keV edges become PI by ``round(keV * 1000)``; channel edges become PI = 5 * channel
 (5 eV pn spectral channels, the standard 0:20479:5 binning of SAS pn spectra).
 :func:`equal_count_edges` splits a net spectrum into bands of nearly equal counts.
+
+Other instruments have other PI scales (:class:`EnergyScale`): NuSTAR's PI is a 40 eV
+channel number with ``E = 1.6 keV + 0.04 keV x PI`` (docs/semantics.md §20). A scheme's
+edges are energies (eV); :meth:`EnergyScale.pi_edges` turns them into an instrument's PI
+edges, and the catalogue's keV edges of a band come back from the instrument's scale.
 
 Named energy-binning schemes built on these facts are in :mod:`schemas.schemes`,
 their declaration syntax in :mod:`schemas.scheme_spec`.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +27,12 @@ from schemas.errors import ConfigError
 
 __all__ = [
     "PI_PER_CHAN",
+    "EnergyScale",
+    "XMM_SCALE",
+    "NUSTAR_SCALE",
+    "NUSTAR_INSTRUMENTS",
+    "energy_scale",
+    "scale_from_record",
     "PI_MAX",
     "Band",
     "chan_to_pi",
@@ -72,6 +84,153 @@ def chan_to_pi(c: int) -> int:
         PI of the lower boundary of channel `c`.
     """
     return PI_PER_CHAN * int(c)
+
+
+# --------------------------------------------------------------------------- PI scales
+@dataclass(frozen=True)
+class EnergyScale:
+    """How an instrument's PI maps to energy: PI value p covers
+    ``[offset_kev + p kev_per_pi, offset_kev + (p + 1) kev_per_pi)`` keV.
+
+    Parameters
+    ----------
+    offset_kev : float
+        Energy of the lower edge of PI 0, keV.
+    kev_per_pi : float
+        Width of one PI value, keV.
+    pi_max : int
+        Highest band edge (in PI) a scheme may use on this instrument: an edge above it
+        would select PI values outside the instrument's calibrated range.
+    name : str
+        For messages (``XMM-Newton EPIC``, ``NuSTAR``).
+    """
+
+    offset_kev: float
+    kev_per_pi: float
+    pi_max: int
+    name: str
+
+    @property
+    def is_ev(self) -> bool:
+        """True for the EPIC scale, where PI is the energy in eV."""
+        return self.offset_kev == 0.0 and self.kev_per_pi == 0.001
+
+    def kev(self, pi: float) -> float:
+        """Energy (keV) of a PI edge: PI / 1000 on EPIC, else rounded to 1e-9 keV (so NuSTAR
+        PI 10 gives 2.0, not 2.0000000000000004)."""
+        if self.is_ev:
+            return float(pi) / 1000.0
+        return round(self.offset_kev + float(pi) * self.kev_per_pi, 9)
+
+    def kev_array(self, pi: Any) -> Any:
+        """:meth:`kev` of an array (numpy or xarray) of PI edges."""
+        if self.is_ev:
+            return pi / 1000.0
+        return (pi * self.kev_per_pi + self.offset_kev).round(9)
+
+    def record(self) -> dict[str, float]:
+        """The JSON-able record kept in a group's attributes (``energy_scale``)."""
+        return {"offset_kev": self.offset_kev, "kev_per_pi": self.kev_per_pi}
+
+    def pi_edges(self, ev_edges: tuple[int, ...], where: str) -> tuple[tuple[int, ...], list[str]]:
+        """An instrument's PI edges for band edges given in eV (a scheme's edges).
+
+        EPIC: the same numbers. Other scales: edge E (eV) becomes
+        ``round((E - 1000 offset_kev) / (1000 kev_per_pi))`` computed in integer eV, so
+        2.0 keV is NuSTAR channel 10 exactly (never 9 through the float floor
+        ``(2.0 - 1.6) / 0.04 = 9.999...``). An edge between two channel boundaries goes to
+        the nearer one (a tie goes up) and a note names it: the band then holds whole
+        channels, and the catalogue's keV edges are those of the channels (recomputed from the
+        scale), never the asked ones.
+
+        Parameters
+        ----------
+        ev_edges : tuple of int
+            Strictly increasing band edges, eV.
+        where : str
+            The scheme and instrument, for messages.
+
+        Returns
+        -------
+        (tuple of int, list of str)
+            PI edges and a note per moved edge.
+
+        Raises
+        ------
+        ConfigError
+            One line naming the scheme and the edge: an edge below the scale's PI 0 (for
+            NuSTAR below 1.6 keV) or above ``pi_max`` (NuSTAR: 79 keV), or two edges that
+            fall on the same channel boundary (an empty band).
+        """
+        if self.is_ev:
+            return tuple(int(e) for e in ev_edges), []
+        off = int(round(self.offset_kev * 1000))
+        width = int(round(self.kev_per_pi * 1000))
+        out: list[int] = []
+        notes: list[str] = []
+        for e in ev_edges:
+            num = int(e) - off
+            if num < 0:
+                raise ConfigError(
+                    f"{where}: edge {e / 1000:g} keV is below {self.name}'s lowest energy "
+                    f"{self.offset_kev:g} keV (PI 0); start the scheme at or above it, or limit "
+                    "the scheme to other instruments with instruments = [...]"
+                )
+            q, r = divmod(num, width)
+            pi = q + (1 if 2 * r >= width else 0)
+            if pi > self.pi_max:
+                raise ConfigError(
+                    f"{where}: edge {e / 1000:g} keV is above {self.name}'s upper limit "
+                    f"{self.kev(self.pi_max):g} keV (PI {self.pi_max}); end the scheme at or "
+                    "below it, or limit the scheme to other instruments with instruments = [...]"
+                )
+            if r:
+                notes.append(
+                    f"{where}: edge {e / 1000:g} keV is not a {self.name} channel boundary; "
+                    f"used the nearest, {self.kev(pi):g} keV (PI {pi})"
+                )
+            if out and pi <= out[-1]:
+                raise ConfigError(
+                    f"{where}: edges {out[-1]} and {pi} (PI) coincide: the band ending at "
+                    f"{e / 1000:g} keV is narrower than one {width} eV {self.name} channel; "
+                    "use wider bands for this instrument"
+                )
+            out.append(pi)
+        return tuple(out), notes
+
+
+#: EPIC pn and MOS: PI in eV.
+XMM_SCALE = EnergyScale(0.0, 0.001, PI_MAX, "XMM-Newton EPIC")
+#: NuSTAR FPMA/FPMB: E = 1.6 keV + 0.04 keV x PI; the calibrated range ends at 79 keV (PI 1935).
+NUSTAR_SCALE = EnergyScale(1.6, 0.04, 1935, "NuSTAR")
+#: xlcat's short names of the NuSTAR focal plane modules.
+NUSTAR_INSTRUMENTS: tuple[str, ...] = ("FPMA", "FPMB")
+
+
+def energy_scale(instrument: str | None) -> EnergyScale:
+    """The PI scale of an instrument (``PN``, ``M1``, ``M2``: eV; ``FPMA``, ``FPMB``: NuSTAR).
+
+    Parameters
+    ----------
+    instrument : str or None
+        xlcat's instrument name; None or an unknown name gives the EPIC scale.
+
+    Returns
+    -------
+    EnergyScale
+    """
+    return NUSTAR_SCALE if instrument in NUSTAR_INSTRUMENTS else XMM_SCALE
+
+
+def scale_from_record(record: object) -> EnergyScale:
+    """The scale a group's ``energy_scale`` attribute records (EPIC when absent)."""
+    if isinstance(record, dict) and "offset_kev" in record and "kev_per_pi" in record:
+        off, kpp = float(record["offset_kev"]), float(record["kev_per_pi"])
+        for known in (XMM_SCALE, NUSTAR_SCALE):
+            if known.offset_kev == off and known.kev_per_pi == kpp:
+                return known
+        return EnergyScale(off, kpp, 2**31 - 1, "recorded scale")
+    return XMM_SCALE
 
 
 # --------------------------------------------------------------------------- value types

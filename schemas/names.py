@@ -21,8 +21,8 @@ __all__ = [
     "NAME_RULE",
 ]
 
-#: An XMM-Newton observation id: exactly ten ASCII digits.
-OBSID = re.compile(r"[0-9]{10}")
+#: An observation id: ten ASCII digits (XMM-Newton) or eleven (NuSTAR).
+OBSID = re.compile(r"[0-9]{10,11}")
 #: An energy scheme's name: 1-64 characters.
 SCHEME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 #: A saved product's name (``--save``): 1-100 characters.
@@ -39,7 +39,7 @@ NAME_RULE = (
 
 
 def is_obsid(value: Any) -> bool:
-    """Whether ``value`` is a string of exactly ten ASCII digits."""
+    """Whether ``value`` is a string of ten (XMM-Newton) or eleven (NuSTAR) ASCII digits."""
     return isinstance(value, str) and OBSID.fullmatch(value) is not None
 
 

@@ -5,6 +5,11 @@ preset) as one inline TOML table::
 
     8lch  = { unit = "keV",  log = [2, 10, 8], snap = "chan" }
     12cch = { unit = "keV",  equal_counts = { reference = "0201830201", n = 12, lo = 2, hi = 10 } }
+    hard  = { unit = "keV",  edges = [3, 10, 79], instruments = ["FPMA", "FPMB"] }
+
+``instruments`` limits a scheme to some instruments (default: every one); it is not part
+of the scheme's identity. Edges are energies: an instrument whose PI is not in eV (NuSTAR)
+gets them converted by its scale (:meth:`schemas.energy.EnergyScale.pi_edges`).
 
 :class:`SchemeSpec` validates one such table and computes the PI edges of a static
 scheme by the conventions of :mod:`schemas.energy`; :class:`EqualCountsSpec` is its
@@ -21,11 +26,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.energy import PI_MAX, PI_PER_CHAN, chan_to_pi, kev_to_pi
+from schemas.energy import NUSTAR_SCALE, PI_MAX, PI_PER_CHAN, chan_to_pi, kev_to_pi
 from schemas.names import EXPOSURE_NAME, is_name, is_obsid
 
-__all__ = ["EqualCountsSpec", "SchemeSpec", "validation_message"]
+__all__ = ["EqualCountsSpec", "SchemeSpec", "validation_message", "INSTRUMENT_NAMES"]
 
+#: Instrument names a scheme's ``instruments`` key may list (xlcat's short names).
+INSTRUMENT_NAMES: tuple[str, ...] = ("PN", "M1", "M2", "FPMA", "FPMB")
+
+#: NuSTAR's upper limit in eV (79 keV: the top of PI 1934).
+NUSTAR_MAX_EV = int(round(1000 * NUSTAR_SCALE.kev(NUSTAR_SCALE.pi_max)))
 _TOL = 1e-6  # channels / rounding steps: a value this close to an integer counts as that integer
 _KINDS = ("edges", "lin", "log", "equal_counts")
 
@@ -126,6 +136,24 @@ class SchemeSpec(BaseModel):
     abscorr: bool | None = None
     backend: str | None = None
     note: str | None = None
+    instruments: list[str] | None = None
+
+    @field_validator("instruments")
+    @classmethod
+    def _instruments(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError(
+                f"must name at least one instrument ({', '.join(INSTRUMENT_NAMES)}); "
+                "leave the key out for every instrument"
+            )
+        bad = [i for i in v if i not in INSTRUMENT_NAMES]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an instrument; use {', '.join(INSTRUMENT_NAMES)}")
+        if len(set(v)) != len(v):
+            raise ValueError("an instrument is listed twice")
+        return v
 
     @field_validator("lin")
     @classmethod
@@ -196,6 +224,13 @@ class SchemeSpec(BaseModel):
                 f"exceed the {width} channels in [lo, hi)"
             )
 
+    def max_ev(self) -> int:
+        """Highest edge (eV) the scheme may have: the pn range's 20480 eV, or NuSTAR's 79 keV
+        when every instrument the scheme names is a NuSTAR module."""
+        if self.instruments and all(i in ("FPMA", "FPMB") for i in self.instruments):
+            return NUSTAR_MAX_EV
+        return PI_MAX
+
     def static_pi_edges(self) -> tuple[int, ...] | None:
         """PI (eV) edges of a static scheme, None for ``equal_counts``.
 
@@ -233,9 +268,21 @@ class SchemeSpec(BaseModel):
             pis = [kev_to_pi(v) for v in vals]
         if len(pis) < 2:
             raise ValueError(f"{kind}: need at least 2 edges, got {len(pis)}")
-        if pis[0] < 0 or pis[-1] > PI_MAX:
+        top = self.max_ev()
+        if pis[0] < 0 or pis[-1] > top:
+            if top == PI_MAX:
+                raise ValueError(
+                    f"{kind}: PI edges {pis[0]}..{pis[-1]} leave the pn range 0..{PI_MAX} eV"
+                    + (
+                        "; a NuSTAR-only scheme may reach 79 keV: add "
+                        'instruments = ["FPMA", "FPMB"]'
+                        if pis[-1] <= NUSTAR_MAX_EV
+                        else ""
+                    )
+                )
             raise ValueError(
-                f"{kind}: PI edges {pis[0]}..{pis[-1]} leave the pn range 0..{PI_MAX} eV"
+                f"{kind}: edges {pis[0] / 1000:g}..{pis[-1] / 1000:g} keV leave the range "
+                f"0..{top / 1000:g} keV of instruments {', '.join(self.instruments or ())}"
             )
         for a, b in zip(pis, pis[1:], strict=False):
             if b <= a:

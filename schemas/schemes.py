@@ -28,19 +28,28 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
-from schemas.energy import PI_PER_CHAN, Band, chan_to_pi, equal_count_edges
+from schemas.energy import (
+    PI_PER_CHAN,
+    Band,
+    EnergyScale,
+    chan_to_pi,
+    energy_scale,
+    equal_count_edges,
+)
 from schemas.errors import ConfigError
 from schemas.names import NAME_RULE, SCHEME_NAME, is_name
 from schemas.scheme_spec import EqualCountsSpec, SchemeSpec, validation_message
 
 __all__ = [
     "EnergyScheme",
+    "scheme_applies",
+    "instrument_scheme",
     "load_preset",
     "preset_names",
     "scheme_from_spec",
 ]
 
-_OPTIONS = ("abscorr", "backend", "note")  # not part of a scheme's identity
+_OPTIONS = ("abscorr", "backend", "note", "instruments")  # not part of a scheme's identity
 
 
 @dataclass(frozen=True)
@@ -232,6 +241,53 @@ def scheme_from_spec(
     ident = {k: copy.deepcopy(v) for k, v in spec.items() if k not in _OPTIONS}
     ref = model.equal_counts.reference if model.equal_counts is not None else None
     return EnergyScheme(name=name, spec=ident, pi_edges=model.static_pi_edges(), reference=ref)
+
+
+def scheme_applies(scheme: EnergyScheme, instrument: str, instruments: list[str] | None) -> bool:
+    """Whether a scheme is made for an instrument (its ``instruments`` key; None: all)."""
+    return instruments is None or instrument in instruments
+
+
+def instrument_scheme(
+    scheme: EnergyScheme, instrument: str
+) -> tuple[EnergyScheme, EnergyScale, list[str]]:
+    """The scheme with its edges in an instrument's PI units, the scale, and notes.
+
+    A scheme's edges are energies (eV). On EPIC (PI in eV) the scheme comes back as it is;
+    on NuSTAR each edge becomes a 40 eV channel boundary by
+    :meth:`schemas.energy.EnergyScale.pi_edges` (nearest boundary, noted when moved). The
+    copy keeps the name, spec and reference; its identity (:attr:`EnergyScheme.hash`) must be
+    taken from the original.
+
+    Parameters
+    ----------
+    scheme : EnergyScheme
+        A resolved scheme.
+    instrument : str
+        ``PN``, ``M1``, ``M2``, ``FPMA`` or ``FPMB``.
+
+    Returns
+    -------
+    (EnergyScheme, EnergyScale, list of str)
+
+    Raises
+    ------
+    ConfigError
+        An equal-count scheme on a non-EPIC instrument (its edges are 5 eV pn channels from a
+        pn spectrum), or an edge the instrument cannot take (below 1.6 or above 79 keV for
+        NuSTAR, two edges on one channel boundary): one line naming the scheme and the edge.
+    """
+    scale = energy_scale(instrument)
+    if scale.is_ev:
+        return scheme, scale, []
+    where = f"scheme {scheme.name!r} on {instrument}"
+    if scheme.reference is not None:
+        raise ConfigError(
+            f"{where}: an equal_counts scheme takes its edges from an EPIC spectrum and is not "
+            f'made for {scale.name}; limit it with instruments = ["PN", "M1", "M2"]'
+        )
+    edges, notes = scale.pi_edges(scheme.resolved_pi_edges, where)
+    return replace(scheme, pi_edges=edges), scale, notes
 
 
 # --------------------------------------------------------------------------- presets

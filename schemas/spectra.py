@@ -6,7 +6,7 @@ channel ``c`` holding ``c * pi_per_channel <= PI < (c + 1) * pi_per_channel``, a
 specchannelmax=<max>`` bins them (EPIC-pn: PI 0..20479, 4096 channels; MOS: PI
 0..11999, 2400 channels). Channel energies are ``offset_kev + kev_per_pi * PI``
 (:func:`energy_scale`): XMM EPIC PI is in eV (offset 0, 0.001 keV per PI).
-Another instrument plugs in its own scale and grid here (NuSTAR: E = 1.6 + 0.04 PI keV).
+NuSTAR FPMA/FPMB have 4096 channels of one PI each, E = 1.6 + 0.04 PI keV.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from schemas.energy import energy_scale as instrument_scale
 
 __all__ = ["ChannelGrid", "channel_grid", "energy_scale"]
 
@@ -25,14 +27,15 @@ def energy_scale(instrument: str) -> tuple[float, float]:
     Parameters
     ----------
     instrument : str
-        ``PN``, ``M1`` or ``M2`` (XMM-Newton EPIC: PI in eV).
+        ``PN``, ``M1``, ``M2`` (XMM-Newton EPIC: PI in eV) or ``FPMA``, ``FPMB`` (NuSTAR:
+        E = 1.6 + 0.04 PI keV); :func:`schemas.energy.energy_scale` holds the scales.
 
     Returns
     -------
     tuple of float
     """
-    del instrument  # every instrument xlcat reads today has PI in eV
-    return 0.0, 0.001
+    scale = instrument_scale(instrument.upper())
+    return scale.offset_kev, scale.kev_per_pi
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,15 @@ class ChannelGrid:
 
 
 #: (PI per channel, number of channels) per instrument: SAS spectralbinsize and
-#: (specchannelmax + 1) / spectralbinsize (pn 0..20479, MOS 0..11999).
-_GRIDS: dict[str, tuple[int, int]] = {"PN": (5, 4096), "M1": (5, 2400), "M2": (5, 2400)}
+#: (specchannelmax + 1) / spectralbinsize (pn 0..20479, MOS 0..11999); NuSTAR's 4096
+#: PI channels of 40 eV each, as its RMFs have them.
+_GRIDS: dict[str, tuple[int, int]] = {
+    "PN": (5, 4096),
+    "M1": (5, 2400),
+    "M2": (5, 2400),
+    "FPMA": (1, 4096),
+    "FPMB": (1, 4096),
+}
 
 
 def channel_grid(instrument: str) -> ChannelGrid:
@@ -107,7 +117,7 @@ def channel_grid(instrument: str) -> ChannelGrid:
     Parameters
     ----------
     instrument : str
-        ``PN``, ``M1`` or ``M2``.
+        ``PN``, ``M1``, ``M2``, ``FPMA`` or ``FPMB``.
 
     Returns
     -------

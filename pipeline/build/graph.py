@@ -50,8 +50,9 @@ from pipeline.build.plan import BuildPlan, ExposureSpec, check_scheme_conflicts
 from pipeline.extract.backends.base import Backend
 from pipeline.extract.jobs import BandCurves, ObservationJob, ObservationSummary, combine_curves
 from schemas.build import SchemeOptions
+from schemas.energy import energy_scale
 from schemas.errors import StoreError
-from schemas.schemes import EnergyScheme
+from schemas.schemes import EnergyScheme, instrument_scheme
 from schemas.store_layout import DATA_VARS
 
 __all__ = [
@@ -297,6 +298,8 @@ def _exposure_attrs(plan: BuildPlan, spec: ExposureSpec) -> dict[str, Any]:
         "obsid": spec.obsid,
         "expid": spec.expid,
         "instrument": job.instrument,
+        # how the bands' PI edges map to keV (docs/semantics.md §20): catalog.layout's e_lo/e_hi
+        "energy_scale": energy_scale(job.instrument).record(),
         "fingerprint_hash": spec.fingerprint_hash,
         "inputs": {
             **job.inputs,
@@ -314,8 +317,11 @@ def _scheme_work(
 ) -> dict[str, list[SchemeWork]]:
     """Backend name to the schemes of ``spec`` it makes."""
     out: dict[str, list[SchemeWork]] = {}
+    instrument = plan.jobs[spec.label].instrument
     for task in spec.schemes:
         scheme = resolved[task.scheme]
+        # the scheme's identity is its energies; its bands are in the instrument's PI units
+        mapped, _, edge_notes = instrument_scheme(scheme, instrument)
         opts = plan.config.scheme_options[task.scheme]
         backend = plan.backends[task.backend]
         ref = plan.reference_label(task.scheme)
@@ -333,7 +339,7 @@ def _scheme_work(
             "scheme_hash": scheme.hash,
             "scheme_spec": scheme.spec,
             "scheme_definition": scheme.canonical,
-            "pi_edges": list(scheme.resolved_pi_edges),
+            "pi_edges": list(mapped.resolved_pi_edges),
             "input_hash": task.input_hash,
             "fingerprint_hash": spec.fingerprint_hash,
             "backend": task.backend,
@@ -341,7 +347,9 @@ def _scheme_work(
             "abscorr_requested": opts.abscorr,
             "reference": reference,
         }
-        out.setdefault(task.backend, []).append(SchemeWork(scheme, opts, attrs))
+        if edge_notes:
+            attrs["edge_notes"] = edge_notes
+        out.setdefault(task.backend, []).append(SchemeWork(mapped, opts, attrs))
     return out
 
 

@@ -36,8 +36,18 @@ from pipeline.extract.backends.base import Backend
 from pipeline.extract.binding import EventFacts, bind_to_event_file
 from pipeline.extract.jobs import ObservationJob
 from pipeline.select.regions import read_regions
-from schemas.build import BuildConfig, Observation, canonical_json
+from schemas.build import (
+    BuildConfig,
+    DefaultScreening,
+    FlareFilter,
+    Observation,
+    Screening,
+    canonical_json,
+    default_screening,
+)
+from schemas.energy import NUSTAR_INSTRUMENTS
 from schemas.errors import ConfigError, InputFileError, StoreError
+from schemas.schemes import instrument_scheme
 from schemas.store_layout import FORMAT_VERSION
 
 if TYPE_CHECKING:
@@ -233,18 +243,22 @@ def stored_references(
     return out
 
 
-def binning_edges(config: BuildConfig, screening_pi: tuple[int, int]) -> tuple[int, ...]:
+def binning_edges(
+    config: BuildConfig, screening_pi: tuple[int, int], instrument: str = "PN"
+) -> tuple[int, ...]:
     """PI edges an observation must be binned with so that every band is a sum of columns.
 
-    The screening limits, every edge of every static scheme, and every 5 eV
-    channel edge over the range of each equal-count scheme (whose edges come
-    from a spectrum later).
+    The screening limits, every edge of every static scheme made for ``instrument`` (in its
+    PI units, :func:`schemas.schemes.instrument_scheme`), and every 5 eV channel edge over the
+    range of each equal-count scheme (whose edges come from a spectrum later).
     """
     lo, hi = screening_pi[0], screening_pi[1] + 1
     edges = {lo, hi}
-    for scheme in config.schemes.values():
+    for name, scheme in config.schemes.items():
+        if not config.scheme_options[name].applies_to(instrument):
+            continue
         if scheme.pi_edges is not None:
-            edges.update(scheme.pi_edges)
+            edges.update(instrument_scheme(scheme, instrument)[0].resolved_pi_edges)
         else:
             c = scheme.canonical
             edges.update(range(c["pi_lo"], c["pi_hi"] + 1, 5))
@@ -420,7 +434,7 @@ def _event_facts(
     if facts is None:
         from pipeline.read.events import read_event_info
 
-        info = read_event_info(obs.events)
+        info = read_event_info(obs.events, obs.hk)
         facts = EventFacts.from_info(info)
         record.update(facts.record())
     return facts, info
@@ -439,6 +453,11 @@ def _job(
         from pipeline.read.events import read_event_info
 
         read_event_info(obs.events)  # raises the reader's one-line error
+    if obs.hk is not None and not obs.hk.is_file():
+        raise InputFileError(
+            f"observation {obs.obsid}: hk file {obs.hk} does not exist; give the module's "
+            "nu<obsid><A|B>_fpm.hk file or leave hk out"
+        )
     events, known = _file_record(obs.events, "events", recorded)
     facts, info = _event_facts(obs, events, known)
     _check_span(obs, config, events, info)
@@ -446,9 +465,11 @@ def _job(
     columns = _check_columns(obs, events, facts.instrument, known)
     files = [events]
     regions = read_regions(obs.regions)
-    bound = bind_to_event_file(obs.events, obs.screening, obs.flare, regions, facts)
+    screening, flare, nu_notes = _instrument_settings(obs, facts.instrument)
+    bound = bind_to_event_file(obs.events, screening, flare, regions, facts)
     _check_expression(obs, bound.screening.expression, facts, columns)
     lo, hi = bound.screening.pi
+    _check_scheme_ranges(obs, config, facts.instrument, (lo, hi))
     if (
         columns is not None
         and columns.pi_min is not None
@@ -466,6 +487,11 @@ def _job(
         "regions": str(obs.regions),
         "regions_sha256": hashlib.sha256(regions.text.encode()).hexdigest(),
     }
+    if obs.hk is not None:
+        hk, _ = _file_record(obs.hk, "hk", recorded)
+        files.append(hk)
+        inputs["hk"] = str(obs.hk)
+        inputs["hk_sha256"] = hk["sha256"]
     if obs.gti is not None:
         if not obs.gti.is_file():
             from pipeline.read.events import read_gti_file
@@ -489,11 +515,12 @@ def _job(
         flare=bound.flare,
         time_bin=config.time_bin,
         inputs=inputs,
-        pi_edges=binning_edges(config, bound.screening.pi),
+        pi_edges=binning_edges(config, bound.screening.pi, facts.instrument),
         expid=facts.expid,
         instrument=facts.instrument,
-        notes=bound.notes,
+        notes=nu_notes + bound.notes,
         info=info,
+        hk_file=obs.hk,
     )
     fingerprint = {
         "format_version": FORMAT_VERSION,
@@ -502,6 +529,7 @@ def _job(
         "events_sha256": inputs["events_sha256"],
         "regions_sha256": inputs["regions_sha256"],
         "gti_sha256": inputs.get("gti_sha256"),
+        **({"hk_sha256": inputs["hk_sha256"]} if obs.hk is not None else {}),
         "screening": job.screening.model_dump(mode="json"),
         "flare": job.flare.model_dump(mode="json") if job.flare else None,
         # the shapes selected with, in sky pixels (celestial ones as converted)
@@ -509,6 +537,93 @@ def _job(
         "time_bin": job.time_bin,
     }
     return job, fingerprint
+
+
+def _instrument_settings(
+    obs: Observation, instrument: str
+) -> tuple[Screening, FlareFilter | None, tuple[str, ...]]:
+    """The screening and flare filter an exposure starts from, by instrument.
+
+    EPIC: the observation's (an ``hk`` file is refused). NuSTAR (docs/semantics.md §20): the
+    cleaned list is screened already, so no screening or flare filter: the module's default
+    screening (every event) and no flare filter; build-wide ``screening``/``flare`` tables are
+    for EPIC lists and are not applied (noted); the observation's own are refused.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the observation, the file and the key.
+    """
+    if instrument not in NUSTAR_INSTRUMENTS:
+        if obs.hk is not None:
+            raise ConfigError(
+                f"observation {obs.obsid}: hk = {obs.hk} is only for NuSTAR lists, but "
+                f"{obs.events} is an XMM-Newton {instrument} list; remove hk"
+            )
+        return obs.screening, obs.flare, ()
+    where = f"observation {obs.obsid} ({obs.events}, NuSTAR {instrument})"
+    for key, own in (("screening", obs.own_screening), ("flare", obs.own_flare)):
+        if own:
+            raise ConfigError(
+                f"{where}: {key} is for XMM-Newton EPIC lists; a NuSTAR cleaned list is "
+                f"screened by nupipeline already: remove this observation's {key} table"
+            )
+    notes = [f"screening: none, the {instrument} cleaned list is screened already"]
+    if not isinstance(obs.screening, DefaultScreening):
+        notes.append("the build-wide screening table (for EPIC lists) is not applied")
+    if obs.flare is not None:
+        notes.append("the build-wide flare table (for EPIC lists) is not applied")
+    if obs.hk is None:
+        notes.append(
+            "no hk file: live time from the LIVETIME/ONTIME keywords, constant over the "
+            "exposure (give hk = 'nu<obsid><A|B>_fpm.hk' for nulccorr's per-second live time)"
+        )
+    return default_screening(instrument), None, tuple(notes)
+
+
+def _check_scheme_ranges(
+    obs: Observation, config: BuildConfig, instrument: str, screening_pi: tuple[int, int]
+) -> None:
+    """Refuse a scheme (made for this instrument) reaching outside the screening's PI range.
+
+    Also converts each scheme's edges to the instrument's PI (refusing the edges it cannot
+    take, :func:`schemas.schemes.instrument_scheme`), and refuses an exposure for which the
+    build has no scheme at all.
+    """
+    lo, hi = screening_pi
+    made = 0
+    for name, scheme in config.schemes.items():
+        if not config.scheme_options[name].applies_to(instrument):
+            continue
+        made += 1
+        if instrument in NUSTAR_INSTRUMENTS and config.scheme_backend(name) != "native":
+            raise ConfigError(
+                f"build file {config.path}: scheme '{name}' uses the "
+                f"{config.scheme_backend(name)} backend, which reads EPIC lists only; observation "
+                f"{obs.obsid} is NuSTAR {instrument}: use the native backend for it (limit the "
+                'scheme with instruments = ["PN", "M1", "M2"])'
+            )
+        try:
+            mapped = instrument_scheme(scheme, instrument)[0]
+        except ConfigError as exc:
+            raise ConfigError(f"build file {config.path}: {exc}") from None
+        if mapped.pi_edges is None:
+            c = scheme.canonical
+            pi_lo, pi_hi = c["pi_lo"], c["pi_hi"]
+        else:
+            pi_lo, pi_hi = mapped.pi_edges[0], mapped.pi_edges[-1]
+        if pi_lo < lo or pi_hi > hi + 1:
+            raise ConfigError(
+                f"build file {config.path}: scheme '{name}' spans PI [{pi_lo}, {pi_hi}), outside "
+                f"observation {obs.obsid}'s screening PI range [{lo}, {hi}]; widen "
+                "screening.pi or change the scheme"
+            )
+    if not made:
+        raise ConfigError(
+            f"build file {config.path}: observation {obs.obsid} ({obs.events}) is {instrument} "
+            "but no scheme is made for it (every scheme's instruments leaves it out); add "
+            f'"{instrument}" to a scheme\'s instruments'
+        )
 
 
 def check_scheme_conflicts(
@@ -604,6 +719,8 @@ def plan_build(config: BuildConfig, *, force: bool = False) -> BuildPlan:
         fp_hash = _hash(fingerprints[label])
         tasks = []
         for name, scheme in config.schemes.items():
+            if not config.scheme_options[name].applies_to(job.instrument):
+                continue
             backend = config.scheme_backend(name)
             ref = references[name]
             payload = {

@@ -48,7 +48,14 @@ from pipeline.build.placement import (
     source_ccd,
     source_excess,
 )
-from pipeline.read.events import INSTRUMENTS, EventFileInfo, iter_event_chunks, read_event_info
+from pipeline.read.events import (
+    INSTRUMENTS,
+    NUSTAR_MODULES,
+    EventFileInfo,
+    is_nustar_header,
+    iter_event_chunks,
+    read_event_info,
+)
 from pipeline.read.fitsio import open_fits
 from pipeline.read.wcs import SkyPixelWCS, read_sky_wcs
 from pipeline.select.expression import compile_expression
@@ -71,6 +78,7 @@ __all__ = [
     "find_event_lists",
     "place_regions",
     "scaffold_build",
+    "find_hk",
 ]
 
 #: File names read as FITS (case-insensitive); other files in the folder are not opened.
@@ -89,18 +97,32 @@ EVENT_SUFFIXES: tuple[str, ...] = (
 )
 #: First source-circle radius per camera, arcsec: about 80 % of the PSF's energy (a choice to
 #: check: a bright source wants more, a faint one less, a piled-up one an annulus).
-SOURCE_RADIUS_ARCSEC: dict[str, float] = {"PN": 20.0, "M1": 15.0, "M2": 15.0}
+SOURCE_RADIUS_ARCSEC: dict[str, float] = {
+    "PN": 20.0,
+    "M1": 15.0,
+    "M2": 15.0,
+    # NuSTAR: a 60" circle holds about 75 % of the PSF's energy (HPD 58")
+    "FPMA": 60.0,
+    "FPMB": 60.0,
+}
 #: Distances of the background candidates' centres from the source, arcsec (1.5'-3').
 BACKGROUND_RINGS_ARCSEC: tuple[float, ...] = (90.0, 120.0, 150.0, 180.0)
 #: Background candidate radii, arcsec, largest first.
 BACKGROUND_RADII_ARCSEC: tuple[float, ...] = (60.0, 45.0, 30.0)
 #: The example scheme of the written build file: name and TOML table.
 EXAMPLE_SCHEME: tuple[str, str] = ("soft_hard", '{ unit = "keV", edges = [0.5, 2, 10] }')
+#: The example scheme for NuSTAR lists (the EPIC one is then limited to EPIC).
+NUSTAR_EXAMPLE_SCHEME: tuple[str, str] = (
+    "nustar",
+    '{ unit = "keV", edges = [3, 10, 79], instruments = ["FPMA", "FPMB"] }',
+)
 #: XMM-Newton sky pixel, arcsec: the scale assumed for a list without a usable X/Y WCS.
 XMM_SKY_PIXEL_ARCSEC = 0.05
+#: NuSTAR sky pixel, arcsec (the same for a list without a usable X/Y WCS).
+NUSTAR_SKY_PIXEL_ARCSEC = 2.46
 
-_CAMERA_NAMES = {"PN": "pn", "M1": "MOS1", "M2": "MOS2"}
-_CAMERA_ORDER = {"PN": 0, "M1": 1, "M2": 2}
+_CAMERA_NAMES = {"PN": "pn", "M1": "MOS1", "M2": "MOS2", "FPMA": "FPMA", "FPMB": "FPMB"}
+_CAMERA_ORDER = {"PN": 0, "M1": 1, "M2": 2, "FPMA": 3, "FPMB": 4}
 #: Archive (PPS) event-list names: P<obsid><camera><S|U|X><nnn>...EVLI...
 _PPS_NAME = re.compile(r"^P(\d{10})(PN|M1|M2)([SUX]\d{3})\w*EVLI", re.IGNORECASE)
 _TARGET_KEYS = (("RA_OBJ", "DEC_OBJ"), ("RA_PNT", "DEC_PNT"))
@@ -180,6 +202,8 @@ class ListedEventFile:
         Listed in the build file; False: written commented out (see ``remarks``).
     remarks : tuple of str
         What the build file says about it (commented out because..., a name/header mismatch).
+    hk : Path or None
+        NuSTAR: the module's housekeeping file found beside the list (:func:`find_hk`).
     """
 
     path: Path
@@ -189,6 +213,7 @@ class ListedEventFile:
     plan: RegionPlan
     active: bool
     remarks: tuple[str, ...] = ()
+    hk: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -296,8 +321,13 @@ def _what_it_is(hdul: fits.HDUList) -> str:
 
 
 def _identity_reason(header: fits.Header) -> str | None:
-    """Why an EVENTS table is not an EPIC imaging list (INSTRUME, DATAMODE), or None."""
+    """Why an EVENTS table is not an EPIC imaging list (INSTRUME, DATAMODE) nor a NuSTAR
+    FPMA/FPMB list, or None."""
     instrume = str(header.get("INSTRUME", "")).strip().upper()
+    if is_nustar_header(header):
+        if instrume in NUSTAR_MODULES:
+            return None
+        return f"INSTRUME = {header.get('INSTRUME')!r} of NuSTAR is not FPMA or FPMB"
     if instrume and instrume not in INSTRUMENTS:
         telescope = str(header.get("TELESCOP", "")).strip()
         on = f" of {telescope}" if telescope else ""
@@ -313,9 +343,9 @@ def _identity_reason(header: fits.Header) -> str | None:
 
 
 def _obsid(info: EventFileInfo, path: Path) -> tuple[str | None, str | None]:
-    """The 10-digit obsid (OBS_ID, else the archive file name), and a note when from the name."""
+    """The obsid (OBS_ID, else the archive file name), and a note when from the name."""
     obs_id = info.obs_id.strip()
-    if len(obs_id) == 10 and obs_id.isdigit():
+    if len(obs_id) == (11 if info.is_nustar else 10) and obs_id.isascii() and obs_id.isdigit():
         return obs_id, None
     m = _PPS_NAME.match(path.name)
     if m:
@@ -480,12 +510,12 @@ class _SkyPixels:
     why_not: str = ""
 
     @classmethod
-    def of(cls, path: Path) -> _SkyPixels:
+    def of(cls, path: Path, nustar: bool = False) -> _SkyPixels:
         try:
             wcs = read_sky_wcs(path)
         except InputFileError as exc:
             reason = str(exc).split(": ", 1)[-1].split(";")[0]
-            return cls(None, XMM_SKY_PIXEL_ARCSEC, reason)
+            return cls(None, NUSTAR_SKY_PIXEL_ARCSEC if nustar else XMM_SKY_PIXEL_ARCSEC, reason)
         return cls(wcs, float(np.mean(proj_plane_pixel_scales(wcs.wcs))) * 3600.0)
 
     def pixel(self, coord: SkyCoord) -> tuple[float, float]:
@@ -646,7 +676,7 @@ def place_regions(
     path = Path(path)
     camera = info.instrument
     radius_arcsec = SOURCE_RADIUS_ARCSEC[camera]
-    pixels = _SkyPixels.of(path)
+    pixels = _SkyPixels.of(path, info.is_nustar)
     target = _target(_headers(path))
     x, y, ccd = _screened_events(path, info)
     r_px = radius_arcsec / pixels.scale
@@ -660,9 +690,11 @@ def place_regions(
     source = Circle(centre[0], centre[1], r_px)
     on = source_ccd(x, y, ccd, centre, r_px)
     name = _CAMERA_NAMES[camera]
-    other = "PN" if camera != "PN" else "M1"
+    other = {"PN": "M1", "FPMA": "FPMB", "FPMB": "FPMA"}.get(camera, "PN")
     notes = list(place.notes)
-    if pixels.wcs is None:
+    if pixels.wcs is None and info.is_nustar:
+        notes.append(f'sizes from the NuSTAR sky pixel, {NUSTAR_SKY_PIXEL_ARCSEC}"/pixel')
+    elif pixels.wcs is None:
         notes.append(f'sizes from the XMM-Newton sky pixel, {XMM_SKY_PIXEL_ARCSEC}"/pixel')
     notes.append(
         f"radius {_size(radius_arcsec)}, the first choice for {name} "
@@ -748,6 +780,20 @@ def place_regions(
     )
 
 
+def find_hk(events: Path, obsid: str) -> Path | None:
+    """The housekeeping file of a NuSTAR list: ``nu<obsid><A|B>_fpm.hk`` (or ``.hk.gz``) in
+    the list's folder or in ``../hk`` (the archive's layout: ``event_cl/`` beside ``hk/``)."""
+    m = re.match(r"nu\d{11}([AB])", events.name, re.IGNORECASE)
+    if m is None:
+        return None
+    stem = f"nu{obsid}{m.group(1).upper()}_fpm.hk"
+    for folder in (events.parent, events.parent.parent / "hk"):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
 # -- the build file -------------------------------------------------------------------------------
 def _several_lists_per_obsid() -> bool:
     """True when the build-file schema takes several event lists (exposures) of one obsid.
@@ -783,12 +829,14 @@ def _preference(path: Path) -> tuple[int, str]:
     return (1 if _PPS_NAME.match(path.name) else 0, path.as_posix())
 
 
-def _screening_comment() -> list[str]:
+def _screening_comment(nustar: bool = False) -> list[str]:
     lines = [
         "# No [screening] table: when its event file is read, each observation gets its camera's",
         "# default screening (schemas/build.py DEFAULT_SCREENING, docs/semantics.md §1):",
     ]
     for camera, rule in DEFAULT_SCREENING.items():
+        if camera in NUSTAR_MODULES:
+            continue
         terms = [f"PATTERN<={rule['pattern_max']}", f"PI in [{rule['pi'][0]}:{rule['pi'][1]}]"]
         if rule["flag_zero"]:
             terms.append("FLAG==0")
@@ -799,6 +847,11 @@ def _screening_comment() -> list[str]:
         "# (a macro such as #XMMEA_EP that the EVENTS header lacks reads FLAG==0). A [screening]",
         "# table here, or screening = {...} in an observation, is used as written instead.",
     ]
+    if nustar:
+        lines.append(
+            "# NuSTAR FPMA/FPMB cleaned lists get no screening and no flare filter (screened by "
+            "nupipeline already; docs/semantics.md §20)."
+        )
     return lines
 
 
@@ -852,6 +905,14 @@ def _entry_lines(entry: ListedEventFile, base: Path) -> list[str]:
         f"events = {_toml_string(_rel(entry.path, base))}",
         f"regions = {_toml_string(_rel(entry.regions, base))}",
     ]
+    if info.is_nustar and entry.hk is not None:
+        body.append(f"hk = {_toml_string(_rel(entry.hk, base))}  # live time per second")
+    elif info.is_nustar:
+        lines += _comment(
+            "no housekeeping file nu<obsid><A|B>_fpm.hk found beside it (or in ../hk): the live "
+            'time comes from the LIVETIME/ONTIME keywords; add hk = "..." for nulccorr\'s '
+            "per-second live time"
+        )
     lines += body if entry.active else [f"# {line}" for line in body]
     return lines
 
@@ -885,7 +946,7 @@ def _build_text(
         )
     lines += [
         "",
-        *_screening_comment(),
+        *_screening_comment(any(e.info.is_nustar for e in entries)),
         "",
         *_flare_comment(),
     ]
@@ -898,6 +959,10 @@ def _build_text(
         "# one example; add your own (README, 'The build file'), or a preset: presets above",
         f"{name} = {table}",
     ]
+    if any(e.info.is_nustar for e in entries):
+        nu_name, nu_table = NUSTAR_EXAMPLE_SCHEME
+        lines[-1] = f'{name} = {table[:-2]}, instruments = ["PN", "M1", "M2"] }}'
+        lines.append(f"{nu_name} = {nu_table}  # NuSTAR: 1.6-79 keV, 40 eV channels")
     if skipped:
         lines += ["", "# Files of the folder that are not event lists xlcat reads:"]
         for s in skipped:
@@ -1010,7 +1075,8 @@ def scaffold_build(
             first_of_exposure[key] = path
             first_of_obsid[obsid] = info.exposure
         active = first_of_exposure.get(key) == path
-        entries.append(ListedEventFile(path, info, obsid, reg, plan, active, tuple(remarks)))
+        hk = find_hk(path, obsid) if info.is_nustar else None
+        entries.append(ListedEventFile(path, info, obsid, reg, plan, active, tuple(remarks), hk))
     if not entries:
         reasons = "; ".join(f"{_rel(s.path, root)}: {s.reason}" for s in skipped[-len(found) :])
         raise InputFileError(f"folder {root}: no event list can be used: {reasons}")

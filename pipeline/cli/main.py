@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.cli.init",
     "pipeline.cli.export",
     "pipeline.cli.fetch",
+    "pipeline.cli.nustar",
 )
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
@@ -99,6 +100,10 @@ def output_path(text: str, option: str, suffixes: Sequence[str]) -> Path:
 
 # -- simulate -------------------------------------------------------------------------
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    if args.mission == "nustar":
+        from pipeline.cli.nustar import simulate_nustar_command
+
+        return simulate_nustar_command(args)
     from pipeline.simulate import simulate_preset
 
     build = simulate_preset(
@@ -513,6 +518,13 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=5506, help="seed of the simulated events (default 5506)"
     )
     s.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
+    s.add_argument(
+        "--mission",
+        choices=("xmm", "nustar"),
+        default="xmm",
+        help="xmm: the preset's pn observations (default); nustar: one NuSTAR observation, "
+        "FPMA and FPMB with dead time, their hk files and a build file (nustar.toml)",
+    )
     s.set_defaults(func=_cmd_simulate)
 
     b = sub.add_parser(

@@ -80,7 +80,8 @@ def default_macros(instrument: str) -> tuple[str, ...]:
     """The header keywords a camera's default screening and flare filter name (``XMMEA_EP``)."""
     names: set[str] = set()
     for table in (DEFAULT_SCREENING, DEFAULT_FLARE):
-        names.update(n.upper() for n in _MACRO.findall(table[instrument]["expression"] or ""))
+        text = table.get(instrument, {}).get("expression")  # none for NuSTAR
+        names.update(n.upper() for n in _MACRO.findall(text or ""))
     return tuple(sorted(names))
 
 

@@ -18,6 +18,12 @@ bin ``[a, b)`` is, in order of preference:
 2. else ``|[a, b) ∩ G| / (b - a) x LIVETInn / ONTIMEnn`` (the keywords as written);
 3. else ``|[a, b) ∩ G| / (b - a)``.
 
+A NuSTAR module (one unit, "CCD" 0; docs/semantics.md §20) takes rule 1 with the
+housekeeping file's one-second rows in place of ``EXPOSUnn`` steps, each row weighted by its
+overlap with the bin and the GTI whatever its centre (nulccorr's live-time correction:
+``fracexp = sum_i (LIVETIME_i / len_i) |row_i ∩ [a, b) ∩ G| / (b - a)``), and rule 2 with the
+LIVETIME/ONTIME keywords when no hk file is given.
+
 A region whose events lie on several CCDs gets the mean of the CCDs' fractional
 exposures weighted by the source region's events in each CCD's GTI
 (:func:`region_fracexp`): the expected count of a bin is the sum over CCDs of
@@ -97,6 +103,8 @@ def step_exposure(
     ],
     gti: ArrayLike,
     edges: ArrayLike,
+    *,
+    centre_in_gti: bool = True,
 ) -> NDArray[np.float64]:
     """Seconds of exposure per bin: ``sum_{i: centre_i in GTI} f_i |step_i ∩ bin ∩ GTI|``.
 
@@ -108,6 +116,9 @@ def step_exposure(
         Good time intervals (``START <= t < STOP``).
     edges : array_like, shape (n_bins + 1,)
         Increasing bin edges.
+    centre_in_gti : bool
+        Keep only the steps centred in the GTI (EPIC ``EXPOSUnn``); False weighs every step
+        by its overlap alone (NuSTAR housekeeping rows).
 
     Returns
     -------
@@ -121,7 +132,8 @@ def step_exposure(
         return out
     g = gtilib.normalize(gti)
     for centre, start, stop, frac in steps:
-        keep = gtilib.contains(g, np.asarray(centre, dtype=np.float64))
+        c = np.asarray(centre, dtype=np.float64)
+        keep = gtilib.contains(g, c) if centre_in_gti else np.ones(len(c), bool)
         a = np.asarray(start, dtype=np.float64)[keep]
         b = np.asarray(stop, dtype=np.float64)[keep]
         f = np.asarray(frac, dtype=np.float64)[keep]
@@ -181,6 +193,17 @@ def ccd_fracexp(
                 f"{table.extname} is in {table.timesys}/{table.timeref} while the events are in "
                 f"{info.timesys}/{info.timeref} (barycentred)"
             )
+        elif table.kind == "hk":
+            seconds = step_exposure(
+                iter_exposure_steps(data_path, table, STEP_CHUNK), gti, e, centre_in_gti=False
+            )
+            return CcdExposure(
+                ccd,
+                np.clip(seconds / dt, 0.0, 1.0),
+                f"housekeeping file {table.file} {table.extname}: LIVETIME per row over its "
+                "length, weighted by the row's overlap with the bin and the GTI (nulccorr's "
+                "live-time correction; PSF, vignetting and bad-pixel corrections not applied)",
+            )
         else:
             seconds = step_exposure(iter_exposure_steps(data_path, table, STEP_CHUNK), gti, e)
             return CcdExposure(
@@ -191,16 +214,19 @@ def ccd_fracexp(
             )
     overlap = gtilib.overlap_with_bins(gti, e) / dt
     live = info.live_fraction.get(ccd)
+    keys = info.live_keywords.get(ccd, f"LIVETI{ccd:02d}/ONTIME{ccd:02d}")
+    if info.is_nustar and table is None:
+        reason = "no housekeeping (hk) file given"
     if live is not None:
         return CcdExposure(
             ccd,
             np.clip(overlap * live, 0.0, 1.0),
-            f"GTI overlap x LIVETI{ccd:02d}/ONTIME{ccd:02d} = {live:.9g} ({reason})",
+            f"GTI overlap x {keys} = {live:.9g} ({reason})",
         )
     return CcdExposure(
         ccd,
         np.clip(overlap, 0.0, 1.0),
-        f"GTI overlap only ({reason}; no LIVETI{ccd:02d}/ONTIME{ccd:02d} keywords)",
+        f"GTI overlap only ({reason}; no {keys} keywords)",
     )
 
 

@@ -45,7 +45,7 @@ class ObservationJob:
         The exposure's name in the store: instrument and EXPIDSTR (``PNS003``), or the
         instrument alone for files without exposure keywords (``PN``).
     instrument : str
-        ``PN``, ``M1`` or ``M2``.
+        ``PN``, ``M1``, ``M2``, ``FPMA`` or ``FPMB``.
     regions : RegionSet
         Parsed ds9 regions.
     gti_file : pathlib.Path or None
@@ -67,6 +67,8 @@ class ObservationJob:
     info : EventFileInfo, optional
         The event file's headers as read when the build was planned; a backend reads
         them again when None (not compared, not shown).
+    hk_file : pathlib.Path or None
+        NuSTAR: the module's housekeeping file (LIVETIME per second), docs/semantics.md §20.
     """
 
     obsid: str
@@ -83,14 +85,15 @@ class ObservationJob:
     pi_edges: tuple[int, ...] | None = None
     notes: tuple[str, ...] = ()
     info: EventFileInfo | None = field(default=None, compare=False, repr=False)
+    hk_file: Path | None = None
 
     def event_info(self) -> EventFileInfo:
-        """The event file's headers: :attr:`info`, or read now."""
+        """The event file's headers (with its hk file's live-time table): :attr:`info`, or read."""
         if self.info is not None:
             return self.info
         from pipeline.read.events import read_event_info
 
-        return read_event_info(self.events)
+        return read_event_info(self.events, self.hk_file)
 
     @property
     def label(self) -> str:

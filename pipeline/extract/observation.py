@@ -193,18 +193,20 @@ def ccd_gtis(
     sources: dict[int, list[str]] = {}
     notes: list[str] = []
     if not info.ccd_gtis:
-        notes.append("no STDGTInn extensions in the event file; used [TSTART, TSTOP]")
+        what = "GTI extension" if info.is_nustar else "STDGTInn extensions"
+        notes.append(f"no {what} in the event file; used [TSTART, TSTOP]")
     for c in ccds:
         parts: list[ArrayLike] = [span]
         names = ["[TSTART, TSTOP]"]
         if info.ccd_gtis:
+            gti_name = info.gti_names.get(c, f"STDGTI{c:02d}")
             if c not in info.ccd_gtis:
                 raise InputFileError(
                     f"events file {info.path}: region events lie on CCD {c} but there is no "
-                    f"STDGTI{c:02d} extension"
+                    f"{gti_name} extension"
                 )
             parts.append(info.ccd_gtis[c])
-            names.append(f"STDGTI{c:02d}")
+            names.append(gti_name)
         filt, tables = info.time_filter(c)
         if filt is not None:
             parts.append(filt)

@@ -1,4 +1,5 @@
-"""Reading EPIC pn and MOS event files: header facts, per-CCD GTIs, data subspace, exposure steps.
+"""Reading EPIC pn and MOS (and NuSTAR) event files: header facts, per-CCD GTIs, data subspace,
+exposure steps.
 
 Columns are read through astropy's memory map of the EVENTS table, a row chunk at
 a time, with each column's TZERO/TSCAL applied to the chunk only, so memory stays
@@ -16,6 +17,15 @@ Per CCD an event list holds (docs/semantics.md §4, §5):
   filtered GTIs in a filtered list;
 - ``EXPOSUnn``: frame-by-frame exposure steps (TIME = step centre, TIMEDEL, FRACEXP),
   read on demand in chunks by :func:`iter_exposure_steps`.
+
+A NuSTAR cleaned list (TELESCOP = 'NuSTAR', INSTRUME = 'FPMA' or 'FPMB'; docs/semantics.md
+§20) is read as one unit, "CCD" 0: its one ``GTI`` extension is that unit's GTI, its live
+time per second comes from the housekeeping file's LIVETIME column (an exposure table of
+kind ``hk``, read by :func:`iter_exposure_steps` like ``EXPOSUnn``), else from the
+LIVETIME/ONTIME keywords. It has no CCDNR, PATTERN or FLAG column: :func:`iter_event_chunks`
+gives those as constant 0 (:data:`NUSTAR_CONSTANT_COLUMNS`), so the EPIC screening terms
+select every event of the already screened list. PI is a 40 eV channel
+(:data:`schemas.energy.NUSTAR_SCALE`).
 """
 
 from __future__ import annotations
@@ -48,6 +58,11 @@ __all__ = [
     "ExposureTable",
     "TimeFilter",
     "read_event_info",
+    "is_nustar_header",
+    "nustar_identity",
+    "NUSTAR_REQUIRED_COLUMNS",
+    "NUSTAR_CONSTANT_COLUMNS",
+    "NUSTAR_MODULES",
     "iter_event_chunks",
     "iter_exposure_steps",
     "read_gti_file",
@@ -58,6 +73,14 @@ __all__ = [
 
 #: Columns every event file must have (the EVENTS extension of a pn event list).
 REQUIRED_COLUMNS: tuple[str, ...] = ("TIME", "X", "Y", "PI", "PATTERN", "FLAG", "CCDNR")
+#: Columns a NuSTAR cleaned list must have.
+NUSTAR_REQUIRED_COLUMNS: tuple[str, ...] = ("TIME", "X", "Y", "PI")
+#: EPIC columns a NuSTAR list lacks, given as these constants (the module read as one unit,
+#: CCD 0; no pattern or flag screening: the cleaned list is screened already).
+NUSTAR_CONSTANT_COLUMNS: dict[str, int] = {"CCDNR": 0, "PATTERN": 0, "FLAG": 0}
+#: NuSTAR INSTRUME values (xlcat uses them as the instrument names).
+NUSTAR_MODULES: tuple[str, ...] = ("FPMA", "FPMB")
+_NUSTAR_NAME = re.compile(r"nu([0-9]{11})([AB])([0-9]{2})", re.IGNORECASE)
 
 _STDGTI = re.compile(r"STDGTI([0-9][0-9])")
 _EXPOSU = re.compile(r"EXPOSU([0-9][0-9])")
@@ -67,7 +90,13 @@ XMM_MJDREF = 50814.0
 INSTRUMENTS: dict[str, str] = {"EPN": "PN", "EMOS1": "M1", "EMOS2": "M2"}
 _EXPIDSTR = re.compile(r"[SUX][0-9]{3}")
 #: CCD numbers (CCDNR) of each camera.
-CCD_NUMBERS: dict[str, range] = {"PN": range(1, 13), "M1": range(1, 8), "M2": range(1, 8)}
+CCD_NUMBERS: dict[str, range] = {
+    "PN": range(1, 13),
+    "M1": range(1, 8),
+    "M2": range(1, 8),
+    "FPMA": range(0, 1),
+    "FPMB": range(0, 1),
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,11 @@ class ExposureTable:
         Whether each step has its own TIMEDEL.
     timesys, timeref : str
         The extension's TIMESYS and TIMEREF ('' when absent).
+    file : str or None
+        The file holding the table when it is not the event file (NuSTAR's hk file).
+    kind : {"EXPOSU", "hk"}
+        ``EXPOSU``: an EPIC ``EXPOSUnn`` extension; ``hk``: a NuSTAR housekeeping table
+        (TIME, LIVETIME per row, row i covering ``[TIME_i, TIME_i+1)``).
     """
 
     ccd: int
@@ -95,6 +129,8 @@ class ExposureTable:
     timedel_column: bool
     timesys: str
     timeref: str
+    file: str | None = None
+    kind: str = "EXPOSU"
 
 
 @dataclass(frozen=True)
@@ -163,6 +199,10 @@ class EventFileInfo:
         EXP_ID (obsid + exposure number) and EXPIDSTR (``S003``...), when given.
     identity_notes : tuple of str
         What was assumed about the camera, mode or exposure (for provenance).
+    gti_names : dict of int to str
+        The extension name of each unit's GTI when it is not ``STDGTInn`` (NuSTAR: ``GTI``).
+    live_keywords : dict of int to str
+        The keywords :attr:`live_fraction` came from when they are not ``LIVETInn/ONTIMEnn``.
     """
 
     path: str
@@ -192,6 +232,13 @@ class EventFileInfo:
     exp_id: str | None = None
     expidstr: str | None = None
     identity_notes: tuple[str, ...] = ()
+    gti_names: dict[int, str] = field(default_factory=dict, repr=False)
+    live_keywords: dict[int, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_nustar(self) -> bool:
+        """True for a NuSTAR FPMA/FPMB list."""
+        return self.instrument in NUSTAR_MODULES
 
     @property
     def exposure(self) -> str:
@@ -393,13 +440,88 @@ def epic_identity(
     return EpicIdentity(instrument, datamode, exp_id, expidstr, tuple(notes))
 
 
-def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
+def is_nustar_header(header: fits.Header | Mapping[str, Any]) -> bool:
+    """Whether an EVENTS header is NuSTAR's (TELESCOP = 'NuSTAR', any case)."""
+    return str(header.get("TELESCOP", "") or "").strip().upper() == "NUSTAR"
+
+
+def nustar_identity(header: fits.Header | Mapping[str, Any], path: str, where: str) -> EpicIdentity:
+    """Module and exposure key of a NuSTAR list: ``FPMA``/``FPMB`` and the file name's mode.
+
+    The exposure key is the module plus the two-digit mode of the archive's file name
+    ``nu<obsid><A|B><mode>_cl.evt`` (``FPMA01`` for science mode 01, ``FPMA06`` for mode 06):
+    the headers carry no mode keyword. A name that does not follow the pattern gives the
+    module alone (``FPMA``), noted.
+
+    Raises
+    ------
+    InputFileError
+        INSTRUME is not FPMA or FPMB, or the file name's module letter contradicts it.
+    """
+    instrume = str(header.get("INSTRUME", "") or "").strip().upper()
+    if instrume not in NUSTAR_MODULES:
+        raise InputFileError(
+            f"{where}: INSTRUME = {header.get('INSTRUME')!r} is not a NuSTAR focal plane "
+            "module; give an FPMA or FPMB event list"
+        )
+    notes: list[str] = []
+    m = _NUSTAR_NAME.match(os.path.basename(path))
+    mode: str | None = None
+    if m is None:
+        notes.append(
+            f"file name is not nu<obsid><A|B><mode>...: exposure key {instrume!r} (no mode)"
+        )
+    elif "FPM" + m.group(2).upper() != instrume:
+        raise InputFileError(
+            f"{where}: INSTRUME = {instrume!r} but the file name says FPM{m.group(2).upper()}; "
+            "rename the file or check that it is the list you meant"
+        )
+    else:
+        mode = m.group(3)
+    datamode = str(header.get("DATAMODE", "") or "").strip().upper() or "NONE"
+    obs_id = str(header.get("OBS_ID") or "").strip() or None
+    return EpicIdentity(instrume, datamode, obs_id, mode, tuple(notes))
+
+
+def _hk_table(hk: str | os.PathLike[str], where: str) -> ExposureTable:
+    """The live-time table of a NuSTAR housekeeping file: its first table with TIME and LIVETIME."""
+    with open_fits(hk, "housekeeping file") as hdul:
+        for i, ext in enumerate(hdul[1:], start=1):
+            if not _is_table(ext):
+                continue
+            names = {c.upper() for c in ext.columns.names}
+            if {"TIME", "LIVETIME"} <= names:
+                h = ext.header
+                return ExposureTable(
+                    ccd=0,
+                    extname=ext.name.upper() or str(i),
+                    n_rows=int(h.get("NAXIS2", 0)),
+                    timedel=None,
+                    timedel_column=False,
+                    timesys=str(h.get("TIMESYS", "")).strip(),
+                    timeref=str(h.get("TIMEREF", "")).strip(),
+                    file=str(hk),
+                    kind="hk",
+                )
+    raise InputFileError(
+        f"housekeeping file {hk}: no table with TIME and LIVETIME columns; give the "
+        f"module's nu<obsid><A|B>_fpm.hk file for {where}"
+    )
+
+
+def read_event_info(
+    path: str | os.PathLike[str], hk: str | os.PathLike[str] | None = None
+) -> EventFileInfo:
     """Read and check the headers and GTI extensions of an event file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        FITS event list with an EVENTS table and STDGTInn extensions.
+        FITS event list with an EVENTS table and STDGTInn extensions (or a NuSTAR cleaned
+        list with one GTI extension).
+    hk : str or os.PathLike, optional
+        NuSTAR only: the module's housekeeping file, whose LIVETIME column gives the live
+        time per second (refused for an EPIC list).
 
     Returns
     -------
@@ -415,9 +537,20 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         hdu = _events_hdu(hdul, path)
         _check_complete(hdul, path)
         header = hdu.header
-        identity = epic_identity(header, f"events file {path} EVENTS header")
+        nustar = is_nustar_header(header)
+        where = f"events file {path} EVENTS header"
+        if nustar:
+            identity = nustar_identity(header, str(path), where)
+        else:
+            identity = epic_identity(header, where)
+            if hk is not None:
+                raise InputFileError(
+                    f"events file {path}: hk = {os.fspath(hk)} is given but the list is not "
+                    "NuSTAR's (TELESCOP is not 'NuSTAR'); remove hk from this observation"
+                )
         names = {n.upper() for n in hdu.columns.names}
-        for col in REQUIRED_COLUMNS:
+        required = NUSTAR_REQUIRED_COLUMNS if nustar else REQUIRED_COLUMNS
+        for col in required:
             if col not in names:
                 raise InputFileError(f"events file {path} EVENTS: column {col} is missing")
         for c in hdu.columns:
@@ -442,14 +575,24 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         else:
             mjdref = XMM_MJDREF
         ccd_gtis: dict[int, NDArray[np.float64]] = {}
-        for ext in hdul[1:]:
-            m = _STDGTI.fullmatch(ext.name.upper())
-            if m and _is_table(ext):
-                ccd_gtis[int(m.group(1))] = _table_gti(ext, path)
+        gti_names: dict[int, str] = {}
         live: dict[int, float] = {}
         ontime: dict[int, float] = {}
         livetime: dict[int, float] = {}
-        for ccd in range(0, 100):
+        live_keys: dict[int, str] = {}
+        for ext in hdul[1:]:
+            m = _STDGTI.fullmatch(ext.name.upper())
+            if m and _is_table(ext) and not nustar:
+                ccd_gtis[int(m.group(1))] = _table_gti(ext, path)
+            elif nustar and ext.name.upper() == "GTI" and _is_table(ext) and 0 not in ccd_gtis:
+                ccd_gtis[0] = _table_gti(ext, path)
+                gti_names[0] = "GTI"
+        if nustar:
+            lt = _optional_float(header, "LIVETIME", path)
+            on = _optional_float(header, "ONTIME", path)
+            if lt is not None and on:
+                live[0], live_keys[0] = lt / on, "LIVETIME/ONTIME"
+        for ccd in range(0, 0 if nustar else 100):
             lt = _optional_float(header, f"LIVETI{ccd:02d}", path)
             on = _optional_float(header, f"ONTIME{ccd:02d}", path)
             if on is not None:
@@ -461,7 +604,9 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
         subspace = parse_subspace(header)
         warnings: list[str] = []
         time_filters = _time_filters(hdul, subspace, path, warnings)
-        exposures = _exposure_tables(hdul)
+        exposures = {} if nustar else _exposure_tables(hdul)
+        if hk is not None:
+            exposures[0] = _hk_table(hk, f"events file {path}")
         frm = _optional_float(header, "FRMTIME", path)
         strings = {str(k).upper(): str(v) for k, v in header.items() if isinstance(v, str) and k}
         return EventFileInfo(
@@ -491,6 +636,8 @@ def read_event_info(path: str | os.PathLike[str]) -> EventFileInfo:
             exp_id=identity.exp_id,
             expidstr=identity.expidstr,
             identity_notes=identity.notes,
+            gti_names=gti_names,
+            live_keywords=live_keys,
         )
 
 
@@ -744,13 +891,21 @@ def iter_event_chunks(
         # plain (name, scale, zero) tuples: holding astropy Column objects past the data access
         # would make astropy copy the whole table into memory when the file closes
         coldefs = {c.name.upper(): (c.name, c.bscale, c.bzero) for c in hdu.columns}
-        missing = [c for c in columns if c.upper() not in coldefs]
+        constant = NUSTAR_CONSTANT_COLUMNS if is_nustar_header(hdu.header) else {}
+        given = {c.upper(): constant[c.upper()] for c in columns if c.upper() in constant}
+        given = {c: v for c, v in given.items() if c not in coldefs}
+        missing = [c for c in columns if c.upper() not in coldefs and c.upper() not in given]
         if missing:
             raise InputFileError(f"events file {path} EVENTS: column {missing[0]} is missing")
+        read = [c for c in columns if c.upper() not in given]
         raw = hdu.data.view(np.ndarray)  # memory-mapped records, no scaling, no copy
         n = len(raw)
         for lo in range(0, n, chunk_rows):
-            yield _convert(raw[lo : lo + chunk_rows], columns, coldefs)
+            chunk = _convert(raw[lo : lo + chunk_rows], read, coldefs)
+            rows = min(chunk_rows, n - lo)
+            for name, value in given.items():
+                chunk[name] = np.full(rows, value, dtype=np.int16)
+            yield chunk
         # no view of the map may outlive the file: astropy would copy the whole table on close
         del raw
 
@@ -806,6 +961,9 @@ def iter_exposure_steps(
     """
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be positive")
+    if table.kind == "hk":
+        yield from _hk_steps(table)
+        return
     if not table.timedel_column and table.timedel is None:
         raise InputFileError(
             f"events file {path} {table.extname}: no TIMEDEL column or keyword gives the "
@@ -826,6 +984,44 @@ def iter_exposure_steps(
             )
             yield t, t - 0.5 * td, t + 0.5 * td, cols["FRACEXP"].astype(np.float64)
         del raw
+
+
+def _hk_steps(
+    table: ExposureTable,
+) -> Iterator[
+    tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+]:
+    """The live-time steps of a NuSTAR housekeeping table (docs/semantics.md §20).
+
+    Row i covers ``[TIME_i, TIME_i+1)`` (the last row as long as the median row), and its live
+    fraction is ``LIVETIME_i`` divided by that length, clipped to [0, 1]: the live seconds
+    nulccorr takes from the same column. Rows are sorted by TIME first.
+    """
+    assert table.file is not None
+    with open_fits(table.file, "housekeeping file") as hdul:
+        ext = hdul[table.extname] if not table.extname.isdigit() else hdul[int(table.extname)]
+        t = np.asarray(ext.data["TIME"], dtype=np.float64)
+        live = np.asarray(ext.data["LIVETIME"], dtype=np.float64)
+    if len(t) == 0:
+        return
+    order = np.argsort(t, kind="stable")
+    t, live = t[order], live[order]
+    bad = ~(np.isfinite(t) & np.isfinite(live))
+    if bad.any():
+        raise InputFileError(
+            f"housekeeping file {table.file} {table.extname}: {int(bad.sum())} rows have a "
+            "non-finite TIME or LIVETIME; give the archive's hk file"
+        )
+    step = np.diff(t)
+    last = float(np.median(step)) if len(step) else 1.0
+    length = np.append(step, last)
+    if np.any(length <= 0):
+        raise InputFileError(
+            f"housekeeping file {table.file} {table.extname}: TIME repeats a value; give the "
+            "archive's hk file"
+        )
+    frac = np.clip(live / length, 0.0, 1.0)
+    yield t + 0.5 * length, t, t + length, frac
 
 
 def read_gti_file(

@@ -73,16 +73,27 @@ def test_event_lists_found_and_other_files_skipped_with_reasons(real):
         ("0001730201", "M1S001", MOS1_CLEAN.name, True),
         ("0001730201", "M1S001", PPS_LIST.name, False),
         ("0201160101", "PNS003", PN_EVENTS.name, True),
+        ("90410111001", "FPMA06", NUSTAR_EVENTS.name, True),
     ]
     reasons = {s.path.name: s.reason for s in scaffold.skipped}
-    assert set(reasons) == {"M1_gti.fits", "M1_rate.fits", NUSTAR_EVENTS.name}
+    assert set(reasons) == {"M1_gti.fits", "M1_rate.fits"}
     assert reasons["M1_gti.fits"] == "no EVENTS table (extensions: STDGTI): a GTI table"
     assert reasons["M1_rate.fits"].endswith(": a light curve")
-    assert (
-        "INSTRUME = 'FPMA' of NuSTAR is not an XMM-Newton EPIC camera"
-        in reasons[NUSTAR_EVENTS.name]
-    )
     assert scaffold.ignored == 1  # notes.txt
+
+
+def test_the_nustar_list_gets_physical_regions_and_no_hk(real):
+    """Its X/Y WCS is malformed (TCRVL13 = '0.0'): physical circles in NuSTAR pixels; no hk
+    file lies beside it, which the build file says."""
+    d, scaffold = real
+    entry = _entry(scaffold, NUSTAR_EVENTS.name)
+    assert entry.plan.frame == "physical" and entry.hk is None
+    assert entry.plan.source.r == pytest.approx(60.0 / 2.46, rel=1e-9)
+    text = (d / "regions" / "90410111001_FPMA06.reg").read_text()
+    assert "keyword TCRVL13 = '0.0' is not a number" in text and "\nphysical\n" in text
+    build = (d / "build.toml").read_text()
+    assert "# no housekeeping file nu<obsid><A|B>_fpm.hk found beside it" in build
+    assert 'nustar = { unit = "keV", edges = [3, 10, 79], instruments = ["FPMA", "FPMB"] }' in build
 
 
 def test_one_list_per_exposure_and_the_header_wins_over_the_name(real):
@@ -104,12 +115,19 @@ def test_the_build_file_loads_as_written(real):
     assert [(o.obsid, o.events, o.regions) for o in config.observations] == [
         ("0001730201", d / "data/mos1/M1_clean.fits", d / "regions/0001730201_M1S001.reg"),
         ("0201160101", d / "data/pn" / PN_EVENTS.name, d / "regions/0201160101_PNS003.reg"),
+        (
+            "90410111001",
+            d / "data/nustar" / NUSTAR_EVENTS.name,
+            d / "regions/90410111001_FPMA06.reg",
+        ),
     ]
     for obs in config.observations:  # no screening table: the camera's default, bound later
         assert isinstance(obs.screening, DefaultScreening) and obs.screening.instrument is None
         assert obs.flare is None
-    assert list(config.schemes) == ["soft_hard"]
+    assert list(config.schemes) == ["soft_hard", "nustar"]
     assert config.schemes["soft_hard"].pi_edges == (500, 2000, 10000)
+    assert config.scheme_options["soft_hard"].instruments == ("PN", "M1", "M2")
+    assert config.scheme_options["nustar"].instruments == ("FPMA", "FPMB")
     text = (d / "build.toml").read_text()
     assert "\n# [flare]\n" in text
     assert "threshold = 0.4 " in text and "threshold = 0.35" in text
@@ -191,7 +209,7 @@ def test_the_written_build_file_builds(real, dask_client):
     plan = plan_build(load_build(d / "build.toml"))
     report = run_build(plan, dask_client)
     assert report.ok, report.failed
-    assert {g.obsid for g in report.built} == {"0001730201", "0201160101"}
+    assert {g.obsid for g in report.built} == {"0001730201", "0201160101", "90410111001"}
     cat = catalog.open(d / "build.zarr")
     # MOS1: every event of the source circle in the scheme's PI range is counted once
     regions = _physical(MOS1_CLEAN, d / "regions" / "0001730201_M1S001.reg")

@@ -27,7 +27,7 @@ def test_init_then_build_then_ls(folder, tmp_path, capsys, monkeypatch):
     assert main(["init", "lists", "-o", "cat.toml", "--time-bin", "256"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == (
-        "lists: 3 event lists (2 listed, 1 commented out), 2 FITS files skipped, "
+        "lists: 4 event lists (3 listed, 1 commented out), 1 FITS files skipped, "
         "0 other files not opened"
     )
     assert out[1] == "  0001730201 M1S001  lists/M1_clean.fits"
@@ -37,9 +37,10 @@ def test_init_then_build_then_ls(folder, tmp_path, capsys, monkeypatch):
     )
     assert "  0001730201 M1S001  lists/P0001730201M1S002MIEVLI.FTZ  [commented out]" in out
     assert "  0201160101 PNS003  lists/rxj_pnevtlist_0310kev_baryc.ds.gz" in out
+    assert "  90410111001 FPMA06  lists/nu90410111001A06_cl_sunpos.evt" in out
     assert "  skipped lists/M1_gti.fits: no EVENTS table (extensions: STDGTI): a GTI table" in out
     assert out[-1] == (
-        "wrote cat.toml and 3 regions files; check the regions (their '# check:' lines, e.g. in "
+        "wrote cat.toml and 4 regions files; check the regions (their '# check:' lines, e.g. in "
         "ds9), then: xlcat build cat.toml"
     )
     text = (tmp_path / "cat.toml").read_text()
@@ -48,7 +49,7 @@ def test_init_then_build_then_ls(folder, tmp_path, capsys, monkeypatch):
     argv = ["build", "cat.toml", "--threads", "--workers", "1", "--no-progress"]
     assert main(argv) == 0
     out, err = capsys.readouterr()
-    assert "built 2 groups, 0 up to date, 0 failed" in out
+    assert "built 3 groups, 0 up to date, 0 failed" in out
     # what the groups recorded about their inputs is said once per exposure
     warned = [ln for ln in err.splitlines() if ln.startswith("  warning ")]
     assert any(
@@ -60,10 +61,12 @@ def test_init_then_build_then_ls(folder, tmp_path, capsys, monkeypatch):
     assert main(["ls", "cat.zarr"]) == 0
     listing = capsys.readouterr().out
     first, *rows = listing.splitlines()
-    assert first.startswith("cat.zarr: 2 observations, ") and first.endswith(", 4 bands")
+    assert first.startswith("cat.zarr: 3 observations, ") and first.endswith(", 6 bands")
     for obsid in ("0001730201", "0201160101"):
-        (row,) = [r for r in rows if r.startswith(obsid)]
+        (row,) = [r for r in rows if r.strip().startswith(obsid)]
         assert " soft_hard " in row and " 256.0 " in row
+    (row,) = [r for r in rows if r.startswith("90410111001")]
+    assert " FPMA06 " in row and " nustar " in row
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path, capsys):

@@ -33,13 +33,36 @@ def test_real_pn_list_gzip():
     assert info.macro("XMMEA_EP") == "(FLAG & 0xfa0000) == 0"
 
 
-def test_nustar_is_refused_by_its_instrument():
+def test_real_nustar_list_reads_as_one_unit_with_its_gti():
+    """The real FPMA list (mode 06): module FPMA, exposure key FPMA06 from the file name, its
+    one GTI extension as unit 0's GTI, MJDREFI + MJDREFF, LIVETIME/ONTIME as live fraction."""
+    info = read_event_info(NUSTAR_EVENTS)
+    assert (info.instrument, info.exposure, info.is_nustar) == ("FPMA", "FPMA06", True)
+    assert info.obs_id == "90410111001" and info.n_rows == 9442
+    assert info.mjdref == pytest.approx(55197.00076601852, abs=1e-12)
+    assert list(info.ccd_gtis) == [0] and info.gti_names == {0: "GTI"}
+    assert info.ccd_gtis[0].tolist() == [[275856515.0, pytest.approx(275856616.0, abs=1e-6)]]
+    assert info.live_fraction[0] == pytest.approx(70.0321908915824 / 100.9999999403954)
+    assert info.live_keywords == {0: "LIVETIME/ONTIME"} and info.exposures == {}
+
+
+def test_nustar_module_letter_must_match_instrume(tmp_path):
+    path = tmp_path / "nu90410111001B06_cl.evt"
+    path.write_bytes(NUSTAR_EVENTS.read_bytes())
     with pytest.raises(InputFileError) as err:
-        read_event_info(NUSTAR_EVENTS)
-    msg = str(err.value)
-    assert msg == (
-        f"events file {NUSTAR_EVENTS} EVENTS header: INSTRUME = 'FPMA' is not an XMM-Newton "
-        "EPIC camera; give an EPN, EMOS1 or EMOS2 event list"
+        read_event_info(path)
+    assert str(err.value) == (
+        f"events file {path} EVENTS header: INSTRUME = 'FPMA' but the file name says FPMB; "
+        "rename the file or check that it is the list you meant"
+    )
+
+
+def test_hk_file_is_refused_for_an_epic_list():
+    with pytest.raises(InputFileError) as err:
+        read_event_info(MOS1_CLEAN, hk=NUSTAR_EVENTS)
+    assert str(err.value) == (
+        f"events file {MOS1_CLEAN}: hk = {NUSTAR_EVENTS} is given but the list is not "
+        "NuSTAR's (TELESCOP is not 'NuSTAR'); remove hk from this observation"
     )
 
 
