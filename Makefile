@@ -31,8 +31,8 @@ demo: $(VENV)/.installed
 	$(BIN)/xlcat query $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 8lch --energy 2-4 -o $(DEMO)/0761220101_8lch_2-4keV.csv
 	head -n 4 $(DEMO)/0761220101_8lch_2-4keV.csv
 	$(BIN)/xlcat plot $(DEMO)/ngc5506.zarr --obsid 0761220101 --scheme 4a -o $(DEMO)/0761220101_4a.png
-	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --freq 1e-4 5e-4 -o $(DEMO)/lags_8lch.nc --plot $(DEMO)/lags_8lch.png --save lags_8lch --overwrite
-	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --min-length 109b --freq 8e-6 1e-4 2.6e-4 5e-4 8e-4 --panels lag,coherence,covariance -o $(DEMO)/lags_8lch_ranges.nc --plot $(DEMO)/lags_8lch_ranges.png --save lags_8lch_ranges --overwrite
+	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --freq 1e-4 5e-4 --expected -o $(DEMO)/lags_8lch.nc --plot $(DEMO)/lags_8lch.png --save lags_8lch --overwrite
+	$(BIN)/xlcat lags $(DEMO)/ngc5506.zarr --scheme 8lch --min-length 109b --freq 8e-6 1e-4 2.6e-4 5e-4 8e-4 --panels lag,coherence,covariance --expected -o $(DEMO)/lags_8lch_ranges.nc --plot $(DEMO)/lags_8lch_ranges.png --save lags_8lch_ranges --overwrite
 	$(BIN)/xlcat lagfreq $(DEMO)/ngc5506.zarr --scheme 8lch --min-length 109b --subject 5.47-10 --reference 2-3 -o $(DEMO)/lagfreq_8lch.nc --plot $(DEMO)/lagfreq_8lch.png
 
 test: $(VENV)/.installed

@@ -26,12 +26,14 @@ if TYPE_CHECKING:  # xarray is imported by the commands that use it, not by ever
     import xarray as xr
 
 __all__ = [
+    "check_pair_counts",
     "format_lag_table",
     "format_lagfreq_table",
     "format_psd_table",
     "parse_reference",
     "register",
     "resolve_bands",
+    "with_expected_lag",
 ]
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
@@ -309,6 +311,41 @@ def format_lagfreq_table(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def check_pair_counts(ds: xr.Dataset, fix: str) -> None:
+    """Refuse a lag product with a frequency bin of fewer independent pairs than ``MIN_N_EFF``.
+
+    Below :data:`catalog.timing.products.MIN_N_EFF` effective (segment, frequency) pairs
+    the quoted lag errors are not calibrated (README, "What the numbers are").
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A lag-energy (one or several ranges) or lag-frequency result, with ``n_eff``,
+        ``count``, ``f_lo`` and ``f_hi``.
+    fix : str
+        What to change, for the message (the options of the command).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the first bin short of pairs and ``fix``.
+    """
+    from catalog.timing.products import MIN_N_EFF
+
+    n_eff = np.atleast_1d(ds["n_eff"].values)
+    short = np.flatnonzero(n_eff < MIN_N_EFF)
+    if short.size == 0:
+        return
+    i = int(short[0])
+    lo, hi = np.atleast_1d(ds["f_lo"].values)[i], np.atleast_1d(ds["f_hi"].values)[i]
+    count = int(np.atleast_1d(ds["count"].values)[i])
+    raise ConfigError(
+        f"frequency bin {lo:.3g}-{hi:.3g} Hz holds {count} segment x frequency pairs, "
+        f"{n_eff[i]:.1f} independent (n_eff, {ds.attrs.get('taper')} taper); lag and "
+        f"coherence errors are calibrated from n_eff >= {MIN_N_EFF:g}: {fix}"
+    )
+
+
 # -- commands -------------------------------------------------------------------------------
 def _cmd_psd(args: argparse.Namespace) -> int:
     from catalog.timing import power_spectrum
@@ -359,6 +396,7 @@ def _cmd_lags(args: argparse.Namespace) -> int:
         ds = lag_energy(
             seg, f_lo, f_hi, reference=reference, overlap=args.overlap, taper=not args.no_taper
         )
+        check_pair_counts(ds, _LAGS_FIX)
         print(format_lag_table(ds))
         if isinstance(reference, tuple):
             print(reference_bands_used(ds, reference))
@@ -366,11 +404,82 @@ def _cmd_lags(args: argparse.Namespace) -> int:
         ds = lag_energy_ranges(
             seg, args.freq, reference=reference, overlap=args.overlap, taper=not args.no_taper
         )
+        check_pair_counts(ds, _LAGS_FIX)
         print("\n\n".join(format_lag_table(ds.isel(freq_range=i)) for i in range(len(ds.f_lo))))
         if isinstance(reference, tuple):
             print(reference_bands_used(ds.isel(freq_range=0), reference))
-    _finish(args, cat, ds, "plot_lag_energy", panels=panels)
+    plot_kw: dict[str, Any] = {"panels": panels}
+    if args.expected:
+        ds = with_expected_lag(ds, seg, reference, args.overlap)
+        plot_kw["expected"] = np.atleast_2d(ds["lag_expected"].values)
+        for one in np.atleast_2d(ds["lag_expected"].values):
+            print("expected lag (simulator's injected delay), s: " + " ".join(_g(x) for x in one))
+    _finish(args, cat, ds, "plot_lag_energy", **plot_kw)
     return 0
+
+
+def with_expected_lag(ds: xr.Dataset, seg: xr.Dataset, reference: Any, overlap: int) -> xr.Dataset:
+    """``ds`` with ``lag_expected``: the lag the simulator's model gives each band and range.
+
+    The member frequencies of each range are the Fourier frequencies of the segments of
+    ``seg`` in [f_lo, f_hi); the subject and reference weights those of the product
+    (:func:`catalog.timing.band_selection` with ``reference`` and ``overlap``); the model is
+    :func:`pipeline.simulate.expected_lag_energy`.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A lag-energy result (dims band, or freq_range x band).
+    seg : xarray.Dataset
+        The segments it was computed from.
+    reference, overlap
+        As given to the lag-energy function.
+
+    Returns
+    -------
+    xarray.Dataset
+        A copy with the variable ``lag_expected`` (s) on the dims of ``lag``.
+    """
+    from catalog.timing import band_selection, fourier_frequencies
+    from pipeline.simulate import expected_lag_energy
+
+    dt = float(seg.attrs["dt"])
+    pooled = np.concatenate([fourier_frequencies(int(n), dt) for n in seg["n_bins"].values])
+    sub, ref = band_selection(
+        seg.sizes["band"],
+        reference=reference,
+        overlap=overlap,
+        e_lo=seg["e_lo"].values,
+        e_hi=seg["e_hi"].values,
+    )
+    f_lo, f_hi = np.atleast_1d(ds["f_lo"].values), np.atleast_1d(ds["f_hi"].values)
+    values = np.stack(
+        [
+            expected_lag_energy(
+                seg["pi_lo"].values,
+                seg["pi_hi"].values,
+                sub,
+                ref,
+                pooled[(pooled >= lo) & (pooled < hi)],
+                dt,
+            )
+            for lo, hi in zip(f_lo, f_hi, strict=True)
+        ]
+    )
+    out = ds.copy()
+    out["lag_expected"] = (ds["lag"].dims, values.reshape(ds["lag"].shape))
+    out["lag_expected"].attrs.update(
+        units="s",
+        description="lag the simulator's model gives (pipeline.simulate.expected_lag_energy): "
+        "the injected delays, source spectrum and power spectrum over the same pairs",
+    )
+    return out
+
+
+_LAGS_FIX = (
+    "widen that --freq range, or use more or longer segments (--obsid, --min-length, "
+    "--segment-length)"
+)
 
 
 def _cmd_lagfreq(args: argparse.Namespace) -> int:
@@ -388,6 +497,11 @@ def _cmd_lagfreq(args: argparse.Namespace) -> int:
         min_per_bin=args.min_per_bin,
         factor=args.factor,
         taper=not args.no_taper,
+    )
+    check_pair_counts(
+        ds,
+        f"raise --min-per-bin (now {args.min_per_bin}; about 2 x n_eff with the taper), "
+        "or use more or longer segments (--obsid, --min-length)",
     )
     print(format_lagfreq_table(ds))
     _finish(args, cat, ds, "plot_lag_frequency")
@@ -535,6 +649,12 @@ def register(subparsers: Any) -> None:
         type=int,
         default=1,
         help="sum this many adjacent bands into each subject (default 1)",
+    )
+    lg.add_argument(
+        "--expected",
+        action="store_true",
+        help="simulated data (xlcat simulate) only: also compute the lag the simulator's "
+        "injected delays give each band (variable lag_expected) and draw it in --plot",
     )
     lg.set_defaults(func=_cmd_lags)
 

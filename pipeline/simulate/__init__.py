@@ -69,7 +69,7 @@ from pipeline.simulate.detector import (
     ccd_rectangles,
 )
 from pipeline.simulate.files import SIMULATOR_VERSION
-from pipeline.simulate.model import injected_lag
+from pipeline.simulate.model import expected_lag_energy, injected_lag
 from pipeline.simulate.observation import ObservationTruth, simulate_observation
 from pipeline.simulate.preset import PRESETS, PresetObservation, simulate_preset
 
@@ -86,6 +86,7 @@ __all__ = [
     "PRESETS",
     "ObservationTruth",
     "ccd_rectangles",
+    "expected_lag_energy",
     "injected_lag",
     "simulate_observation",
     "simulate_preset",

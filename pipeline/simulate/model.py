@@ -50,6 +50,8 @@ __all__ = [
     "FLARE_DURATION",
     "FLARE_MIN_SEGMENT",
     "injected_lag",
+    "expected_lag_energy",
+    "psd_model",
     "Spectra",
     "spectra",
     "draw_pi",
@@ -92,6 +94,82 @@ def injected_lag(energy_kev: ArrayLike) -> NDArray[np.float64]:
     e = np.asarray(energy_kev, dtype=np.float64)
     scale = LAG_MAX_S / np.log(LAG_E1_KEV / LAG_E0_KEV)
     return np.where(e < LAG_E0_KEV, 0.0, scale * np.log(np.maximum(e, LAG_E0_KEV) / LAG_E0_KEV))
+
+
+def psd_model(freq: ArrayLike) -> NDArray[np.float64]:
+    """Return the driver's power spectrum shape ``f^-a_lo / (1 + (f/f_break)^(a_hi - a_lo))``.
+
+    Parameters
+    ----------
+    freq : array_like
+        Frequencies, Hz (> 0).
+
+    Returns
+    -------
+    NDArray
+        Power, arbitrary units (the normalisation cancels in a lag).
+    """
+    f = np.asarray(freq, dtype=np.float64)
+    bend = 1 + (f / F_BREAK) ** (PSD_INDEX_HI - PSD_INDEX_LO)
+    psd: NDArray[np.float64] = f**-PSD_INDEX_LO / bend
+    return psd
+
+
+def expected_lag_energy(
+    pi_lo: ArrayLike,
+    pi_hi: ArrayLike,
+    subject: ArrayLike,
+    reference: ArrayLike,
+    freqs: ArrayLike,
+    dt: float,
+) -> NDArray[np.float64]:
+    """Return the lag a lag-energy estimator expects from the simulator's model, s.
+
+    Band b (PI in ``[pi_lo[b], pi_hi[b])``, eV) carries the source photons of that PI, each
+    delayed by :func:`injected_lag`, so its Fourier transform is the driver's times
+    ``H_b(f) = sum_PI p(PI) exp(-2 pi i f tau(PI))`` with ``p`` the source counts spectrum
+    (``spectra()["src_p"]``, as emitted; background is uncorrelated and changes no phase).
+    A row's subject and reference are weighted sums of bands; the estimator averages the
+    cross spectrum ``conj(X_s) X_r`` over the (segment, frequency) pairs ``freqs`` and
+    divides its phase by 2 pi times their mean frequency, so the expectation is
+    ``arg(sum_pairs P(f) conj(H_s(f)) H_r(f)) / (2 pi mean(freqs))`` with ``P`` the
+    driver's power spectrum (:func:`psd_model`) times ``sinc^2(f dt)`` of the time bins.
+    Positive: the subject lags.
+
+    Parameters
+    ----------
+    pi_lo, pi_hi : array_like
+        (n_band,) band edges, PI (eV).
+    subject, reference : array_like
+        (n_out, n_band) weights of the subject and reference bands of each row.
+    freqs : array_like
+        The member frequencies of the range, one per (segment, frequency) pair, Hz.
+    dt : float
+        Time bin of the light curves, s.
+
+    Returns
+    -------
+    NDArray
+        (n_out,) expected lags, s; NaN for a row whose reference is empty.
+    """
+    tables = spectra()
+    pi = np.arange(PI_MIN, PI_MAX + 1)
+    lo = np.asarray(pi_lo, dtype=np.int64)
+    hi = np.asarray(pi_hi, dtype=np.int64)
+    sub = np.atleast_2d(np.asarray(subject, dtype=np.float64))
+    ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
+    pairs = np.asarray(freqs, dtype=np.float64).ravel()
+    f, n_pairs = np.unique(pairs, return_counts=True)  # repeats: several segments
+    member = (pi[None, :] >= lo[:, None]) & (pi[None, :] < hi[:, None])  # (n_band, n_pi)
+    used = member.any(axis=0)
+    phasor = np.exp(-2j * np.pi * f[:, None] * tables["tau"][None, used])  # (n_f, n_pi used)
+    weights = phasor * tables["src_p"][None, used]
+    band_h = weights @ member[:, used].T.astype(np.float64)  # (n_f, n_band)
+    h_s, h_r = band_h @ sub.T, band_h @ ref.T  # (n_f, n_out)
+    power = n_pairs * psd_model(f) * np.sinc(f * dt) ** 2
+    cross = np.sum(power[:, None] * np.conj(h_s) * h_r, axis=0)
+    lag: NDArray[np.float64] = np.angle(cross) / (2 * np.pi * pairs.mean())
+    return np.where(ref.any(axis=1), lag, np.nan)
 
 
 # -- Spectra ------------------------------------------------------------------------------------
@@ -202,7 +280,7 @@ def red_noise(rng: np.random.Generator, n: int) -> NDArray[np.float64]:
     """
     m = 2 * n
     f = np.fft.rfftfreq(m, 1.0)[1:]
-    psd = f**-PSD_INDEX_LO / (1 + (f / F_BREAK) ** (PSD_INDEX_HI - PSD_INDEX_LO))
+    psd = psd_model(f)
     re, im = rng.standard_normal((2, f.size)) * np.sqrt(psd / 2)
     im[-1] = 0.0  # the Nyquist term is real for even m
     x = np.fft.irfft(np.concatenate([[0.0], re + 1j * im]), m)[:n]
