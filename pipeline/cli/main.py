@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.cli.timing",
     "pipeline.cli.init",
     "pipeline.cli.export",
+    "pipeline.cli.pileup",
 )
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
@@ -100,8 +101,18 @@ def output_path(text: str, option: str, suffixes: Sequence[str]) -> Path:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from pipeline.simulate import simulate_preset
 
+    extra: dict[str, Any] = {}
+    if args.pileup_rate is not None:
+        extra["pileup_rate"] = args.pileup_rate
+    if args.nh is not None:
+        extra["nh_22"] = args.nh
     build = simulate_preset(
-        args.outdir, preset=args.preset, scale=args.scale, seed=args.seed, obsids=args.obsid
+        args.outdir,
+        preset=args.preset,
+        scale=args.scale,
+        seed=args.seed,
+        obsids=args.obsid,
+        **extra,
     )
     print(f"wrote simulated observations and build file {build}")
     return 0
@@ -506,6 +517,20 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=5506, help="seed of the simulated events (default 5506)"
     )
     s.add_argument("--obsid", action="append", help="only this obsid (repeatable)")
+    s.add_argument(
+        "--pileup-rate",
+        type=float,
+        metavar="RATE",
+        help="a bright piled-up source: RATE cts/s in the source circle (before pile-up) "
+        "instead of the preset's, read out frame by frame with pile-up (default: no pile-up)",
+    )
+    s.add_argument(
+        "--nh",
+        type=float,
+        metavar="NH22",
+        help="absorbing column of the source, 1e22 cm^-2 (default 3; e.g. 0.1 for a soft "
+        "source with many 0.5-2 keV counts)",
+    )
     s.set_defaults(func=_cmd_simulate)
 
     b = sub.add_parser(
