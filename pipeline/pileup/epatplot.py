@@ -8,7 +8,7 @@ folder of :class:`pipeline.extract.sas.runner.TaskFolder`:
 2. ``epatplot`` compares their pattern fractions with the model curves of the calibration
    (QUANTUMEF), plots them, and stores the 0.5-2 keV observed-to-model ratios on the filtered
    list's EVENTS extension as ``SNGL_OTM`` +- ``ESGL_OTM`` (singles) and ``DBLE_OTM`` +-
-   ``EDBL_OTM`` (doubles) (docs/semantics.md §12).
+   ``EDBL_OTM`` (doubles) (docs/semantics.md §15).
 
 :func:`read_otm` reads those keywords back.
 """

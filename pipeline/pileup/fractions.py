@@ -4,7 +4,7 @@ Pile-up shows in the pattern distribution: two photons read out in one frame in 
 become one event of a larger pattern (a double instead of two singles) and of their summed
 energy, so in a piled-up region the fraction of singles (PATTERN 0) falls below what an
 unpiled source gives and the fraction of doubles (PATTERN 1-4) rises above it (SAS
-``epatplot``; docs/semantics.md §12).
+``epatplot``; docs/semantics.md §15).
 
 The native expected fractions come from the same source's outer annulus, where the count rate
 per pixel and frame is far lower (the reference annulus, ``r_ref <= r <= r_out``). Pattern

@@ -14,7 +14,7 @@ inner radius is ignored: the procedure starts without excision):
    ``min_counts`` events in 0.5-2 keV (and ``r_in`` stay below the reference's inner radius);
    with SAS the annulus itself must keep ``min_counts``.
 
-Rules (docs/semantics.md §12): ``sas`` (the default, SAS's direction): piled up when
+Rules (docs/semantics.md §15): ``sas`` (the default, SAS's direction): piled up when
 ``s < 1 - n sigma_s`` or ``d > 1 + n sigma_d``. ``reference-workflow``: the reference study's
 code, which tested the ratios the wrong way round (``s > 1 + n sigma_s`` or
 ``d < 1 - n sigma_d``); offered only for comparison with that study. Every step records what
