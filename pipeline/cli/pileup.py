@@ -103,11 +103,11 @@ def _sas_setup(config: Any, method: str) -> tuple[str, Any]:
     return "sas", settings
 
 
-def _write(checks: list[Any]) -> int:
+def _write(checks: list[Any], config: Any) -> int:
     """Write each clean excision into its regions file; the number of exposures not written."""
     from pipeline.pileup.regionfile import write_annulus
 
-    users = Counter(str(c.regions) for c in checks)
+    users = Counter(str(o.regions) for o in config.observations)
     failed = 0
     for check in checks:
         step = check.chosen
@@ -127,7 +127,7 @@ def _write(checks: list[Any]) -> int:
         if users[str(check.regions)] > 1:
             raise ConfigError(
                 f"regions file {check.regions}: used by {users[str(check.regions)]} exposures "
-                "of the build; give each exposure its own regions file before --write"
+                f"of {config.path}; give each exposure its own regions file before --write"
             )
         physical = check.circle.system == "physical"
         r_in = step.r_in if physical else step.r_in_arcsec
@@ -167,7 +167,7 @@ def _cmd_pileup(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     not_clean = [c for c in checks if c.status != "clean"]
     if args.write:
-        _write(checks)
+        _write(checks, config)
     return 1 if not_clean else 0
 
 

@@ -6,6 +6,7 @@ excised core in the stored GTIs."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from astropy.io import fits
 
 import catalog
@@ -82,3 +83,33 @@ def test_json_and_rule_option(tmp_path, capsys, monkeypatch):
     )
     assert main(["pileup", build, "--obsid", "0000000009"]) == 2
     assert "xlcat: error: --obsid 0000000009: not in build file" in capsys.readouterr().err
+
+
+def test_write_refuses_a_regions_file_shared_by_exposures(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.cli.pileup import _write
+    from pipeline.pileup.fractions import Ratio
+    from schemas.errors import ConfigError
+
+    reg = tmp_path / "r.reg"
+    reg.write_text("physical\ncircle(1000,1000,800)\n")
+    ratio = Ratio(1.0, 0.01, 0.0, 0.0)
+    step = SimpleNamespace(r_in=100.0, r_in_arcsec=5.0, s=ratio, d=ratio)
+    check = SimpleNamespace(
+        chosen=step,
+        regions=reg,
+        label="0000000001/PN",
+        circle=SimpleNamespace(r_in=0.0, system="physical"),
+        options=SimpleNamespace(method="native", rule="sas"),
+    )
+    config = SimpleNamespace(
+        path=tmp_path / "b.toml",
+        observations=[SimpleNamespace(regions=reg), SimpleNamespace(regions=reg)],
+    )
+    with pytest.raises(ConfigError, match=r"r.reg: used by 2 exposures of .*b.toml; give each"):
+        _write([check], config)
+    assert reg.read_text() == "physical\ncircle(1000,1000,800)\n"
+    config.observations.pop()
+    assert _write([check], config) == 0
+    assert "annulus(1000,1000,100,800)" in reg.read_text()
