@@ -259,14 +259,15 @@ class Ratio:
             return math.nan
         return (self.value - 1.0) / self.error
 
-    def to_dict(self) -> dict[str, float]:
-        """JSON-able form."""
-        return {
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-able form (NaN, e.g. the counts epatplot does not report, as None)."""
+        values = {
             "value": self.value,
             "error": self.error,
             "observed": self.observed,
             "expected": self.expected,
         }
+        return {k: None if math.isnan(v) else v for k, v in values.items()}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from pipeline.pileup.fractions import (
 from pipeline.read.events import read_event_info
 from pipeline.select.expression import compile_expression
 from pipeline.select.regions import RegionSet, read_regions
-from pipeline.select.shapes import Annulus, Circle, format_number
+from pipeline.select.shapes import Annulus, Circle, ds9_text, format_number
 from pipeline.select.sky import SkyShape
 from schemas.build import BuildConfig, Observation, Screening
 from schemas.errors import ConfigError, InputFileError
@@ -157,8 +157,6 @@ def source_circle(written: RegionSet, bound: RegionSet) -> SourceCircle:
     if isinstance(shape, SkyShape):
         scale = r_out / (shape.sizes[-1] * 3600.0)
         return SourceCircle(p.x, p.y, r_out, scale, shape.frame, shape.text, r_in)
-    from pipeline.select.shapes import ds9_text
-
     return SourceCircle(p.x, p.y, r_out, PX_PER_ARCSEC, "physical", ds9_text(shape), r_in)
 
 
