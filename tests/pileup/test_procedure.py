@@ -196,3 +196,25 @@ def test_real_mos1_fk5_region(tmp_path):
     assert check.circle.px_per_arcsec == pytest.approx(20.0, rel=1e-6)
     assert check.circle.r_out == pytest.approx(r, rel=1e-6)
     assert check.status == "clean" and len(check.steps) == 1
+
+
+def test_fk5_annulus_written_in_arcsec_reads_back_in_pixels(tmp_path):
+    """--write on a celestial circle: r_in in arcsec, the same pixels through the WCS."""
+    from astropy.wcs.utils import pixel_to_skycoord
+
+    from pipeline.pileup.regionfile import write_annulus
+    from pipeline.read.wcs import read_sky_wcs
+    from pipeline.select.regions import read_regions
+    from pipeline.select.shapes import Annulus
+
+    x, y, r = mos1_circles()["source"]
+    sky = read_sky_wcs(MOS1_CLEAN)
+    centre = pixel_to_skycoord(x, y, sky.wcs, origin=1)
+    reg = tmp_path / "src.reg"
+    reg.write_text(f'fk5\ncircle({centre.ra.deg:.10f},{centre.dec.deg:.10f},{r / 20}")\n')
+    write_annulus(reg, 4.5, "test")
+    assert f'annulus({centre.ra.deg:.10f},{centre.dec.deg:.10f},4.5",{r / 20}")' in reg.read_text()
+    (annulus,) = read_regions(reg).resolve(sky.wcs).physical("source")
+    assert isinstance(annulus, Annulus)
+    assert (annulus.x, annulus.y) == pytest.approx((x, y), abs=1e-5)  # 10-digit degrees
+    assert annulus.r_in == pytest.approx(90.0, rel=1e-6) and annulus.r_out == pytest.approx(r)
