@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.cli.export",
     "pipeline.cli.fetch",
     "pipeline.cli.nustar",
+    "pipeline.cli.pileup",
 )
 
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*[-:,]\s*([0-9.eE+]+)\s*$")
@@ -106,8 +107,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return simulate_nustar_command(args)
     from pipeline.simulate import simulate_preset
 
+    extra: dict[str, Any] = {}
+    if args.pileup_rate is not None:
+        extra["pileup_rate"] = args.pileup_rate
+    if args.nh is not None:
+        extra["nh_22"] = args.nh
     build = simulate_preset(
-        args.outdir, preset=args.preset, scale=args.scale, seed=args.seed, obsids=args.obsid
+        args.outdir,
+        preset=args.preset,
+        scale=args.scale,
+        seed=args.seed,
+        obsids=args.obsid,
+        **extra,
     )
     print(f"wrote simulated observations and build file {build}")
     return 0
@@ -524,6 +535,20 @@ def _parser() -> argparse.ArgumentParser:
         default="xmm",
         help="xmm: the preset's pn observations (default); nustar: one NuSTAR observation, "
         "FPMA and FPMB with dead time, their hk files and a build file (nustar.toml)",
+    )
+    s.add_argument(
+        "--pileup-rate",
+        type=float,
+        metavar="RATE",
+        help="a bright piled-up source: RATE cts/s in the source circle (before pile-up) "
+        "instead of the preset's, read out frame by frame with pile-up (default: no pile-up)",
+    )
+    s.add_argument(
+        "--nh",
+        type=float,
+        metavar="NH22",
+        help="absorbing column of the source, 1e22 cm^-2 (default 3; e.g. 0.1 for a soft "
+        "source with many 0.5-2 keV counts)",
     )
     s.set_defaults(func=_cmd_simulate)
 

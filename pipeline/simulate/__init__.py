@@ -45,6 +45,14 @@ PATTERN and FLAG
     or only bits outside it (half each), so ``FLAG == 0`` and ``#XMMEA_EP`` select different sets.
     The real pn XMMEA_EP mask is not public; ``XMMEA_EP_MASK`` is invented.
 
+Pile-up (off by default; ``pileup=True``, ``xlcat simulate --pileup-rate``)
+    Events are read out frame by frame (``FRMTIME_MS``); events of one frame in the same or
+    neighbouring pn pixels (82 sky px) become one event of their summed PI and a larger
+    pattern (:func:`~pipeline.simulate.detector.pile_up`), so pile-up grows with the counts per
+    frame and is strongest in the PSF core. ``nh_22`` sets the source's absorption (a soft
+    source has the 0.5-2 keV counts a pile-up check measures). Its own random stream: without
+    it the files are byte-identical to those of a simulator without pile-up.
+
 All rates are per live second; recorded counts are rate x 0.994 x time. Random numbers come from
 :func:`numpy.random.default_rng` with independent streams per component derived from the
 observation seed, so one seed gives byte-identical files (no creation date is written).

@@ -19,6 +19,7 @@ from pipeline.simulate.model import (
     KING_BETA,
     KING_R0,
     KING_RMAX,
+    NH_22,
     SRC_RADIUS,
     draw_pi,
     injected_lag,
@@ -46,6 +47,7 @@ def source_events(
     rate: float,
     xy: tuple[int, int],
     gti: list[tuple[float, float]],
+    nh_22: float = NH_22,
 ) -> EventColumns:
     """Draw the source events: red-noise times, lagged by energy, King-PSF positions.
 
@@ -67,13 +69,16 @@ def source_events(
         Source position, sky px.
     gti : list[tuple[float, float]]
         GTIs of the source CCD, s MET.
+    nh_22 : float
+        Absorbing column of the source spectrum, 1e22 cm^-2
+        (:func:`~pipeline.simulate.model.spectra`).
 
     Returns
     -------
     tuple of NDArray
         TIME, X, Y, PI, PATTERN, FLAG (not sorted, not screened).
     """
-    sp = spectra()
+    sp = spectra(nh_22)
     cnodes = np.concatenate([[0.0], np.cumsum(lc)])
     grid = np.arange(cnodes.size, dtype=np.float64)
     g = np.asarray(gti, dtype=np.float64).reshape(-1, 2) - t_grid0

@@ -178,11 +178,13 @@ def _gauss(e: NDArray[np.float64], mu: float, sigma: float) -> NDArray[np.float6
 
 
 @overload
-def _absorbed(e: float) -> np.float64: ...
+def _absorbed(e: float, nh_22: float = NH_22) -> np.float64: ...
 @overload
-def _absorbed(e: NDArray[np.float64]) -> NDArray[np.float64]: ...
-def _absorbed(e: NDArray[np.float64] | float) -> NDArray[np.float64] | np.float64:
-    return e**-GAMMA * np.exp(-NH_22 * SIGMA1_22 * e**-2.5)
+def _absorbed(e: NDArray[np.float64], nh_22: float = NH_22) -> NDArray[np.float64]: ...
+def _absorbed(
+    e: NDArray[np.float64] | float, nh_22: float = NH_22
+) -> NDArray[np.float64] | np.float64:
+    return e**-GAMMA * np.exp(-nh_22 * SIGMA1_22 * e**-2.5)
 
 
 class Spectra(TypedDict):
@@ -200,8 +202,14 @@ class Spectra(TypedDict):
 
 
 @cache
-def spectra() -> Spectra:
+def spectra(nh_22: float = NH_22) -> Spectra:
     """Return the inverse-CDF tables on the 1 eV PI grid and the rate normalisations from them.
+
+    Parameters
+    ----------
+    nh_22 : float
+        Absorbing column of the source spectrum, 1e22 cm^-2 (default ``NH_22``, the NGC 5506
+        preset's); only the source tables depend on it.
 
     Returns
     -------
@@ -216,8 +224,8 @@ def spectra() -> Spectra:
     # float64 at run time; numpy's stubs type an int array plus a float only as `floating`
     e = cast("NDArray[np.float64]", (pi + 0.5) * 1e-3)
     area = (1 - np.exp(-((e / 0.6) ** 3))) / (1 + (e / 7.0) ** 3)
-    line = FE_EW_KEV * _absorbed(FE_KEV) * _gauss(e, FE_KEV, FE_SIGMA_KEV)
-    src = area * (_absorbed(e) + line)
+    line = FE_EW_KEV * _absorbed(FE_KEV, nh_22) * _gauss(e, FE_KEV, FE_SIGMA_KEV)
+    src = area * (_absorbed(e, nh_22) + line)
     bkg = e**-BKG_INDEX + CU_EW_KEV * CU_KEV**-BKG_INDEX * _gauss(e, CU_KEV, CU_SIGMA_KEV)
     flare = e**-FLARE_INDEX
     hard = (pi >= 10000) & (pi < 12000)

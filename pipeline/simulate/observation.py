@@ -15,10 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.simulate.detector import AIMPOINT, MJDREF, ccd_of, in_gtis, make_gtis
+from pipeline.simulate.detector import (
+    AIMPOINT,
+    FRMTIME_MS,
+    MJDREF,
+    ccd_of,
+    in_gtis,
+    make_gtis,
+    pile_up,
+)
 from pipeline.simulate.events import background_events, flare_events, source_events
 from pipeline.simulate.files import write_events, write_regions
-from pipeline.simulate.model import BKG_CIRCLES, LAG_MARGIN, SRC_RADIUS, red_noise
+from pipeline.simulate.model import BKG_CIRCLES, LAG_MARGIN, NH_22, SRC_RADIUS, red_noise
 from schemas.errors import ConfigError
 
 __all__ = ["ObservationTruth", "check_seed", "simulate_observation"]
@@ -44,11 +52,21 @@ class ObservationTruth:
     n_events: int
     events_path: str
     regions_path: str
+    nh_22: float = NH_22
+    pileup: dict[str, Any] | None = None  # PileUp.to_dict() when pile-up was simulated
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (CCD keys as strings)."""
+        """Return a JSON-ready dict (CCD keys as strings).
+
+        ``nh_22`` appears only when it differs from the preset's ``NH_22`` and ``pileup`` only
+        when pile-up was simulated, so the default's truth files stay as they were.
+        """
         d = asdict(self)
         d["gtis_per_ccd"] = {str(k): [list(g) for g in v] for k, v in self.gtis_per_ccd.items()}
+        if self.nh_22 == NH_22:
+            del d["nh_22"]
+        if self.pileup is None:
+            del d["pileup"]
         return d
 
 
@@ -83,6 +101,8 @@ def simulate_observation(
     ccd_gaps: bool = True,
     n_flares: int | None = None,
     long_gap: bool | None = None,
+    pileup: bool = False,
+    nh_22: float = NH_22,
 ) -> ObservationTruth:
     """Simulate one EPIC-pn imaging-mode observation and write its event and region files.
 
@@ -113,6 +133,14 @@ def simulate_observation(
         Number of flares (capped at exposure / 1500 s); default max(1, round(exposure / 15 ks)).
     long_gap : bool, optional
         Add a 1-3 ks gap (at most 15 % of the exposure) on all CCDs; default: exposure >= 40 ks.
+    pileup : bool
+        Read the events out frame by frame (frame time ``FRMTIME_MS``) and merge the events of
+        one frame in touching pn pixels (:func:`~pipeline.simulate.detector.pile_up`): pile-up
+        that grows with the counts per frame, strongest in the PSF core. Off by default; its
+        own random stream, so the other columns are drawn as without it.
+    nh_22 : float
+        Absorbing column of the source spectrum, 1e22 cm^-2 (default 3, NGC 5506's); a small
+        value gives a soft source with many 0.5-2 keV counts (what a pile-up check measures).
 
     Returns
     -------
@@ -130,12 +158,15 @@ def simulate_observation(
     if not (source_rate >= 0 and math.isfinite(source_rate)):
         raise ConfigError(f"{where}: source_rate={source_rate!r} is invalid; give a rate >= 0")
     check_seed(seed, where)
+    if not (nh_22 >= 0 and math.isfinite(nh_22)):
+        raise ConfigError(f"{where}: nh_22={nh_22!r} is invalid; give a column >= 0 (1e22 cm^-2)")
     if not obsid or any(c in obsid for c in "/\\") or obsid in (".", ".."):
         raise ConfigError(f"{where}: obsid is invalid; give a plain name such as 0013140101")
     t0 = round((mjd - MJDREF) * 86400.0, 3)
     t1 = t0 + float(exposure)
-    streams = np.random.SeedSequence(int(seed)).spawn(6)
-    r_gti, r_lc, r_src, r_bkg, r_flare, r_pos = (np.random.default_rng(s) for s in streams)
+    # the 7th stream (pile-up) leaves the first six as spawn(6) gives them: same files without it
+    streams = np.random.SeedSequence(int(seed)).spawn(7)
+    r_gti, r_lc, r_src, r_bkg, r_flare, r_pos, r_pile = (np.random.default_rng(s) for s in streams)
     off = r_pos.integers(-300, 301, 2)
     src = (AIMPOINT[0] + int(off[0]), AIMPOINT[1] + int(off[1]))
     src_ccd = int(ccd_of(np.array([src[0]]), np.array([src[1]]))[0])
@@ -144,7 +175,7 @@ def simulate_observation(
     t_grid0 = t0 - LAG_MARGIN
     lc = red_noise(r_lc, int(math.ceil(t1 - t_grid0)))
     parts = [
-        source_events(r_src, lc, t_grid0, source_rate, src, gtis[src_ccd]),
+        source_events(r_src, lc, t_grid0, source_rate, src, gtis[src_ccd], nh_22),
         background_events(r_bkg, t0, t1),
     ]
     flare_list: list[tuple[float, float, float]] = []
@@ -154,7 +185,13 @@ def simulate_observation(
         parts.append(flare_cols)
     t, x, y, pi, pattern, flag = (np.concatenate(c) for c in zip(*parts, strict=True))
     ccd = ccd_of(x, y)
-    keep = np.flatnonzero((ccd > 0) & (t >= t0) & (t < t1))
+    recorded = (ccd > 0) & (t >= t0) & (t < t1)
+    piled = None
+    if pileup:
+        merged, stats = pile_up(r_pile, t, x, y, pi, pattern, flag, t0, FRMTIME_MS * 1e-3)
+        recorded &= merged
+        piled = stats.to_dict()
+    keep = np.flatnonzero(recorded)
     keep = keep[in_gtis(t[keep], ccd[keep], gtis)]
     keep = keep[np.argsort(t[keep], kind="stable")]
     cols = (
@@ -187,4 +224,6 @@ def simulate_observation(
         n_events=int(keep.size),
         events_path=f"{obsid}/pn_events.fits",
         regions_path=f"{obsid}/ds9.reg",
+        nh_22=float(nh_22),
+        pileup=piled,
     )

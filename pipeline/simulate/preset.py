@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.simulate.files import write_build_file, write_truth
+from pipeline.simulate.model import NH_22
 from pipeline.simulate.observation import check_seed, simulate_observation
 from schemas.errors import ConfigError
 
@@ -67,6 +68,8 @@ def simulate_preset(
     seed: int = 5506,
     obsids: Sequence[str] | None = None,
     time_bin: float = 128.0,
+    pileup_rate: float | None = None,
+    nh_22: float = NH_22,
 ) -> Path:
     """Simulate a preset's observations and write a build file and a truth file next to them.
 
@@ -88,6 +91,12 @@ def simulate_preset(
         Subset of the preset's obsids (written in preset order); default all.
     time_bin : float
         ``time_bin`` written into the build file, seconds (> 0).
+    pileup_rate : float, optional
+        Make every observation a bright piled-up source: this source rate (cts/s in the source
+        circle, before pile-up) instead of the preset's, read out frame by frame with pile-up
+        (``simulate_observation(pileup=True)``). Default: the preset's rates, no pile-up.
+    nh_22 : float
+        Absorbing column of the source spectrum, 1e22 cm^-2 (default the preset's 3).
 
     Returns
     -------
@@ -106,6 +115,10 @@ def simulate_preset(
     if not (time_bin > 0 and math.isfinite(time_bin)):
         raise ConfigError(f"simulate: time_bin={time_bin!r} is invalid; give seconds > 0")
     check_seed(seed, "simulate")
+    if pileup_rate is not None and not (pileup_rate > 0 and math.isfinite(pileup_rate)):
+        raise ConfigError(
+            f"simulate: pileup_rate={pileup_rate!r} is invalid; give a source rate > 0 (cts/s)"
+        )
     rows = PRESETS[preset]
     if obsids is not None:
         unknown = sorted(set(obsids) - {r.obsid for r in rows})
@@ -122,12 +135,14 @@ def simulate_preset(
             outdir,
             r.obsid,
             exposure=r.exposure_ks * 1000.0 * scale,
-            source_rate=r.rate,
+            source_rate=r.rate if pileup_rate is None else float(pileup_rate),
             mjd=r.mjd,
             seed=_observation_seed(int(seed), r.obsid),
             flares=r.n_flares > 0,
             n_flares=r.n_flares,
             long_gap=r.long_gap,
+            pileup=pileup_rate is not None,
+            nh_22=nh_22,
         )
         for r in rows
     ]
