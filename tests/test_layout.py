@@ -85,7 +85,8 @@ def test_every_module_belongs_to_a_known_step() -> None:
     bare = [m for m in modules if m.count(".") == 1 and m.startswith("pipeline.")]
     # no flat modules left in pipeline/: every module sits in a step's package
     assert all(
-        m.split(".")[1] in {"read", "select", "extract", "build", "cli", "simulate", "fetch", "pileup"}
+        m.split(".")[1]
+        in {"read", "select", "extract", "build", "cli", "simulate", "fetch", "pileup"}
         for m in bare
     ), bare
     for m in modules:
