@@ -64,8 +64,13 @@ def _mjdref(header: fits.Header, mjdref: float) -> None:
     header["MJDREFF"] = (mjdref - np.floor(mjdref), "fractional part of MJDREF")
 
 
+def _telescope(instrument: str) -> str:
+    """TELESCOP of an instrument: NuSTAR for FPMA/FPMB, XMM for the EPIC cameras."""
+    return "NuSTAR" if instrument.upper() in ("FPMA", "FPMB") else "XMM"
+
+
 def _common(header: fits.Header, a: dict[str, Any]) -> None:
-    header["TELESCOP"] = ("XMM", "mission")
+    header["TELESCOP"] = (_telescope(str(a.get("instrument", ""))), "mission")
     header["INSTRUME"] = (str(a.get("instrument", "")), "instrument")
     header["OBS_ID"] = (str(a.get("obsid", "")), "observation")
     header["EXPIDSTR"] = (str(a.get("expid", "")), "exposure")
@@ -239,7 +244,7 @@ def write_ogip_spectrum(
     h["HDUVERS"] = ("1.2.1", "OGIP/92-007")
     h["HDUCLAS2"] = ("NET", "")
     h["HDUCLAS3"] = ("RATE", "values in RATE")
-    h["TELESCOP"] = ("XMM", "mission")
+    h["TELESCOP"] = (_telescope(str(ds.attrs.get("instrument", ""))), "mission")
     h["INSTRUME"] = (str(ds.attrs.get("instrument", "EPN")) or "EPN", "instrument")
     h["FILTER"] = ("NONE", "")
     h["CHANTYPE"] = ("PI", "channel i is band i of the scheme")
@@ -292,7 +297,7 @@ def write_ogip_spectrum(
         if cls3 == "REDIST":
             hh["HDUCLAS3"] = "REDIST"
         hh["HDUVERS"] = "1.3.0"
-        hh["TELESCOP"] = "XMM"
+        hh["TELESCOP"] = h["TELESCOP"]
         hh["INSTRUME"] = h["INSTRUME"]
         hh["FILTER"] = "NONE"
         hh["CHANTYPE"] = "PI"
@@ -417,7 +422,6 @@ def write_ogip_pha(
         h["HDUCLAS3"] = ("COUNT", "values in COUNTS")
         h["HDUCLAS4"] = ("TYPE:I", "one spectrum")
         _common(h, a)
-        h["TELESCOP"] = ("XMM", "mission")
         h["INSTRUME"] = (_ogip_instrument(str(a.get("instrument", ""))), "instrument")
         h["FILTER"] = (str(a.get("filter") or "NONE"), "filter")
         h["CHANTYPE"] = ("PI", "channel type")

@@ -159,7 +159,7 @@ def _cmd_pileup(args: argparse.Namespace) -> int:
         reference_arcsec=args.reference_radius,
         min_counts=args.min_counts,
     )
-    checks = check_build(config, options, args.obsid, sas)
+    checks = check_build(config, options, args.obsid, sas, on_skip=print)
     for check in checks:
         _print_check(check)
     if args.json is not None:

@@ -543,8 +543,13 @@ def check_build(
     options: PileupOptions,
     obsids: Sequence[str] | None = None,
     sas: Callable[[Observation], dict[str, Any]] | None = None,
+    on_skip: Callable[[str], None] | None = None,
 ) -> list[ExposureCheck]:
-    """Check every exposure of a build (or those of ``obsids``).
+    """Check every EPIC exposure of a build (or those of ``obsids``).
+
+    The check reads the EPIC PATTERN column: NuSTAR exposures (no event patterns; their
+    pile-up is negligible at NuSTAR's rates, docs/semantics.md §20) are skipped, each with
+    one line to ``on_skip``.
 
     Parameters
     ----------
@@ -555,11 +560,14 @@ def check_build(
     sas : callable, optional
         With ``options.method == "sas"``: the ``sas`` argument of :func:`check_exposure` for an
         observation (its environment holds the observation's calibration index).
+    on_skip : callable, optional
+        Told one line per exposure left out (NuSTAR).
 
     Raises
     ------
     ConfigError
-        An obsid that is not in the build file, and what :func:`check_exposure` raises.
+        An obsid that is not in the build file, no EPIC exposure to check, and what
+        :func:`check_exposure` raises.
     """
     chosen = list(config.observations)
     if obsids:
@@ -571,4 +579,19 @@ def check_build(
                 f"{', '.join(sorted(known))}"
             )
         chosen = [o for o in chosen if o.obsid in set(obsids)]
-    return [check_exposure(o, options, sas(o) if sas is not None else None) for o in chosen]
+    epic = []
+    for o in chosen:
+        if read_event_info(o.events).is_nustar:
+            if on_skip is not None:
+                on_skip(
+                    f"{o.obsid} {o.events.name}: skipped, a NuSTAR list (the pile-up check "
+                    "reads EPIC event patterns)"
+                )
+        else:
+            epic.append(o)
+    if not epic:
+        raise ConfigError(
+            f"build file {config.path}: no EPIC (pn, MOS) exposure to check for pile-up; "
+            "the check reads EPIC event patterns"
+        )
+    return [check_exposure(o, options, sas(o) if sas is not None else None) for o in epic]

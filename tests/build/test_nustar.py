@@ -97,6 +97,39 @@ def test_exposure_is_the_injected_live_time(built):
     assert a != b
 
 
+def test_spectrum_is_on_nustar_channels_and_sums_to_the_bands(built):
+    """The stored spectrum has NuSTAR's 4096 PI channels of 40 eV from 1.6 keV, and each band
+    of the scheme is the sum of its channels (3-10 keV = PI 35-210, 10-79 keV = PI 210-1935)."""
+    _, _, cat = built
+    spec = cat.spectrum(OBSID, "FPMA01")
+    assert spec.sizes["channel"] == 4096
+    assert float(spec["chan_e_lo"][35]) == pytest.approx(3.0)
+    assert float(spec["chan_e_hi"][35]) == pytest.approx(3.04)
+    ds = cat.lightcurves(OBSID, "nu2", expid="FPMA01")
+    assert list(ds.pi_lo.values) == [35, 210] and list(ds.pi_hi.values) == [210, 1935]
+    src = spec["src"].values
+    for band, (lo, hi) in enumerate(zip(ds.pi_lo.values, ds.pi_hi.values, strict=True)):
+        assert src[lo:hi].sum() == np.nansum(ds.src_counts.values[band])
+    assert spec.attrs["exposure"] == pytest.approx(
+        float(np.sum(ds.fracexp.values[0]) * DT), rel=1e-12
+    )
+
+
+def test_exported_pha_names_nustar(built, tmp_path):
+    d, _, _ = built
+    assert main(["export", "pha", str(d / "nustar.zarr"), "--obsid", OBSID, "--expid",
+                 "FPMB01", "-o", str(tmp_path)]) == 0  # fmt: skip
+    h = fits.getheader(tmp_path / f"{OBSID}_FPMB01_src.pha", "SPECTRUM")
+    assert (h["TELESCOP"], h["INSTRUME"], h["DETCHANS"]) == ("NuSTAR", "FPMB", 4096)
+
+
+def test_pileup_check_skips_nustar_lists(built, capsys):
+    d, _, _ = built
+    assert main(["pileup", str(d / "nustar.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no EPIC (pn, MOS) exposure to check for pile-up" in err[0]
+
+
 def test_cospectrum_has_no_dead_time_noise(built):
     """Above 4 Hz the source (a 64 s sine) has no power: each module's Leahy power is its
     dead-time-distorted noise level, 1.5 (well below 2, by > 20 sigma), while the cospectrum
