@@ -28,7 +28,7 @@ def __getattr__(name: str) -> Any:
 
 
 def open(  # noqa: A001 - the documented entry point
-    path: str | os.PathLike[str], *, attrs: str = "python"
+    path: str | os.PathLike[str], *, attrs: str = "netcdf"
 ) -> Catalog:
     """Open an xlcat store.
 
@@ -36,10 +36,12 @@ def open(  # noqa: A001 - the documented entry point
     ----------
     path : str or os.PathLike
         The store folder (``*.zarr``) written by ``xlcat build``.
-    attrs : {'python', 'netcdf'}, default 'python'
-        ``'netcdf'``: every Dataset returned has netCDF-valid attributes (JSON text for
-        the others, named in ``json_attrs``; :mod:`catalog.netcdf`), so a plain
-        ``ds.to_netcdf()`` writes it.
+    attrs : {'netcdf', 'python'}, default 'netcdf'
+        ``'netcdf'``: every Dataset returned (and every timing result computed from its
+        segments) has netCDF-valid attributes (JSON text for the others, named in
+        ``json_attrs``; :mod:`catalog.netcdf`), so a plain ``ds.to_netcdf()`` writes
+        it; :func:`catalog.netcdf.python_attrs` decodes them. ``'python'``: rich
+        Python values (dicts such as ``inputs``, the ``gti`` table, booleans, None).
 
     Returns
     -------

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from catalog.netcdf import decode_attrs
+
 __all__ = ["BandComparison", "ComparisonReport", "compare_stores", "compare_groups"]
 
 ALIGN_TOLERANCE = 1e-6
@@ -210,7 +212,7 @@ def compare_groups(
     Parameters
     ----------
     a, b : xarray.Dataset
-        The same group from stores A and B.
+        The same group from stores A and B (attributes in either form, catalog.netcdf).
     min_fracexp : float
         Bins with a smaller fractional exposure (in either) are left out.
 
@@ -219,9 +221,10 @@ def compare_groups(
     list of BandComparison
         One per band present in both (matched by PI edges), in A's band order.
     """
-    dt_a, dt_b = float(a.attrs["dt"]), float(b.attrs["dt"])
+    aa, ab = decode_attrs(a.attrs), decode_attrs(b.attrs)  # either form (catalog.netcdf)
+    dt_a, dt_b = float(aa["dt"]), float(ab["dt"])
     ta, tb = a["time"].values, b["time"].values
-    t0a, t0b = float(a.attrs["tstart"]), float(b.attrs["tstart"])
+    t0a, t0b = float(aa["tstart"]), float(ab["tstart"])
     start_offset = t0b - t0a
     same_dt = math.isclose(dt_a, dt_b, rel_tol=1e-9)
     phase = math.remainder(start_offset, dt_a) if same_dt else float("nan")
@@ -267,15 +270,15 @@ def compare_groups(
             note = f"no bin with fracexp >= {min_fracexp:g} in both"
         rows.append(
             BandComparison(
-                obsid=str(a.attrs["obsid"]),
-                scheme=str(a.attrs["scheme"]),
+                obsid=str(aa["obsid"]),
+                scheme=str(aa["scheme"]),
                 band=i,
                 e_lo=float(lo) / 1000,
                 e_hi=float(hi) / 1000,
-                backend_a=str(a.attrs["backend"]),
-                backend_b=str(b.attrs["backend"]),
-                abscorr_a=bool(a.attrs["abscorr"]),
-                abscorr_b=bool(b.attrs["abscorr"]),
+                backend_a=str(aa["backend"]),
+                backend_b=str(ab["backend"]),
+                abscorr_a=bool(aa["abscorr"]),
+                abscorr_b=bool(ab["abscorr"]),
                 dt_a=dt_a,
                 dt_b=dt_b,
                 start_offset=start_offset,

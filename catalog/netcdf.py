@@ -1,10 +1,11 @@
 """NetCDF-valid attributes: the catalogue's documented JSON rule.
 
 netCDF attributes hold only text, numbers and flat arrays of numbers; the catalogue's
-Datasets carry richer attributes (dicts of inputs and provenance, GTI tables, booleans,
-None). With ``catalog.open(path, attrs="netcdf")`` every Dataset the catalogue returns
-(light curves, segments, saved products) follows one rule, so a plain
-``ds.to_netcdf(path)`` writes it:
+attributes are richer (dicts of inputs and provenance, GTI tables, booleans, None). By
+default (``catalog.open(path)``, i.e. ``attrs="netcdf"``) every Dataset the catalogue
+returns (light curves, spectra, segments, saved products) and every timing result
+computed from its segments (power spectra, lag-energy, lag-frequency, cross spectra) or
+light curves (cospectra) follows one rule, so a plain ``ds.to_netcdf(path)`` writes it:
 
 - an attribute whose value is a string, a number (not a boolean) or a non-empty flat
   list of numbers is kept as it is;
@@ -14,8 +15,9 @@ None). With ``catalog.open(path, attrs="netcdf")`` every Dataset the catalogue r
 - the same holds for the attributes of every variable.
 
 :func:`decode_attrs` (or :func:`python_attrs` for a whole Dataset) inverts it, also on
-a Dataset read back with ``xarray.open_dataset``. The timing functions accept either
-form.
+a Dataset read back with ``xarray.open_dataset``. ``catalog.open(path, attrs="python")``
+gives the rich Python values instead. The timing, plotting and export functions accept
+either form; a timing result has the form of its input (:func:`same_form`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["JSON_ATTRS", "decode_attrs", "encode_attrs", "netcdf_attrs", "python_attrs"]
+__all__ = [
+    "JSON_ATTRS",
+    "decode_attrs",
+    "encode_attrs",
+    "has_python_attrs",
+    "netcdf_attrs",
+    "python_attrs",
+    "same_form",
+]
 
 #: Name of the attribute listing the JSON-encoded attributes (space separated).
 JSON_ATTRS = "json_attrs"
@@ -145,3 +155,44 @@ def python_attrs(ds: xr.Dataset) -> xr.Dataset:
     xarray.Dataset
     """
     return _map(ds, decode_attrs)
+
+
+def _python_form(attrs: Mapping[str, Any]) -> bool:
+    return JSON_ATTRS not in attrs and not all(_netcdf_valid(v) for v in attrs.values())
+
+
+def has_python_attrs(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` (or one of its variables) holds an attribute that is not netCDF-valid.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+
+    Returns
+    -------
+    bool
+        True for the rich Python form (``catalog.open(path, attrs="python")``); False for
+        the netCDF form, and for a Dataset whose attributes are all plain anyway.
+    """
+    return _python_form(ds.attrs) or any(_python_form(v.attrs) for v in ds.variables.values())
+
+
+def same_form(result: xr.Dataset, *sources: xr.Dataset) -> xr.Dataset:
+    """``result`` with its attributes in the form of the Datasets it was computed from.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A result with Python-valued attributes.
+    *sources : xarray.Dataset
+        Its inputs (a segments Dataset, light curves).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``result`` itself when a source has Python-form attributes
+        (:func:`has_python_attrs`), else :func:`netcdf_attrs` of it.
+    """
+    if any(has_python_attrs(s) for s in sources):
+        return result
+    return netcdf_attrs(result)

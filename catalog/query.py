@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from catalog.layout import decode_text_records, scheme_view, spectrum_view
+from catalog.netcdf import decode_attrs
 from catalog.store import Store
 from schemas.energy import kev_to_pi, scale_from_record
 from schemas.errors import ConfigError, StoreError
@@ -64,7 +65,7 @@ def select(
         if lo >= hi:
             raise StoreError(f"energy range {energy[0]}-{energy[1]} keV is empty")
         pl, ph = ds["pi_lo"].values, ds["pi_hi"].values
-        if not scale_from_record(ds.attrs.get("energy_scale")).is_ev:
+        if not scale_from_record(decode_attrs(ds.attrs).get("energy_scale")).is_ev:
             # another PI scale (NuSTAR): compare the bands' keV edges, to the eV
             pl = np.round(np.asarray(ds["e_lo"].values, np.float64) * 1000.0).astype(np.int64)
             ph = np.round(np.asarray(ds["e_hi"].values, np.float64) * 1000.0).astype(np.int64)
@@ -111,9 +112,12 @@ class Catalog:
     ----------
     path : str or os.PathLike
         The store (``*.zarr``).
-    attrs : {'python', 'netcdf'}, default 'python'
-        How the returned Datasets carry their attributes: Python values (dicts, lists,
-        booleans), or netCDF-valid ones under the JSON rule of :mod:`catalog.netcdf`.
+    attrs : {'netcdf', 'python'}, default 'netcdf'
+        How the returned Datasets (and the timing results computed from its segments)
+        carry their attributes: netCDF-valid ones under the JSON rule of
+        :mod:`catalog.netcdf`, so a plain ``ds.to_netcdf()`` writes them
+        (:func:`catalog.netcdf.python_attrs` decodes them), or ``'python'``: rich Python
+        values (dicts, lists, booleans, None).
 
     Examples
     --------
@@ -124,7 +128,7 @@ class Catalog:
     >>> ds.rate.sel(band=0)                                       # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, attrs: str = "python") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, attrs: str = "netcdf") -> None:
         if attrs not in ("python", "netcdf"):
             raise ConfigError(f"catalog.open: attrs = {attrs!r}; use 'python' or 'netcdf'")
         self.attrs_mode = attrs

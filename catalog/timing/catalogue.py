@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from catalog.netcdf import same_form
 from catalog.timing.segments import Segment, make_segments
 from schemas.errors import ConfigError, StoreError
 
@@ -194,7 +195,9 @@ def segments_dataset(
     Returns
     -------
     xarray.Dataset
-        Layout in the module docstring; segments in obsid, then time order.
+        Layout in the module docstring; segments in obsid, then time order. Its
+        attributes are netCDF-valid (:mod:`catalog.netcdf`) unless a group's are rich
+        Python values (``catalog.open(path, attrs="python")``).
 
     Raises
     ------
@@ -366,7 +369,8 @@ def segments_dataset(
             {"description": "bin interpolated over a gap of <= fill_gaps s (all bands)"},
         ),
     }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    # netCDF-valid attributes (catalog.netcdf) unless the light curves' are rich
+    return same_form(xr.Dataset(data, coords=coords, attrs=attrs), *groups.values())
 
 
 def as_segments(ds: xr.Dataset) -> list[Segment]:

@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from catalog.netcdf import same_form
 from catalog.timing.fourier import average_cross_spectra, freq_bins, segment_frequencies
 from catalog.timing.segments import make_segments
 from schemas.errors import ConfigError
@@ -115,7 +116,9 @@ def exposure_cospectrum(
         power_a_err, power_b, power_b_err (in ``norm``), noise_a, noise_b (the Poisson noise
         level the bin errors predict without dead time, same normalisation). Attributes:
         obsid, scheme, band, e_lo, e_hi, exposures, quantity, norm, segment_length,
-        n_segments, mean_a, mean_b, dt.
+        n_segments, mean_a, mean_b, dt, taper, min_fracexp; netCDF-valid
+        (:mod:`catalog.netcdf`: exposures and taper as JSON text) unless ``ds_a`` or
+        ``ds_b`` has rich Python attributes (``catalog.open(path, attrs="python")``).
 
     Raises
     ------
@@ -237,7 +240,7 @@ def exposure_cospectrum(
             "min_fracexp": float(min_fracexp),
         },
     )
-    return out
+    return same_form(out, ds_a, ds_b)  # netCDF-valid attributes unless the inputs' are rich
 
 
 def average_over(

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
-from catalog.netcdf import python_attrs
+from catalog.netcdf import python_attrs, same_form
 from catalog.timing.catalogue import as_segments, provenance_attrs
 from catalog.timing.segments import Segment
 from schemas.errors import ConfigError
@@ -51,7 +51,10 @@ def accepts_dataset(
     Given a Dataset (:meth:`catalog.Catalog.segments`), the wrapper calls `func` with
     ``as_segments(dataset)``, fills ``e_lo``/``e_hi`` (keV) from the Dataset unless they
     are given, and copies the Dataset's provenance attributes (scheme, obsids, input
-    hashes, segment options) into the result.  A Segment list is passed on unchanged.
+    hashes, segment options) into the result.  The result's attributes take the form of
+    the Dataset's (:func:`catalog.netcdf.same_form`): netCDF-valid for the catalogue's
+    default, rich Python values for ``catalog.open(path, attrs="python")``.  A Segment
+    list is passed on unchanged.
 
     Parameters
     ----------
@@ -68,13 +71,13 @@ def accepts_dataset(
     def wrapper(segments: Segments, *args: _P.args, **kwargs: _P.kwargs) -> xr.Dataset:
         if not isinstance(segments, xr.Dataset):
             return func(segments, *args, **kwargs)
-        segments = python_attrs(segments)  # netCDF-valid attributes (catalog.netcdf) decoded
+        rich = python_attrs(segments)  # netCDF-valid attributes (catalog.netcdf) decoded
         for key in ("e_lo", "e_hi"):
             if kwargs.get(key) is None:
-                kwargs[key] = segments[key].values
-        out = func(as_segments(segments), *args, **kwargs)
-        out.attrs.update(provenance_attrs(segments))
-        return out
+                kwargs[key] = rich[key].values
+        out = func(as_segments(rich), *args, **kwargs)
+        out.attrs.update(provenance_attrs(rich))
+        return same_form(out, segments)  # netCDF-valid unless the segments were rich
 
     return wrapper
 

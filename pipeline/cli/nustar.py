@@ -58,8 +58,10 @@ def pick_exposure(expids: list[str], wanted: str, obsid: str, scheme: str) -> st
 
 def format_cospectrum_table(ds: xr.Dataset, f_min: float) -> str:
     """The cospectrum and both power spectra per frequency bin, then their means above f_min."""
+    from catalog.netcdf import python_attrs
     from catalog.timing.cospectrum import average_over
 
+    ds = python_attrs(ds)  # either form (catalog.netcdf)
     a, b = ds.attrs["exposures"]
     lines = [
         f"cospectrum {ds.attrs['obsid']} {a} x {b}, scheme {ds.attrs['scheme']} band "
@@ -92,7 +94,7 @@ def _cmd_cospectrum(args: argparse.Namespace) -> int:
     out = output_path(str(args.output), "-o", (".nc",)) if args.output else None
     if out is not None and out.exists() and not args.overwrite:
         raise ConfigError(f"-o {out}: exists; give --overwrite to replace it")
-    cat = Catalog(args.store)
+    cat = Catalog(args.store, attrs="python")  # -o writes exposures and taper its own way
     expids = cat.expids(args.obsid, args.scheme)
     a, b = (pick_exposure(expids, e, args.obsid, args.scheme) for e in args.exposures)
     if a == b:

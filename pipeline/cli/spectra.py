@@ -61,9 +61,11 @@ def _write_csv(specs: list[Any], out: TextIO) -> None:
 
 
 def _write_json(specs: list[Any], out: TextIO) -> None:
+    from catalog.netcdf import decode_attrs
+
     doc = []
     for ds in specs:
-        a = ds.attrs
+        a = decode_attrs(ds.attrs)  # either form (catalog.netcdf)
         doc.append(
             {
                 "obsid": a["obsid"],

@@ -148,7 +148,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _segments(args: argparse.Namespace) -> tuple[Any, xr.Dataset]:
     import catalog
 
-    cat = catalog.open(args.store)
+    cat = catalog.open(args.store, attrs="python")  # the tables read rich attributes
     seg = cat.segments(
         args.scheme,
         args.obsid or None,
@@ -524,7 +524,7 @@ def reference_bands_used(ds: xr.Dataset, reference: tuple[float, float]) -> str:
 def _cmd_products(args: argparse.Namespace) -> int:
     import catalog
 
-    cat = catalog.open(args.store)
+    cat = catalog.open(args.store, attrs="python")  # prints the attributes as JSON
     if args.name:
         ds = cat.product(args.name)
         print(ds)

@@ -56,7 +56,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, dask_client) -> Path:
 def test_numpy_anchor_counts_equal_the_store(built: Path) -> None:
     config = load_build(built / "build.toml")
     run = numpy_anchor(config)
-    cat = catalog.open(built / "s.zarr")
+    cat = catalog.open(built / "s.zarr", attrs="python")
     assert run.n_events > 100_000
     assert run.n_columns == len(union_edges(scheme_bands(config))) - 1 == 31
     for scheme in ("1a", "8lch", "24ch"):

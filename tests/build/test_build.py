@@ -75,7 +75,7 @@ def _snapshot(store: Path) -> dict[str, float]:
 def test_build_stores_brute_force_counts(workdir, dask_client):
     _, report = _build(workdir / "build.toml", dask_client)
     assert report.ok and sorted(s.label for s in report.built) == sorted(f"{o}/PN" for o in OBSIDS)
-    cat = catalog.open(workdir / "test.zarr")
+    cat = catalog.open(workdir / "test.zarr", attrs="python")
     gti = [(T0, T0 + 400), (T0 + 430, T0 + 1000)]
     for i, obsid in enumerate(OBSIDS):
         ds = cat.lightcurves(obsid, "8ch")
@@ -96,7 +96,7 @@ def test_build_stores_brute_force_counts(workdir, dask_client):
 
 def test_index_rows_and_equal_count_scheme(workdir, dask_client):
     _build(workdir / "build.toml", dask_client)
-    cat = catalog.open(workdir / "test.zarr")
+    cat = catalog.open(workdir / "test.zarr", attrs="python")
     idx = cat.index
     assert len(idx) == 2 * (1 + 8 + 4)
     row = idx[(idx.scheme == "8ch") & (idx.band == 0)].iloc[0]
@@ -250,7 +250,7 @@ def test_query_energy_and_time(workdir, dask_client):
 
 def test_to_stingray_round_trips_counts_and_gtis(workdir, dask_client):
     _build(workdir / "build.toml", dask_client)
-    cat = catalog.open(workdir / "test.zarr")
+    cat = catalog.open(workdir / "test.zarr", attrs="python")
     ds = cat.lightcurves(OBSIDS[0], "8ch")
     lcs = cat.to_stingray(OBSIDS[0], "8ch")
     ratio = ds.attrs["regions"]["area_ratio"]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from catalog.query import Catalog
+from catalog.query import Catalog, select
 from catalog.timing.cospectrum import average_over, exposure_cospectrum
 from pipeline.build.plan import plan_build
 from pipeline.cli.main import main
@@ -41,7 +41,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Catalog
     argv = ["build", str(d / "nustar.toml"), "--threads", "--workers", "1", "--no-progress"]
     assert main(argv) == 0
     truth = json.loads((d / "nustar_truth.json").read_text())
-    return d, truth, Catalog(d / "nustar.zarr")
+    return d, truth, Catalog(d / "nustar.zarr", attrs="python")
 
 
 def test_both_modules_are_two_exposures_of_one_observation(built, capsys):
@@ -63,6 +63,10 @@ def test_both_modules_are_two_exposures_of_one_observation(built, capsys):
     assert cat.lightcurves(OBSID, "nu2", expid="FPMA01", energy=(3, 10)).pi_lo.values.tolist() == [
         35
     ]
+    # the default, netCDF-valid form (energy_scale as JSON text) selects the same way
+    default = Catalog(d / "nustar.zarr").lightcurves(OBSID, "nu2", expid="FPMA01")
+    assert json.loads(default.attrs["energy_scale"]) == ds.attrs["energy_scale"]
+    assert select(default, energy=(3, 10)).pi_lo.values.tolist() == [35]
     prov = ds.attrs["provenance"]
     assert prov["screening"] == "(PATTERN<=12)&&(PI in [0:4095])"
     assert prov["ccd_gtis"]["0"]["sources"] == ["[TSTART, TSTOP]", "GTI"]

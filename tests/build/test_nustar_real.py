@@ -41,7 +41,7 @@ def test_physical_region_builds(tmp_path, capsys):
     argv = ["build", str(build), "--threads", "--workers", "1", "--no-progress"]
     assert main(argv) == 0
     assert "built 1 groups, 0 up to date, 0 failed" in capsys.readouterr().out
-    ds = Catalog(tmp_path / "real.zarr").lightcurves("90410111001", "nu")
+    ds = Catalog(tmp_path / "real.zarr", attrs="python").lightcurves("90410111001", "nu")
     assert ds.attrs["expid"] == "FPMA06" and ds.pi_lo.values.tolist() == [10, 35]
     assert ds.e_lo.values.tolist() == [2.0, 3.0] and ds.e_hi.values.tolist() == [3.0, 10.0]
     with warnings.catch_warnings():

@@ -64,7 +64,7 @@ def pn_store(tmp_path_factory, dask_client):
     (d / "src.reg").write_text("physical\nellipse({},{},{},{},{})\n".format(*PN_ELLIPSE))
     (d / "build.toml").write_text(PN_BUILD.format(events=PN.name))
     plan = _build(d / "build.toml", dask_client)
-    return plan, catalog.open(d / "pn.zarr")
+    return plan, catalog.open(d / "pn.zarr", attrs="python")
 
 
 def test_pn_source_only_build(pn_store):
@@ -156,7 +156,7 @@ def mos_stores(tmp_path_factory, dask_client):
         text = MOS_BUILD.format(store=f"{name}.zarr", events=MOS1_CLEAN.name, regions=f"{name}.reg")
         (d / f"{name}.toml").write_text(text)
         plans[name] = _build(d / f"{name}.toml", dask_client)
-    return plans, {n: catalog.open(d / f"{n}.zarr") for n in plans}
+    return plans, {n: catalog.open(d / f"{n}.zarr", attrs="python") for n in plans}
 
 
 def test_mos_default_screening_and_flare(mos_stores):

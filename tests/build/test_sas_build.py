@@ -109,7 +109,8 @@ def test_build_failure_summary_retry_and_provenance(standins, simulated, capsys)
     assert not logs.exists()
 
     # 3. the groups read like native ones
-    nat, cat = catalog.open(simulated / "native.zarr"), catalog.open(simulated / "sas.zarr")
+    nat = catalog.open(simulated / "native.zarr", attrs="python")
+    cat = catalog.open(simulated / "sas.zarr", attrs="python")
     assert sorted(cat.index.columns) == sorted(nat.index.columns)
     assert set(cat.index.backend) == {"sas"}
     for scheme, abscorr in (("2a", True), ("1ch", False)):

@@ -235,7 +235,7 @@ def test_scheme_from_build_file_and_missing_scheme(tmp_path, capsys):
         )
         == 0
     )
-    ds = catalog.open(store).lightcurves(OBSIDS[0], "mine")
+    ds = catalog.open(store, attrs="python").lightcurves(OBSIDS[0], "mine")
     assert ds.pi_lo.values.tolist() == [2000, 5000] and ds.attrs["abscorr"] is False
     assert (
         main(

@@ -59,7 +59,9 @@ def test_equal_count_edges_from_the_stored_spectrum(folder):
     # fresh store: the edges come from the events
     fresh = _write(folder, "fresh.toml", "fresh.zarr", [A], [STATIC, _ec(A)])
     assert main(["build", str(fresh), *ARGS]) == 0
-    rec = catalog.open(folder / "fresh.zarr").lightcurves(A, "6ec").attrs["reference"]
+    rec = (
+        catalog.open(folder / "fresh.zarr", attrs="python").lightcurves(A, "6ec").attrs["reference"]
+    )
     assert rec["spectrum"] == "events" and rec["exposure"] == f"{A}/PN"
     edges_events = catalog.open(folder / "fresh.zarr").lightcurves(A, "6ec").attrs["pi_edges"]
     # a store holding the exposure's spectra: the scheme added later reads them
@@ -69,14 +71,14 @@ def test_equal_count_edges_from_the_stored_spectrum(folder):
     plan = plan_build(load_build(later))
     assert list(plan.stored_references) == [f"{A}/PN"]
     assert main(["build", str(later), *ARGS]) == 0
-    lc = catalog.open(folder / "s.zarr").lightcurves(A, "6ec")
+    lc = catalog.open(folder / "s.zarr", attrs="python").lightcurves(A, "6ec")
     assert lc.attrs["reference"]["spectrum"] == "stored"
     assert lc.attrs["reference"]["exposure"] == f"{A}/PN"
     assert lc.attrs["pi_edges"] == edges_events and len(edges_events) == 7
     # a stored exposure the build does not list: observation B binned with A's spectrum
     other = _write(folder, "other.toml", "s.zarr", [B], [STATIC, _ec(f"{A}/PN")])
     assert main(["build", str(other), *ARGS]) == 0
-    lb = catalog.open(folder / "s.zarr").lightcurves(B, "6ec")
+    lb = catalog.open(folder / "s.zarr", attrs="python").lightcurves(B, "6ec")
     assert lb.attrs["pi_edges"] == edges_events
     assert lb.attrs["reference"]["fingerprint_hash"] == lc.attrs["fingerprint_hash"]
 

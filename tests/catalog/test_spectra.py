@@ -60,7 +60,7 @@ def built(tmp_path_factory):
 
 def test_spectra_hold_exactly_the_light_curves_events(built):
     store, ev = built
-    cat = catalog.open(store)
+    cat = catalog.open(store, attrs="python")  # rich attributes (the channels record)
     spec = cat.spectrum(OBSID)
     lc = cat.lightcurves(OBSID, "3b")
     assert spec.sizes["channel"] == 4096 and spec.attrs["channels"]["pi_per_channel"] == 5

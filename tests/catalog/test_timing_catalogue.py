@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 import catalog
+from catalog.netcdf import decode_attrs, encode_attrs, python_attrs
 from catalog.timing import (
     as_segments,
     cross_spectrum,
@@ -122,7 +123,7 @@ def odd_store(tmp_path_factory):
     ("fill_gaps", "n_filled", "lengths"), [(1000.0, 50, [4000]), (400.0, 0, [2000, 1950])]
 )
 def test_segments_dataset_equals_make_segments(store, fill_gaps, n_filled, lengths):
-    cat = catalog.open(store)
+    cat = catalog.open(store, attrs="python")
     seg = cat.segments("3b", min_length=0.0, fill_gaps=fill_gaps, seed=3)
     lc = cat.lightcurves(OBSID, "3b")
     ref = make_segments(
@@ -180,8 +181,9 @@ def test_dataset_input_equals_segment_list(store):
         as_segments(seg), 1e-3, 5e-3, taper=True, e_lo=seg.e_lo.values, e_hi=seg.e_hi.values
     )
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
-    assert a.attrs["scheme"] == "3b" and a.attrs["obsids_used"] == [OBSID]
-    assert a.attrs["segment_length"] == 2000.0 and a.attrs["n_segments"] == 20
+    a_attrs = decode_attrs(a.attrs)  # the catalogue's default: netCDF-valid attributes
+    assert a_attrs["scheme"] == "3b" and a_attrs["obsids_used"] == [OBSID]
+    assert a_attrs["segment_length"] == 2000.0 and a_attrs["n_segments"] == 20
 
 
 # ----------------------------------------------------------------------------- stingray
@@ -263,7 +265,7 @@ def test_stingray_parity_through_to_stingray(store, odd_store, which, rebin):
 
 
 def test_products_saved_and_reopened(store, tmp_path):
-    cat = catalog.open(store)
+    cat = catalog.open(store, attrs="python")
     seg = cat.segments("3b", min_length=0.0, segment_length=4000.0)
     le = lag_energy(seg, 1e-3, 4e-3, taper=True)
     psd = power_spectrum(seg, taper=True)
@@ -342,7 +344,7 @@ def test_cli_lags_table_file_plot_and_save(store, tmp_path, capsys):
     np.testing.assert_allclose(nc.lag, api.lag, rtol=1e-12)
     np.testing.assert_allclose(nc.covariance_err, api.covariance_err, rtol=1e-12)
     assert nc.attrs["taper"] == "hanning"
-    assert json.loads(nc.attrs["input_hash"]) == api.attrs["input_hash"]
+    assert json.loads(nc.attrs["input_hash"]) == decode_attrs(api.attrs)["input_hash"]
     rows = _numeric_rows(text, 11)
     assert len(rows) == 3
     for b, row in enumerate(rows):
@@ -649,33 +651,78 @@ def test_min_length_in_bins(store, capsys):
 
 
 def test_netcdf_attrs_plain_to_netcdf_round_trip(store, tmp_path):
-    """catalog.open(..., attrs="netcdf"): light curves, segments and products save with a
-    plain ``to_netcdf`` and read back (decoded by the documented rule) to the same data
-    and attributes; the timing layer takes either form and gives the same numbers."""
-    from catalog.netcdf import decode_attrs, encode_attrs, python_attrs
+    """By default (catalog.open(path)) light curves, spectra, segments, products and the
+    timing results computed from them save with a plain ``to_netcdf`` and read back
+    (decoded by the documented rule, catalog.netcdf) to the data and attributes that
+    ``attrs="python"`` gives; the timing layer takes either form and gives the same
+    numbers, each result in the form of its input."""
     from catalog.products import jsonable
+    from catalog.timing import lag_energy_ranges, lag_frequency
+    from catalog.timing.cospectrum import exposure_cospectrum
 
-    py = catalog.open(store)
-    nc = catalog.open(store, attrs="netcdf")
+    py = catalog.open(store, attrs="python")
+    nc = catalog.open(store)  # the default: netCDF-valid attributes
+    assert nc.attrs_mode == "netcdf" == catalog.open(store, attrs="netcdf").attrs_mode
     lc_py, lc_nc = py.lightcurves(OBSID, "3b"), nc.lightcurves(OBSID, "3b")
     assert isinstance(lc_nc.attrs["gti"], str) and "gti" in lc_nc.attrs["json_attrs"].split()
     assert lc_nc.attrs["dt"] == DT  # numbers stay numbers
+    assert lc_py.attrs["gti"] == json.loads(lc_nc.attrs["gti"]) and len(lc_py.attrs["gti"]) == 2
+    assert lc_nc.attrs["abscorr"] == "false" and lc_py.attrs["abscorr"] is False
     kw = {"min_length": 0.0, "segment_length": 2000.0}
     seg_py, seg_nc = py.segments("3b", **kw), nc.segments("3b", **kw)
     le = lag_energy(seg_nc, 1e-3, 4e-3, taper=True)
-    xr.testing.assert_identical(le, lag_energy(seg_py, 1e-3, 4e-3, taper=True))
-    py.save_product("nc_test", le)
+    le_py = lag_energy(seg_py, 1e-3, 4e-3, taper=True)
+    assert le_py.attrs["obsids_used"] == [OBSID] and le.attrs["obsids_used"] == f'["{OBSID}"]'
+    xr.testing.assert_identical(python_attrs(le), le_py)
+    nc.save_product("nc_test", le)  # either form is saved the same way
+    py.save_product("py_test", le_py)
     prod_py, prod_nc = py.product("nc_test"), nc.product("nc_test")
-    for name, a, b in (("lc", lc_py, lc_nc), ("seg", seg_py, seg_nc), ("prod", prod_py, prod_nc)):
+    other = py.product("py_test")
+    xr.testing.assert_identical(prod_py.drop_attrs(), other.drop_attrs())
+    skip = ("product_name", "created")
+    assert {k: v for k, v in prod_py.attrs.items() if k not in skip} == {
+        k: v for k, v in other.attrs.items() if k not in skip
+    }
+    # every timing result from the default segments (and light curves) writes too
+    results = {
+        "le": (le, le_py),
+        "ranges": (
+            lag_energy_ranges(seg_nc, [1e-3, 2e-3, 4e-3]),
+            lag_energy_ranges(seg_py, [1e-3, 2e-3, 4e-3]),
+        ),
+        "lagfreq": (lag_frequency(seg_nc, 2, 0), lag_frequency(seg_py, 2, 0)),
+        "psd": (power_spectrum(seg_nc, taper=True), power_spectrum(seg_py, taper=True)),
+        "cross": (cross_spectrum(seg_nc), cross_spectrum(seg_py)),
+        "cospec": (
+            exposure_cospectrum(lc_nc, lc_nc, 0, segment_length=2000.0),
+            exposure_cospectrum(lc_py, lc_py, 0, segment_length=2000.0),
+        ),
+    }
+    spec_py, spec_nc = py.spectrum(OBSID), nc.spectrum(OBSID)
+    assert spec_nc.sizes["channel"] == 4096 and "json_attrs" in spec_nc.attrs
+    pairs = {
+        "lc": (lc_nc, lc_py),
+        "spec": (spec_nc, spec_py),
+        "seg": (seg_nc, seg_py),
+        "prod": (prod_nc, prod_py),
+        **results,
+    }
+    n_json = {}
+    for name, (b, a) in pairs.items():
         path = tmp_path / f"{name}.nc"
         b.to_netcdf(path)  # plain xarray
-        back = python_attrs(xr.open_dataset(path).load())
+        with xr.open_dataset(path) as f:
+            back = python_attrs(f.load())
         xr.testing.assert_allclose(back.drop_attrs(), a.drop_attrs())
         assert jsonable(dict(back.attrs)) == jsonable(dict(a.attrs)), name
         for v in a.variables:
             assert jsonable(dict(back[v].attrs)) == jsonable(dict(a[v].attrs)), (name, v)
-    with pytest.raises(TypeError):
-        lc_py.to_netcdf(tmp_path / "python_attrs.nc")  # why the rule exists
+        n_json[name] = len(b.attrs["json_attrs"].split())
+    assert min(n_json.values()) >= 1  # each had attributes netCDF cannot hold
+    assert json.loads(results["cospec"][0].attrs["exposures"]) == ["PN", "PN"]
+    for name, a in (("lc", lc_py), ("seg", seg_py), ("le", le_py), ("spec", spec_py)):
+        with pytest.raises(TypeError):
+            a.to_netcdf(tmp_path / f"python_{name}.nc")  # why the rule exists
     # to_stingray from the netCDF form: the same GTIs
     np.testing.assert_array_equal(
         nc.to_stingray(OBSID, "3b")[0].gti, py.to_stingray(OBSID, "3b")[0].gti
@@ -686,6 +733,35 @@ def test_netcdf_attrs_plain_to_netcdf_round_trip(store, tmp_path):
     assert decode_attrs(enc) == attrs and encode_attrs(enc) == enc
     with pytest.raises(ConfigError, match="attrs"):
         catalog.open(store, attrs="json")
+
+
+def test_compare_and_select_read_either_form(store):
+    """Internal readers decode the default form: compare_groups (abscorr "false" is not
+    True), select on energy (energy_scale) and the spectra JSON writer (source_only)."""
+    import io
+
+    from catalog.compare import compare_groups
+    from catalog.query import select
+    from catalog.timing.catalogue import segments_dataset
+    from pipeline.cli.spectra import _write_json
+
+    py, nc = catalog.open(store, attrs="python"), catalog.open(store)
+    rows = compare_groups(nc.lightcurves(OBSID, "3b"), py.lightcurves(OBSID, "3b"))
+    assert len(rows) == 3 and all(r.abscorr_a is False is r.abscorr_b for r in rows)
+    assert [r.rms_pull for r in rows] == [0.0, 0.0, 0.0]
+    lc = nc.lightcurves(OBSID, "3b")
+    assert select(lc, energy=(3.0, 10.0)).pi_lo.values.tolist() == [3000, 5000]
+    # segments_dataset straight from the default light curves: netCDF-valid as well
+    seg_nc = segments_dataset(nc.query("3b"), min_length=0.0)
+    seg_py = segments_dataset(py.query("3b"), min_length=0.0)
+    assert "input_hash" in seg_nc.attrs["json_attrs"].split()
+    xr.testing.assert_identical(python_attrs(seg_nc), seg_py)
+    docs = []
+    for cat in (py, nc):
+        out = io.StringIO()
+        _write_json([cat.spectrum(OBSID)], out)
+        docs.append(json.loads(out.getvalue()))
+    assert docs[0] == docs[1] and docs[0][0]["bkg"] is not None
 
 
 def test_export_ogip_lightcurves_read_by_stingray(odd_store, tmp_path, capsys):
@@ -715,7 +791,7 @@ def test_export_ogip_lightcurves_read_by_stingray(odd_store, tmp_path, capsys):
     assert main([*args, str(files[0])]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-2].endswith("does not exist; create it first") and "a file, not a folder" in err[-1]
-    ds = catalog.open(odd_store).lightcurves(OBSID, "3b")
+    ds = catalog.open(odd_store, attrs="python").lightcurves(OBSID, "3b")
     gti = np.array(ds.attrs["gti"])
     for b, path in enumerate(files):
         with fits.open(path) as h:

@@ -18,7 +18,7 @@ OBSID = "0201830201"
 
 
 def _counts(store):
-    ds = catalog.open(store).lightcurves(obsid=OBSID, scheme="1a")
+    ds = catalog.open(store, attrs="python").lightcurves(obsid=OBSID, scheme="1a")
     return int(ds.src_counts.sum()), ds.attrs["gti"]
 
 

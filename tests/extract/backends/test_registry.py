@@ -204,7 +204,7 @@ def test_cli_build_through_a_plugin_equals_native(
     argv = ["build", str(build), "--workers", "1", "--threads", "--no-progress"]
     assert main(argv) == 0
     assert "built 1 groups, 0 up to date, 0 failed" in capsys.readouterr().out
-    cat = catalog.open(tmp_path / "toy.zarr")
+    cat = catalog.open(tmp_path / "toy.zarr", attrs="python")
     idx = cat.index
     backends = idx.groupby("scheme")["backend"].agg(lambda s: sorted(set(s))).to_dict()
     assert backends == {
