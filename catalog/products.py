@@ -10,7 +10,6 @@ the light curves they came from have been rebuilt since.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from catalog.layout import software_versions
-from catalog.netcdf import python_attrs
+from catalog.netcdf import netcdf_attrs, python_attrs
 from catalog.store import Store
 from schemas.errors import ConfigError, StoreError
 from schemas.store_layout import PRODUCT_FORMAT_NAME
@@ -162,18 +161,13 @@ def products_table(store: Store) -> pd.DataFrame:
     )
 
 
-def _netcdf_attr(value: Any) -> Any:
-    value = jsonable(value)
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return value
-    return json.dumps(value)
-
-
 def write_file(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Write a product to a file: Zarr v3 for ``*.zarr``, else netCDF-3 (scipy).
 
-    netCDF attributes cannot hold dicts, lists of strings, booleans or None, so
-    such attributes are written as JSON text (``json.loads`` restores them).
+    netCDF attributes cannot hold dicts, lists of strings, booleans or None: the file
+    follows the catalogue's JSON rule (:mod:`catalog.netcdf`: such attributes as JSON text,
+    named in ``json_attrs``), so ``catalog.netcdf.python_attrs(xr.open_dataset(path))``
+    gives the attributes back.
 
     Parameters
     ----------
@@ -199,10 +193,7 @@ def write_file(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         out.attrs = jsonable(dict(ds.attrs))
         out.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
         return path
-    out = ds.copy()
-    out.attrs = {k: _netcdf_attr(v) for k, v in ds.attrs.items()}
-    for var in out.variables.values():
-        var.attrs = {k: _netcdf_attr(v) for k, v in var.attrs.items()}
+    out = netcdf_attrs(ds)
     try:
         out.to_netcdf(path, engine="scipy")
     except (OSError, ValueError, TypeError) as exc:
