@@ -345,6 +345,9 @@ def test_cli_lags_table_file_plot_and_save(store, tmp_path, capsys):
     np.testing.assert_allclose(nc.covariance_err, api.covariance_err, rtol=1e-12)
     assert nc.attrs["taper"] == "hanning"
     assert json.loads(nc.attrs["input_hash"]) == decode_attrs(api.attrs)["input_hash"]
+    # the file follows the catalogue's JSON rule: decode_attrs gives every attribute back
+    assert set(nc.attrs["json_attrs"].split()) >= {"input_hash", "obsids"}
+    assert decode_attrs(nc.attrs)["obsids"] == decode_attrs(api.attrs)["obsids"]
     rows = _numeric_rows(text, 11)
     assert len(rows) == 3
     for b, row in enumerate(rows):
