@@ -10,7 +10,8 @@ The realisations are packed as band pairs of one call (subject = band 2r, refere
 band 2r + 1), so 600 of them take about a second.  Compared: the standard deviation of
 the phase over realisations against the rms of the quoted errors; with 600 realisations
 the standard deviation has its own uncertainty of ~3 % (estimated from the sample
-kurtosis), which widens the 10 % tolerance by twice that.
+kurtosis), which widens the 10 % tolerance by twice that.  The intrinsic coherence's
+bootstrap error is checked the same way (:func:`test_coherence_error_matches_realisation_scatter`).
 """
 
 from __future__ import annotations
@@ -119,19 +120,22 @@ def test_phase_error_matches_realisation_scatter(k, m, rate, seed):
         (8, 1, 40.0, 0.2, 6),  # n_eff = 8, coherence 0.8
         (8, 1, 40.0, 0.5, 7),  # n_eff = 8, coherence 0.5
         (8, 4, 8.0, 0.5, 8),  # n_eff = 18.7, coherence 0.5
+        (8, 4, 3.0, 0.0, 9),  # n_eff = 18.7, signal ~3 noise: ~40 % of the bins left out
     ],
 )
 def test_coherence_error_matches_realisation_scatter(k, m, rate, incoherent, seed):
     """The intrinsic coherence's bootstrap error against the scatter of realisations.
 
-    Compared: the standard deviation of the coherence over the realisations against the
-    median quoted error (each bin's error is a plug-in of its own measured powers, which
-    scatter by 1/sqrt(n_eff); the few bins whose power came out low get errors several
-    times the typical one, so the rms of the quoted errors exceeds the typical by up to
-    2x at n_eff ~ 8, while the median is the error a bin typically quotes).  The coherence
-    of a fully coherent signal scatters with a long tail (kurtosis up to ~10), hence a
-    sampling uncertainty of the scatter of 3-6 %.  Vaughan & Nowak's eq. 8 error (the
-    former one) quotes 1.6-1.8 times the scatter of a fully coherent signal here.
+    N_COH realisations of the lag test's light curves, the subject optionally mixed with an
+    independent driver (intrinsic coherence < 1).  Compared: the standard deviation of the
+    coherence over the realisations that quote one against the median quoted error.  Each
+    bin's error is a plug-in of its own measured powers, which scatter by 1/sqrt(n_eff)
+    about their expectation; bins whose power came out low quote larger errors, so at
+    n_eff ~ 8 the rms of the quoted errors exceeds the median by ~25 % (scatter/rms
+    0.75-0.8 for a coherent signal), while the median is the error a bin typically quotes.
+    The coherence of a coherent signal scatters with a long tail (kurtosis up to ~10),
+    hence a sampling uncertainty of the scatter of 2-4 %.  Vaughan & Nowak's eq. 8 error
+    (the former one) quotes 1.5-1.8 times the scatter of a coherent signal here.
     """
     avg = _realisations(np.random.default_rng(100 + seed), k, m, rate, incoherent, N_COH)
     n_eff = float(avg.n_eff[0])
@@ -139,7 +143,7 @@ def test_coherence_error_matches_realisation_scatter(k, m, rate, incoherent, see
     args = (avg.cross, avg.power, avg.ref_power, avg.noise, avg.ref_noise, n_eff)
     coh, err = (v[:, 0] for v in pr.intrinsic_coherence(*args))
     ok = np.isfinite(coh)
-    assert ok.mean() > 0.85  # the high-power regime: few bins left out
+    assert ok.mean() > (0.5 if rate < 8 else 0.85)  # bins below 10 N/sqrt(n_eff) left out
     assert np.all(np.isfinite(err[ok])) and np.all(err[ok] > 0)
     coh, err = coh[ok], err[ok]
     dev = coh - coh.mean()
@@ -149,8 +153,8 @@ def test_coherence_error_matches_realisation_scatter(k, m, rate, incoherent, see
     assert sampling < 0.07
     ratio = scatter / np.median(err)
     print(
-        f"n_eff {n_eff:.2f} coherence {coh.mean():.3f} scatter/quoted {ratio:.3f} +- "
-        f"{sampling * ratio:.3f}"
+        f"n_eff {n_eff:.2f} kept {ok.mean():.2f} coherence {coh.mean():.3f} "
+        f"scatter/quoted {ratio:.3f} +- {sampling * ratio:.3f}"
     )
     assert abs(ratio - 1) < 0.10 + 2 * sampling, (n_eff, ratio, sampling)
     assert abs(np.median(coh) - (1 - incoherent)) < 0.05 + 2 * scatter / np.sqrt(ok.sum())
