@@ -197,6 +197,31 @@ def _coherence_estimate(
     return coh
 
 
+def _wishart_draws(
+    g: NDArray[Any],
+    pw: tuple[NDArray[Any], ...],
+    b: tuple[NDArray[Any], ...],
+) -> NDArray[np.float64]:
+    """The intrinsic coherence of simulated bins (rows: bins, columns: draws).
+
+    ``g``: the true intrinsic coherence; ``pw``: the expected powers ``P_s``, ``P_r``
+    (noise included), noise levels ``N_s``, ``N_r`` and ``m``; ``b``: ``A A^H`` of the
+    Bartlett decomposition (``|A_11|^2``, ``A_11 conj(A_21)``, ``|A_21|^2 + |A_22|^2``).
+    The expected cross-spectral matrix ``[[P_s, c], [c, P_r]]``, ``c^2 = g S_s S_r``, is
+    ``L L^T`` (Cholesky), the sample matrix of ``m`` looks ``L A A^H L^T / m``.
+    """
+    p11, p22, ns, nr, m = pw
+    b11, b12, b22 = b
+    ss, sr = np.maximum(p11 - ns, 0.0), np.maximum(p22 - nr, 0.0)
+    l11 = np.sqrt(p11)
+    l21 = np.sqrt(g * ss * sr) / l11
+    l22 = np.sqrt(np.maximum(p22 - l21**2, 0.0))
+    w11 = l11**2 * b11 / m
+    w12 = l11 * (l21 * b11 + l22 * b12) / m
+    w22 = (l21**2 * b11 + 2 * l21 * l22 * b12.real + l22**2 * b22) / m
+    return _coherence_estimate(np.abs(w12) ** 2, w11, w22, ns, nr, m)
+
+
 def _coherence_bootstrap(
     coh: NDArray[Any],
     ps: NDArray[Any],
@@ -235,25 +260,9 @@ def _coherence_bootstrap(
         # coherence variance go as, unbiased (E[1/P^2] = m^2 / ((m-1)(m-2) P^2))
         k = mm / np.sqrt((mm - 1.0) * (mm - 2.0))
         p11, p22 = k * ps[i, None], k * pr[i, None]
-        ss, sr = np.maximum(p11 - ns[i, None], 0.0), np.maximum(p22 - nr[i, None], 0.0)
         b11, b12 = g11[lev], np.sqrt(g11[lev]) * np.conj(z)
-        b22 = np.abs(z) ** 2 + g22[lev]
-        l11 = np.sqrt(p11)
-
-        def draw(g: NDArray[Any]) -> NDArray[np.float64]:
-            l21 = np.sqrt(g * ss * sr) / l11  # noqa: B023  (called within this iteration)
-            l22 = np.sqrt(np.maximum(p22 - l21**2, 0.0))  # noqa: B023
-            w11 = l11**2 * b11 / mm  # noqa: B023
-            w12 = l11 * (l21 * b11 + l22 * b12) / mm  # noqa: B023
-            w22 = (l21**2 * b11 + 2 * l21 * l22 * b12.real + l22**2 * b22) / mm  # noqa: B023
-            return _coherence_estimate(
-                np.abs(w12) ** 2,
-                w11,
-                w22,
-                ns[i, None],
-                nr[i, None],
-                mm,  # noqa: B023
-            )
+        b = (b11, b12, np.abs(z) ** 2 + g22[lev])
+        pw = (p11, p22, ns[i, None], nr[i, None], mm)
 
         # the estimator's median lies above the true coherence (the bias of the sample
         # coherence, Carter et al. 1973): one step to the coherence whose simulated median
@@ -261,8 +270,8 @@ def _coherence_bootstrap(
         g0 = np.clip(coh[i, None], 0.0, 1.0)
         with warnings.catch_warnings():  # all draws undefined: NaN, flagged below
             warnings.simplefilter("ignore", RuntimeWarning)
-            shift = np.nanmedian(draw(g0), axis=-1, keepdims=True) - g0
-        sim = draw(np.clip(coh[i, None] - shift, 0.0, 1.0))
+            shift = np.nanmedian(_wishart_draws(g0, pw, b), axis=-1, keepdims=True) - g0
+        sim = _wishart_draws(np.clip(coh[i, None] - shift, 0.0, 1.0), pw, b)
         undefined = np.isnan(sim)
         bad[i] = undefined.mean(axis=-1)
         n_ok = np.maximum((~undefined).sum(axis=-1), 2)
