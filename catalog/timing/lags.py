@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 
 from catalog.timing.fourier import FrequencyBins, average_cross_spectra
 from catalog.timing.results import (
+    COHERENCE_UNDEFINED,
     LAG_SIGN,
     UNITS,
     cross_quantities,
@@ -125,7 +126,9 @@ def lag_frequency(
         attrs=attrs,
     )
     for k in ds.data_vars:
-        ds[k].attrs["units"] = UNITS[str(k)]
+        if k in UNITS:
+            ds[k].attrs["units"] = UNITS[str(k)]
+    ds["coherence_undefined"].attrs["description"] = COHERENCE_UNDEFINED
     return ds
 
 

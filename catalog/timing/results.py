@@ -26,6 +26,7 @@ from catalog.timing.fourier import (
 from catalog.timing.segments import Segment
 
 __all__ = [
+    "COHERENCE_UNDEFINED",
     "LAG_SIGN",
     "NORM",
     "UNITS",
@@ -90,7 +91,12 @@ def result_attrs(
 
 
 def cross_quantities(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, NDArray[Any]]:
-    """Derived cross-spectral quantities; rows with an empty reference are NaN."""
+    """Derived cross-spectral quantities; rows with an empty reference are NaN.
+
+    ``coherence_undefined`` (bool) marks bins with pairs whose coherence is NaN: outside
+    the 'high power' regime of Vaughan & Nowak (1997) (see
+    :func:`catalog.timing.products.intrinsic_coherence`).
+    """
     fb = avg.bins
     m, width = avg.n_eff[None, :], fb.width[None, :]
     ps, ns, prf, nr, c = avg.power, avg.noise, avg.ref_power, avg.ref_noise, avg.cross
@@ -125,8 +131,17 @@ def cross_quantities(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, N
         }
     for key, val in out.items():
         out[key] = np.where(keep[:, None], val, np.nan)
+    # bins with pairs and a reference but no coherence quoted: outside the high-power regime
+    out["coherence_undefined"] = keep[:, None] & (m > 0) & ~np.isfinite(out["coherence"])
     return out
 
+
+#: Meaning of the ``coherence_undefined`` flag of lag products.
+COHERENCE_UNDEFINED = (
+    "True: coherence and its error not quoted (NaN): a band's signal power P - N is below "
+    f"{pr.HIGH_POWER_SIGMA:g} N/sqrt(n_eff) (or n_eff <= 2), outside the high-power regime "
+    "of Vaughan & Nowak (1997)"
+)
 
 UNITS = {
     **dict.fromkeys(
@@ -157,6 +172,8 @@ def result_dataset(
     for k in ds.data_vars:
         if k in UNITS:
             ds[k].attrs["units"] = UNITS[str(k)]
+    if "coherence_undefined" in ds:
+        ds["coherence_undefined"].attrs["description"] = COHERENCE_UNDEFINED
     return ds
 
 

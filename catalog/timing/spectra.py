@@ -155,7 +155,8 @@ def cross_spectrum(
         ``phase``, ``phase_err`` (rad), ``lag``, ``lag_err`` (s, positive: band
         lags reference), ``coherence``, ``coherence_err`` (intrinsic),
         ``rms``, ``rms_err``, ``covariance``, ``covariance_err`` (counts/s over
-        each bin's width); (band,): ``mean_rate``, ``ref_mean_rate``.  A band whose
+        each bin's width), ``coherence_undefined`` (bool: no coherence quoted, outside
+        the high-power regime); (band,): ``mean_rate``, ``ref_mean_rate``.  A band whose
         reference is empty is NaN.
 
     Raises

@@ -233,6 +233,20 @@ def format_psd_table(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def _coherence_note(ds: xr.Dataset) -> list[str]:
+    """A footnote line when some coherence is not quoted (``-``), saying why."""
+    if "coherence_undefined" not in ds or not bool(np.any(ds["coherence_undefined"].values)):
+        return []
+    from catalog.timing.products import HIGH_POWER_SIGMA
+
+    n = int(np.sum(ds["coherence_undefined"].values))
+    return [
+        f"coherence '-' ({n} row{'s' if n > 1 else ''}): a band's signal power P - N is "
+        f"below {HIGH_POWER_SIGMA:g} N/sqrt(n_eff), outside the high-power regime of Vaughan "
+        "& Nowak (1997): there the intrinsic coherence is undefined or has no calibrated error"
+    ]
+
+
 def format_lag_table(ds: xr.Dataset) -> str:
     """The text table of a lag-energy Dataset: one row per band.
 
@@ -275,7 +289,7 @@ def format_lag_table(ds: xr.Dataset) -> str:
             f"{int(ds['band'][b]):>4d} {float(ds['e_lo'][b]):>7.4g} "
             f"{float(ds['e_hi'][b]):>7.4g} " + " ".join(_g(x) for x in v)
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _coherence_note(ds))
 
 
 def format_lagfreq_table(ds: xr.Dataset) -> str:
@@ -308,7 +322,7 @@ def format_lagfreq_table(ds: xr.Dataset) -> str:
             f"{_g(float(ds['freq'][k]))} {_g(float(ds['f_lo'][k]))} "
             f"{_g(float(ds['f_hi'][k]))} {int(ds['count'][k]):>6d} " + " ".join(_g(x) for x in v)
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _coherence_note(ds))
 
 
 def check_pair_counts(ds: xr.Dataset, fix: str) -> None:

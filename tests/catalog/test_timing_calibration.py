@@ -10,7 +10,8 @@ The realisations are packed as band pairs of one call (subject = band 2r, refere
 band 2r + 1), so 600 of them take about a second.  Compared: the standard deviation of
 the phase over realisations against the rms of the quoted errors; with 600 realisations
 the standard deviation has its own uncertainty of ~3 % (estimated from the sample
-kurtosis), which widens the 10 % tolerance by twice that.
+kurtosis), which widens the 10 % tolerance by twice that.  The intrinsic coherence's
+bootstrap error is checked the same way (:func:`test_coherence_error_matches_realisation_scatter`).
 """
 
 from __future__ import annotations
@@ -25,20 +26,30 @@ from pipeline.cli.main import main
 from tests.catalog.test_timing_catalogue import store  # noqa: F401  (module fixture)
 
 DT, NSEG, FINE, TAU, N_REAL = 10.0, 64, 8, 5.0, 600
+N_COH = 1200  # realisations per coherence case: its scatter has a long tail
 
 
-def _realisations(rng, k, m, rate):
-    """Averaged cross spectra of N_REAL realisations: K segments, bins k = 3 .. 2 + m."""
+def _realisations(rng, k, m, rate, incoherent=0.0, n_real=N_REAL):
+    """Averaged cross spectra of n_real realisations: K segments, bins k = 3 .. 2 + m.
+
+    ``incoherent``: fraction of the subject's variability power from a second,
+    independent driver of the same spectrum (intrinsic coherence 1 - incoherent).
+    """
     ff = np.fft.rfftfreq(NSEG * FINE, DT / FINE)
     amp = np.where(ff > 0, np.sqrt(1 / (1 + (ff / 0.02) ** 4)), 0.0)
-    z = rng.standard_normal((N_REAL, k, ff.size)) + 1j * rng.standard_normal((N_REAL, k, ff.size))
+    z = rng.standard_normal((n_real, k, ff.size)) + 1j * rng.standard_normal((n_real, k, ff.size))
     z *= amp
     ref = np.fft.irfft(z, NSEG * FINE, axis=-1)
-    sub = np.fft.irfft(z * np.exp(-2j * np.pi * ff * TAU), NSEG * FINE, axis=-1)
+    zs = z
+    if incoherent > 0:
+        shape = (n_real, k, ff.size)
+        z2 = amp * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+        zs = np.sqrt(1 - incoherent) * z + np.sqrt(incoherent) * z2
+    sub = np.fft.irfft(zs * np.exp(-2j * np.pi * ff * TAU), NSEG * FINE, axis=-1)
     scale = 0.2 / ref.std()
-    ref = (ref * scale).reshape(N_REAL, k, NSEG, FINE).mean(-1)
-    sub = (sub * scale).reshape(N_REAL, k, NSEG, FINE).mean(-1)
-    counts = np.empty((k, 2 * N_REAL, NSEG))
+    ref = (ref * scale).reshape(n_real, k, NSEG, FINE).mean(-1)
+    sub = (sub * scale).reshape(n_real, k, NSEG, FINE).mean(-1)
+    counts = np.empty((k, 2 * n_real, NSEG))
     counts[:, 0::2] = rng.poisson(rate * np.maximum(1 + sub, 0.0) * DT).transpose(1, 0, 2)
     counts[:, 1::2] = rng.poisson(1.5 * rate * np.maximum(1 + ref, 0.0) * DT).transpose(1, 0, 2)
     segs = [
@@ -52,10 +63,10 @@ def _realisations(rng, k, m, rate):
         )
         for j in range(k)
     ]
-    w_sub = np.zeros((N_REAL, 2 * N_REAL))
+    w_sub = np.zeros((n_real, 2 * n_real))
     w_ref = np.zeros_like(w_sub)
-    w_sub[np.arange(N_REAL), 2 * np.arange(N_REAL)] = 1.0
-    w_ref[np.arange(N_REAL), 2 * np.arange(N_REAL) + 1] = 1.0
+    w_sub[np.arange(n_real), 2 * np.arange(n_real)] = 1.0
+    w_ref[np.arange(n_real), 2 * np.arange(n_real) + 1] = 1.0
     edges = (2.5 + np.array([0.0, m])) / (NSEG * DT)
     return average_cross_spectra(segs, w_sub, w_ref, edges, taper=True)
 
@@ -97,6 +108,88 @@ def test_phase_error_matches_realisation_scatter(k, m, rate, seed):
             avg.cross, avg.power, avg.ref_power, avg.noise, avg.ref_noise, avg.bins.count
         )
         assert scatter / np.sqrt(np.mean(naive[:, 0] ** 2)) > 1.15
+
+
+@pytest.mark.parametrize(
+    ("k", "m", "rate", "incoherent", "seed"),
+    [
+        (8, 1, 40.0, 0.0, 1),  # n_eff = 8, fully coherent, noise/signal power ~0.03
+        (2, 8, 8.0, 0.0, 3),  # n_eff = 8.7, 8 adjacent tapered frequencies
+        (5, 4, 8.0, 0.0, 4),  # n_eff = 11.7
+        (8, 4, 8.0, 0.0, 5),  # n_eff = 18.7
+        (8, 1, 40.0, 0.2, 6),  # n_eff = 8, coherence 0.8
+        (8, 1, 40.0, 0.5, 7),  # n_eff = 8, coherence 0.5
+        (8, 4, 8.0, 0.5, 8),  # n_eff = 18.7, coherence 0.5
+        (8, 4, 3.0, 0.0, 9),  # n_eff = 18.7, signal ~3 noise: ~40 % of the bins left out
+    ],
+)
+def test_coherence_error_matches_realisation_scatter(k, m, rate, incoherent, seed):
+    """The intrinsic coherence's bootstrap error against the scatter of realisations.
+
+    N_COH realisations of the lag test's light curves, the subject optionally mixed with an
+    independent driver (intrinsic coherence < 1).  Compared: the standard deviation of the
+    coherence over the realisations that quote one against the median quoted error.  Each
+    bin's error is a plug-in of its own measured powers, which scatter by 1/sqrt(n_eff)
+    about their expectation; bins whose power came out low quote larger errors, so at
+    n_eff ~ 8 the rms of the quoted errors exceeds the median by ~25 % (scatter/rms
+    0.75-0.8 for a coherent signal), while the median is the error a bin typically quotes.
+    The coherence of a coherent signal scatters with a long tail (kurtosis up to ~10),
+    hence a sampling uncertainty of the scatter of 2-4 %.  Vaughan & Nowak's eq. 8 error
+    (the former one) quotes 1.5-1.8 times the scatter of a coherent signal here.
+    """
+    avg = _realisations(np.random.default_rng(100 + seed), k, m, rate, incoherent, N_COH)
+    n_eff = float(avg.n_eff[0])
+    assert n_eff >= pr.MIN_N_EFF
+    args = (avg.cross, avg.power, avg.ref_power, avg.noise, avg.ref_noise, n_eff)
+    coh, err = (v[:, 0] for v in pr.intrinsic_coherence(*args))
+    ok = np.isfinite(coh)
+    assert ok.mean() > (0.5 if rate < 8 else 0.85)  # bins below 10 N/sqrt(n_eff) left out
+    assert np.all(np.isfinite(err[ok])) and np.all(err[ok] > 0)
+    coh, err = coh[ok], err[ok]
+    dev = coh - coh.mean()
+    scatter = dev.std()
+    kurt = np.mean(dev**4) / scatter**4
+    sampling = np.sqrt((kurt - 1) / (4 * ok.sum()))
+    assert sampling < 0.07
+    ratio = scatter / np.median(err)
+    print(
+        f"n_eff {n_eff:.2f} kept {ok.mean():.2f} coherence {coh.mean():.3f} "
+        f"scatter/quoted {ratio:.3f} +- {sampling * ratio:.3f}"
+    )
+    assert abs(ratio - 1) < 0.10 + 2 * sampling, (n_eff, ratio, sampling)
+    assert abs(np.median(coh) - (1 - incoherent)) < 0.05 + 2 * scatter / np.sqrt(ok.sum())
+    if incoherent == 0:  # the former (VN97 eq. 8) error: far too large for a coherent signal
+        ps, pr_, ns, nr = avg.power, avg.ref_power, avg.noise, avg.ref_noise
+        c2, n2 = np.abs(avg.cross) ** 2, pr.noise_bias(ps, pr_, ns, nr, n_eff)
+        g2 = np.clip(pr.raw_coherence(*args), 1e-12, 1.0)
+        ss, sr = ps - ns, pr_ - nr
+        old_coh = (c2 - n2) / (ss * sr)
+        rel2 = 2 * n2**2 * n_eff / (c2 - n2) ** 2 + (ns / ss) ** 2 + (nr / sr) ** 2
+        old = np.abs(old_coh) * np.sqrt((rel2 + 2 * (1 - g2) ** 2 / g2) / n_eff)
+        old = old[ok, 0]
+        r_med, r_rms = scatter / np.median(old), scatter / np.sqrt(np.mean(old**2))
+        print(f"former error: scatter/median {r_med:.3f}, scatter/rms {r_rms:.3f}")
+        assert r_med < 0.82 and r_rms < 0.7
+
+
+def test_coherence_refused_at_low_power():
+    """Signal power within 10 sigma of the noise: NaN coherence and error, flagged in the
+    product and printed as '-' with a footnote; the error of a coherent bin is never 0."""
+    m = 10.0
+    noise = np.array([1.0, 1.0, 1.0])
+    power = noise + np.array([5.0, 2.0, 0.05])  # signal/noise 5, 2, 0.05; 10/sqrt(10)=3.16
+    cross = power - noise  # fully coherent, equal bands
+    coh, err = pr.intrinsic_coherence(cross, power, power, noise, noise, m)
+    assert np.isfinite(coh[0]) and err[0] > 0.05
+    assert np.all(np.isnan(coh[1:])) and np.all(np.isnan(err[1:]))
+    np.testing.assert_array_equal(
+        pr.coherence_high_power(power, power, noise, noise, m), [True, False, False]
+    )
+    # reproducible: the same numbers from another call, alone or with other bins
+    np.testing.assert_array_equal(
+        pr.intrinsic_coherence(cross[:1], power[:1], power[:1], noise[:1], noise[:1], m)[1],
+        err[:1],
+    )
 
 
 def test_cli_refuses_bins_below_min_n_eff(store, capsys):  # noqa: F811
