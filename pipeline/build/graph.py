@@ -541,7 +541,7 @@ def _run(
         stored = plan.stored_references.get(reference)
         if stored is not None:  # the store holds its spectrum: no events read again
             try:
-                resolved[name] = scheme.resolve(np.asarray(stored.net), 0)
+                resolved[name] = scheme.resolve(stored.net(), 0)
             except Exception as exc:  # noqa: BLE001 - reported per group, never raised
                 failed_schemes[name] = (
                     f"equal-count scheme {name}: stored spectrum of {reference}: {_error_text(exc)}"

@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from catalog.store import Store
 from pipeline.extract.backends import get_backend
 from pipeline.extract.backends.base import Backend
@@ -174,17 +177,35 @@ class StoredReference:
         ``obsid/expid``.
     fingerprint_hash : str
         The stored group's fingerprint (enters the schemes' input hashes).
-    net : tuple of float
-        Net counts per 5 eV channel from channel 0: ``spec_src - backscal_ratio
-        spec_bkg`` (the source spectrum alone without a background).
     backend : str
         The backend that counted the spectrum.
+    store : pathlib.Path
+        The store holding it; :meth:`net` reads the spectrum only when a scheme is made
+        from it, so a build with nothing to do reads group metadata alone.
     """
 
     label: str
     fingerprint_hash: str
-    net: tuple[float, ...]
     backend: str
+    store: Path
+
+    def net(self) -> NDArray[np.float64]:
+        """Net counts per channel from channel 0: ``spec_src - backscal_ratio spec_bkg``
+        (the source spectrum alone without a background)."""
+        from catalog.layout import spectrum_part
+
+        obsid, _, expid = self.label.partition("/")
+        part = spectrum_part(Store(self.store).read_group(obsid, expid))
+        if part is None:
+            raise StoreError(
+                f"store {self.store}: group {self.label} holds no spectrum any more; "
+                "rebuild it, or take another equal-count reference"
+            )
+        net = part.src.astype(np.float64)
+        ratio = part.attrs.get("backscal_ratio")
+        if part.bkg is not None and ratio:
+            net = net - float(ratio) * part.bkg
+        return net
 
     def record(self) -> dict[str, Any]:
         """The scheme provenance of the reference (``schemes[<name>]["reference"]``)."""
@@ -205,8 +226,6 @@ def stored_references(
     spectrum made from the same inputs (the same fingerprint); a reference
     ``OBSID/EXPID`` outside the build is taken from the store as it is.
     """
-    from catalog.layout import spectrum_part
-
     out: dict[str, StoredReference] = {}
     if store is None:
         return out
@@ -229,17 +248,12 @@ def stored_references(
                 fingerprints[label]
             ):
                 continue  # the build changes this exposure: its spectrum is made again
-            part = spectrum_part(store.read_group(obsid, expid))
-            if part is None:
-                continue
-            net = part.src.astype(float)
-            ratio = part.attrs.get("backscal_ratio")
-            if part.bkg is not None and ratio:
-                net = net - float(ratio) * part.bkg
             out[label] = StoredReference(
-                label, str(attrs["fingerprint_hash"]), tuple(net.tolist()),
-                str(part.attrs.get("backend")),
-            )  # fmt: skip
+                label,
+                str(attrs["fingerprint_hash"]),
+                str(attrs["spectrum"].get("backend")),
+                store.path,
+            )
     return out
 
 

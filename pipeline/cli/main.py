@@ -156,14 +156,16 @@ def _progress_display(*, enabled: bool) -> Iterator[ProgressCallback | None]:
 
 def _job_options(args: argparse.Namespace) -> JobQueueOptions | None:
     """The ``--jobqueue`` job options; ConfigError when one is given without ``--jobqueue``."""
-    from pipeline.build.cluster import JobQueueOptions
-
     given = {name: getattr(args, name) for name in _JOB_OPTIONS if getattr(args, name)}
     if args.jobqueue is None:
         if given:
             option = "--" + next(iter(given)).replace("_", "-")
             raise ConfigError(f"{option} is an option of batch jobs: add --jobqueue slurm|pbs")
         return None
+    # distributed is imported only here and when there is work: a build with nothing to do
+    # stays quick
+    from pipeline.build.cluster import JobQueueOptions
+
     return JobQueueOptions(
         queue=args.queue,
         account=args.account,

@@ -15,13 +15,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from catalog import gti as gtilib
-from catalog.layout import SpectrumPart
 from pipeline.extract.backends.base import Backend
 from pipeline.extract.binding import bind_job
 from pipeline.extract.binning import BinnedObservation, ObservationBinner, TimeGrid, finalize
@@ -72,6 +71,9 @@ EXPOSURE_RULE = (
     "sum over the time bins of fracexp * dt: the source CCDs' live exposure in the GTIs "
     "(docs/semantics.md §5); no vignetting"
 )
+
+if TYPE_CHECKING:
+    from catalog.layout import SpectrumPart
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,8 @@ class NativeBackend(Backend[NativePrepared]):
 
     def spectrum(self, prepared: NativePrepared) -> SpectrumPart | None:
         """The source and background PI spectra counted in the one pass (:data:`SPECTRUM_RULE`)."""
+        from catalog.layout import SpectrumPart  # xarray: only when a group is made
+
         b = prepared.binned
         if b.channels is None or b.spec_src is None:
             return None
