@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, Literal
 
@@ -148,6 +148,15 @@ class Catalog:
             f"{n_exp} exposures, {idx.scheme.nunique()} schemes, {len(idx)} bands>"
         )
 
+    def _readable_groups(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(obsid, expid, attributes) of every group whose metadata reads; the others are
+        left out with a warning (``xlcat verify`` lists them)."""
+        for obsid, expid in self.store.groups():
+            try:
+                yield obsid, expid, self.store.group_attrs(obsid, expid)
+            except StoreError as exc:
+                log.warning("%s", exc)
+
     @cached_property
     def index(self) -> pd.DataFrame:
         """One row per (obsid, expid, scheme, band).
@@ -159,12 +168,7 @@ class Catalog:
         read is left out with a warning (``xlcat verify`` lists it).
         """
         rows: list[dict[str, Any]] = []
-        for obsid, expid in self.store.groups():
-            try:
-                a = self.store.group_attrs(obsid, expid)
-            except StoreError as exc:
-                log.warning("%s", exc)
-                continue
+        for obsid, expid, a in self._readable_groups():
             n_bins = int(round((a["tstop"] - a["tstart"]) / a["dt"]))
             for scheme, rec in sorted(a["schemes"].items()):
                 for b in rec["bands"]:
@@ -326,12 +330,7 @@ class Catalog:
         (response files relative to the store, None when absent).
         """
         rows: list[dict[str, Any]] = []
-        for obsid, expid in self.store.groups():
-            try:
-                a = self.store.group_attrs(obsid, expid)
-            except StoreError as exc:
-                log.warning("%s", exc)
-                continue
+        for obsid, expid, a in self._readable_groups():
             rec = a.get("spectrum")
             if not rec:
                 continue
