@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 from catalog.timing.fourier import FrequencyBins, average_cross_spectra
 from catalog.timing.results import (
     COHERENCE_UNDEFINED,
+    LAG_ERR_UNCALIBRATED,
     LAG_SIGN,
     UNITS,
     cross_quantities,
@@ -129,6 +130,7 @@ def lag_frequency(
         if k in UNITS:
             ds[k].attrs["units"] = UNITS[str(k)]
     ds["coherence_undefined"].attrs["description"] = COHERENCE_UNDEFINED
+    ds["lag_err_uncalibrated"].attrs["description"] = LAG_ERR_UNCALIBRATED
     return ds
 
 

@@ -27,6 +27,7 @@ from catalog.timing.segments import Segment
 
 __all__ = [
     "COHERENCE_UNDEFINED",
+    "LAG_ERR_UNCALIBRATED",
     "LAG_SIGN",
     "NORM",
     "UNITS",
@@ -133,6 +134,11 @@ def cross_quantities(avg: CrossAverages, keep: NDArray[np.bool_]) -> dict[str, N
         out[key] = np.where(keep[:, None], val, np.nan)
     # bins with pairs and a reference but no coherence quoted: outside the high-power regime
     out["coherence_undefined"] = keep[:, None] & (m > 0) & ~np.isfinite(out["coherence"])
+    # lag errors outside the range the calibration covers (low coherence at few pairs)
+    raw = pr.raw_coherence(c, ps, prf, ns, nr, m)
+    out["lag_err_uncalibrated"] = (
+        keep[:, None] & (m > 0) & np.isfinite(out["lag"]) & ~pr.lag_error_calibrated(raw, m)
+    )
     return out
 
 
@@ -141,6 +147,13 @@ COHERENCE_UNDEFINED = (
     "True: coherence and its error not quoted (NaN): a band's signal power P - N is below "
     f"{pr.HIGH_POWER_SIGMA:g} N/sqrt(n_eff) (or n_eff <= 2), outside the high-power regime "
     "of Vaughan & Nowak (1997)"
+)
+
+#: Meaning of the ``lag_err_uncalibrated`` flag of lag products.
+LAG_ERR_UNCALIBRATED = (
+    "True: the lag error is outside the calibrated range: raw coherence below "
+    f"{pr.LOW_COHERENCE:g} with fewer than {pr.MIN_N_EFF_LOW_COHERENCE:g} independent pairs "
+    "(n_eff), where the Bendat & Piersol error misses the realisation scatter by 12-25 %"
 )
 
 UNITS = {
@@ -174,6 +187,8 @@ def result_dataset(
             ds[k].attrs["units"] = UNITS[str(k)]
     if "coherence_undefined" in ds:
         ds["coherence_undefined"].attrs["description"] = COHERENCE_UNDEFINED
+    if "lag_err_uncalibrated" in ds:
+        ds["lag_err_uncalibrated"].attrs["description"] = LAG_ERR_UNCALIBRATED
     return ds
 
 

@@ -247,6 +247,27 @@ def _coherence_note(ds: xr.Dataset) -> list[str]:
     ]
 
 
+def _lag_err_mark(ds: xr.Dataset, index: int) -> str:
+    """``*`` after a lag error outside the calibrated range, else a space."""
+    flag = ds["lag_err_uncalibrated"].values if "lag_err_uncalibrated" in ds else None
+    return "*" if flag is not None and bool(np.ravel(flag)[index]) else " "
+
+
+def _lag_err_note(ds: xr.Dataset) -> list[str]:
+    """A footnote line when some lag error is marked ``*``, saying why."""
+    if "lag_err_uncalibrated" not in ds or not bool(np.any(ds["lag_err_uncalibrated"].values)):
+        return []
+    from catalog.timing.products import LOW_COHERENCE, MIN_N_EFF_LOW_COHERENCE
+
+    n = int(np.sum(ds["lag_err_uncalibrated"].values))
+    return [
+        f"lag error '*' ({n} row{'s' if n > 1 else ''}): raw coherence below "
+        f"{LOW_COHERENCE:g} with n_eff below {MIN_N_EFF_LOW_COHERENCE:g}, where the quoted "
+        "error is not calibrated (it misses the realisation scatter by 12-25 %); widen the "
+        "frequency bin or add segments"
+    ]
+
+
 def format_lag_table(ds: xr.Dataset) -> str:
     """The text table of a lag-energy Dataset: one row per band.
 
@@ -267,7 +288,7 @@ def format_lag_table(ds: xr.Dataset) -> str:
         _header(ds),
         "rms and covariance in counts/s over the frequency range; coherence intrinsic",
         "",
-        f"{'band':>4} {'E_lo':>7} {'E_hi':>7} {'lag (s)':>10} {'error':>10} "
+        f"{'band':>4} {'E_lo':>7} {'E_hi':>7} {'lag (s)':>10} {'error':>10}  "
         f"{'coherence':>10} {'error':>10} {'rms':>10} {'error':>10} {'covariance':>10} "
         f"{'error':>10}",
     ]
@@ -285,11 +306,13 @@ def format_lag_table(ds: xr.Dataset) -> str:
                 "covariance_err",
             )
         ]
+        cells = [_g(x) for x in v]
+        cells[1] = cells[1] + _lag_err_mark(ds, b)
         lines.append(
             f"{int(ds['band'][b]):>4d} {float(ds['e_lo'][b]):>7.4g} "
-            f"{float(ds['e_hi'][b]):>7.4g} " + " ".join(_g(x) for x in v)
+            f"{float(ds['e_hi'][b]):>7.4g} " + " ".join(cells)
         )
-    return "\n".join(lines + _coherence_note(ds))
+    return "\n".join(lines + _coherence_note(ds) + _lag_err_note(ds))
 
 
 def format_lagfreq_table(ds: xr.Dataset) -> str:
@@ -314,15 +337,17 @@ def format_lagfreq_table(ds: xr.Dataset) -> str:
         "coherence intrinsic; K x M: segment x frequency pairs in the bin",
         "",
         f"{'freq (Hz)':>10} {'f_lo':>10} {'f_hi':>10} {'K x M':>6} {'lag (s)':>10} "
-        f"{'error':>10} {'coherence':>10} {'error':>10}",
+        f"{'error':>10}  {'coherence':>10} {'error':>10}",
     ]
     for k in range(ds.sizes["freq"]):
         v = [float(ds[n].values[k]) for n in ("lag", "lag_err", "coherence", "coherence_err")]
+        cells = [_g(x) for x in v]
+        cells[1] = cells[1] + _lag_err_mark(ds, k)
         lines.append(
             f"{_g(float(ds['freq'][k]))} {_g(float(ds['f_lo'][k]))} "
-            f"{_g(float(ds['f_hi'][k]))} {int(ds['count'][k]):>6d} " + " ".join(_g(x) for x in v)
+            f"{_g(float(ds['f_hi'][k]))} {int(ds['count'][k]):>6d} " + " ".join(cells)
         )
-    return "\n".join(lines + _coherence_note(ds))
+    return "\n".join(lines + _coherence_note(ds) + _lag_err_note(ds))
 
 
 def check_pair_counts(ds: xr.Dataset, fix: str) -> None:

@@ -172,6 +172,40 @@ def test_coherence_error_matches_realisation_scatter(k, m, rate, incoherent, see
         assert r_med < 0.82 and r_rms < 0.7
 
 
+@pytest.mark.parametrize(
+    ("k", "m", "rate", "incoherent", "seed", "calibrated"),
+    [
+        (16, 1, 40.0, 0.5, 16, True),  # n_eff = 16, raw coherence ~0.5: quoted, calibrated
+        (8, 4, 8.0, 0.5, 14, True),  # n_eff = 18.7, raw coherence ~0.4
+        (8, 1, 40.0, 0.5, 11, False),  # n_eff = 8, raw coherence ~0.5: flagged
+    ],
+)
+def test_lag_error_at_low_coherence(k, m, rate, incoherent, seed, calibrated):
+    """At raw coherence below LOW_COHERENCE the Bendat & Piersol error holds to 10 % from
+    MIN_N_EFF_LOW_COHERENCE pairs up; below that the rms quoted error exceeds the scatter by
+    12-25 % (0.88 here), and those bins carry ``lag_err_uncalibrated``."""
+    from catalog.timing.results import cross_quantities
+
+    avg = _realisations(np.random.default_rng(seed), k, m, rate, incoherent, 800)
+    n_eff = float(avg.n_eff[0])
+    g2 = pr.raw_coherence(avg.cross, avg.power, avg.ref_power, avg.noise, avg.ref_noise, n_eff)
+    assert 0.3 < np.median(g2) < pr.LOW_COHERENCE
+    phase, phase_err = pr.phase_lag(
+        avg.cross, avg.power, avg.ref_power, avg.noise, avg.ref_noise, n_eff
+    )
+    dev = np.angle(np.exp(1j * (phase[:, 0] - np.angle(np.mean(np.exp(1j * phase[:, 0]))))))
+    ratio = dev.std() / np.sqrt(np.mean(phase_err[:, 0] ** 2))
+    flags = cross_quantities(avg, np.ones(avg.power.shape[0], bool))["lag_err_uncalibrated"]
+    low = g2[:, 0] < pr.LOW_COHERENCE
+    if calibrated:
+        assert abs(ratio - 1) < 0.10, (n_eff, ratio)
+        assert not flags.any()
+    else:
+        assert abs(ratio - 1) > 0.10, (n_eff, ratio)
+        np.testing.assert_array_equal(flags[:, 0], low)  # every low-coherence bin, no other
+        assert 0.3 < low.mean() < 1
+
+
 def test_coherence_refused_at_low_power():
     """Signal power within 10 sigma of the noise: NaN coherence and error, flagged in the
     product and printed as '-' with a footnote; the error of a coherent bin is never 0."""
