@@ -451,8 +451,12 @@ def _cmd_lags(args: argparse.Namespace) -> int:
     if args.expected:
         ds = with_expected_lag(ds, seg, reference, args.overlap)
         plot_kw["expected"] = np.atleast_2d(ds["lag_expected"].values)
-        for one in np.atleast_2d(ds["lag_expected"].values):
-            print("expected lag (simulator's injected delay), s: " + " ".join(_g(x) for x in one))
+        f_lo, f_hi = np.atleast_1d(ds["f_lo"].values), np.atleast_1d(ds["f_hi"].values)
+        for one, lo, hi in zip(np.atleast_2d(ds["lag_expected"].values), f_lo, f_hi, strict=True):
+            print(
+                f"expected lag (simulator's injected delay) at {lo:.3g}-{hi:.3g} Hz, s, per band: "
+                + " ".join(_g(x) for x in one)
+            )
     _finish(args, cat, ds, "plot_lag_energy", **plot_kw)
     return 0
 
