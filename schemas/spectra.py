@@ -5,7 +5,7 @@ channel ``c`` holding ``c * pi_per_channel <= PI < (c + 1) * pi_per_channel``, a
 ``evselect ... energycolumn=PI spectralbinsize=5 withspecranges=yes specchannelmin=0
 specchannelmax=<max>`` bins them (EPIC-pn: PI 0..20479, 4096 channels; MOS: PI
 0..11999, 2400 channels). Channel energies are ``offset_kev + kev_per_pi * PI``
-(:func:`energy_scale`): XMM EPIC PI is in eV (offset 0, 0.001 keV per PI).
+(:func:`schemas.energy.energy_scale`): XMM EPIC PI is in eV (offset 0, 0.001 keV per PI).
 NuSTAR FPMA/FPMB have 4096 channels of one PI each, E = 1.6 + 0.04 PI keV.
 """
 
@@ -16,26 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from schemas.energy import energy_scale as instrument_scale
+from schemas.energy import energy_scale
 
-__all__ = ["ChannelGrid", "channel_grid", "energy_scale"]
-
-
-def energy_scale(instrument: str) -> tuple[float, float]:
-    """``(offset_kev, kev_per_pi)`` of an instrument's PI: ``E = offset_kev + kev_per_pi * PI``.
-
-    Parameters
-    ----------
-    instrument : str
-        ``PN``, ``M1``, ``M2`` (XMM-Newton EPIC: PI in eV) or ``FPMA``, ``FPMB`` (NuSTAR:
-        E = 1.6 + 0.04 PI keV); :func:`schemas.energy.energy_scale` holds the scales.
-
-    Returns
-    -------
-    tuple of float
-    """
-    scale = instrument_scale(instrument.upper())
-    return scale.offset_kev, scale.kev_per_pi
+__all__ = ["ChannelGrid", "channel_grid"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +33,7 @@ class ChannelGrid:
     n_channels : int
         Channels 0 .. n_channels - 1 (``(specchannelmax + 1) / spectralbinsize``).
     offset_kev, kev_per_pi : float
-        The instrument's PI energy scale (:func:`energy_scale`).
+        The instrument's PI energy scale (:func:`schemas.energy.energy_scale`).
     """
 
     instrument: str
@@ -124,5 +107,5 @@ def channel_grid(instrument: str) -> ChannelGrid:
     ChannelGrid
     """
     per, n = _GRIDS.get(instrument.upper(), _GRIDS["PN"])
-    offset, scale = energy_scale(instrument)
-    return ChannelGrid(instrument.upper(), per, n, offset, scale)
+    scale = energy_scale(instrument.upper())
+    return ChannelGrid(instrument.upper(), per, n, scale.offset_kev, scale.kev_per_pi)
