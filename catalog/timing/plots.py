@@ -165,18 +165,8 @@ def plot_lag_energy(
             a = grid[i, j]
             if name == "lag":
                 a.axhline(0.0, color="0.5", lw=0.8, ls="--", zorder=1)
-            a.errorbar(
-                x,
-                one[var].values,
-                yerr=one[err].values,
-                xerr=[x - lo, hi - x],
-                fmt="o",
-                ms=4,
-                color="C0",
-                elinewidth=1.0,
-                capsize=0,
-                zorder=3,
-                label="measured",
+            _binned_points(
+                a, x, lo, hi, one[var].values, one[err].values, zorder=3, label="measured"
             )
             if name == "lag" and exp is not None:
                 a.step(
@@ -244,17 +234,7 @@ def plot_lag_frequency(
         var, err, label = _PANELS[name]
         if name == "lag":
             a.axhline(0.0, color="0.5", lw=0.8, ls="--", zorder=1)
-        a.errorbar(
-            f,
-            ds[var].values,
-            yerr=ds[err].values,
-            xerr=[f - f_lo, f_hi - f],
-            fmt="o",
-            ms=4,
-            color="C0",
-            elinewidth=1.0,
-            capsize=0,
-        )
+        _binned_points(a, f, f_lo, f_hi, ds[var].values, ds[err].values)
         a.set_xscale("log")
         a.set_ylabel(label)
         a.tick_params(which="both", direction="in", top=True, right=True)
@@ -280,22 +260,17 @@ def _band_colours(e_lo: np.ndarray) -> tuple[np.ndarray, Normalize]:
     return matplotlib.colormaps["viridis"](norm(e_lo)), norm
 
 
+def _binned_points(a: Axes, x: Any, lo: Any, hi: Any, y: Any, err: Any, **style: Any) -> None:
+    """Points at ``x`` with 1-sigma errors ``err`` and x bars spanning each bin ``[lo, hi]``."""
+    kw: dict[str, Any] = {"fmt": "o", "ms": 4, "color": "C0", "elinewidth": 1.0, "capsize": 0}
+    a.errorbar(x, y, yerr=err, xerr=[x - lo, hi - x], **{**kw, **style})
+
+
 def _draw_psd(a: Axes, ds: xr.Dataset, b: int, colour: Any, label: str | None) -> None:
     f = ds["freq"].values
     f_lo, f_hi = ds["f_lo"].values, ds["f_hi"].values
     p, e, n = (ds[k].values[b] for k in ("power", "power_err", "noise"))
-    a.errorbar(
-        f,
-        f * p,
-        yerr=f * e,
-        xerr=[f - f_lo, f_hi - f],
-        fmt="o",
-        ms=3,
-        color=colour,
-        elinewidth=0.8,
-        capsize=0,
-        label=label,
-    )
+    _binned_points(a, f, f_lo, f_hi, f * p, f * e, ms=3, color=colour, elinewidth=0.8, label=label)
     fine = np.geomspace(f_lo[0], f_hi[-1], 50)
     a.plot(fine, fine * np.interp(fine, f, n), ls="--", lw=0.9, color=colour)
     a.set_xscale("log")
